@@ -1,0 +1,1 @@
+//! The Paindiary server library: everything the `paindiary` binary runs.

@@ -1,0 +1,5 @@
+//! The `paindiary` binary's entry point.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Paindiary's database schema, as sea-orm migrations applied in order.

@@ -1,0 +1,1 @@
+//! Shared harness for Paindiary's end-to-end tests.
