@@ -1,0 +1,658 @@
+//! Diary entries of schema v1 (pain, medication intake, exercise, wellbeing, PEG check-in):
+//! how they are read out of a document, validated, and described as field writes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::{ObjId, ReadDoc};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::read::{self, FieldError};
+use super::vocab::{BodyRegion, DoseUnit, IntakeStatus, PainQuality, Route, UnknownTerm};
+
+/// Longest free-text note, in characters.
+pub const MAX_NOTE_CHARS: usize = 4_000;
+/// Longest short text (drug name, activity, location note), in characters.
+pub const MAX_SHORT_TEXT_CHARS: usize = 200;
+/// Most body locations on one pain entry.
+pub const MAX_LOCATIONS: usize = 12;
+/// Most qualities on one pain entry.
+pub const MAX_QUALITIES: usize = 12;
+/// How far in the future `recorded_at` may be (phones' clocks drift; time zones differ).
+pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(48);
+
+/// The five kinds of diary entry, each a map at the root of a month document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// NRS pain scores with locations and qualities.
+    Pain,
+    /// Medication intakes (taken or skipped).
+    Medication,
+    /// Exercise sessions.
+    Exercise,
+    /// Sleep, mood and stress.
+    Wellbeing,
+    /// Weekly PEG check-ins.
+    Checkin,
+}
+
+impl EntryKind {
+    /// Every kind, in schema order.
+    pub const ALL: [EntryKind; 5] = [
+        EntryKind::Pain,
+        EntryKind::Medication,
+        EntryKind::Exercise,
+        EntryKind::Wellbeing,
+        EntryKind::Checkin,
+    ];
+
+    /// The root key of this kind's map in a month document.
+    pub const fn map_key(self) -> &'static str {
+        match self {
+            EntryKind::Pain => "pain",
+            EntryKind::Medication => "medications",
+            EntryKind::Exercise => "exercise",
+            EntryKind::Wellbeing => "wellbeing",
+            EntryKind::Checkin => "checkins",
+        }
+    }
+
+    /// The kind whose map is at `key`.
+    pub fn from_map_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.map_key() == key)
+    }
+
+    /// A short stable name (`pain`, `medication`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Pain => "pain",
+            EntryKind::Medication => "medication",
+            EntryKind::Exercise => "exercise",
+            EntryKind::Wellbeing => "wellbeing",
+            EntryKind::Checkin => "checkin",
+        }
+    }
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EntryKind {
+    type Err = UnknownTerm;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownTerm {
+                vocabulary: "entry kind",
+                term: s.chars().take(40).collect(),
+            })
+    }
+}
+
+/// What one entry is wrong about. An invalid entry stays in the document (nothing a patient
+/// typed is dropped); it is kept out of trends and alerts and shown as an issue.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ValidationError {
+    /// A 0-10 scale value outside 0-10.
+    #[error("{field} must be between 0 and 10, got {value}")]
+    OutOfScale {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: f64,
+    },
+    /// A value that must be a whole number is not.
+    #[error("{field} must be a whole number, got {value}")]
+    NotWholeNumber {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: f64,
+    },
+    /// A number outside its plausible range.
+    #[error("{field} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: f64,
+        /// Smallest accepted value.
+        min: f64,
+        /// Largest accepted value.
+        max: f64,
+    },
+    /// A dose of zero or less.
+    #[error("dose amount must be greater than 0, got {amount}")]
+    DoseNotPositive {
+        /// The amount found.
+        amount: f64,
+    },
+    /// A dose far larger than any real single dose of that unit.
+    #[error("dose of {amount} {unit} is larger than the {max} {unit} accepted for one intake")]
+    DoseTooLarge {
+        /// The amount found.
+        amount: f64,
+        /// The unit.
+        unit: DoseUnit,
+        /// The largest accepted amount.
+        max: f64,
+    },
+    /// A vocabulary term the schema does not know.
+    #[error("{field}: {term}")]
+    UnknownTerm {
+        /// The field.
+        field: &'static str,
+        /// The unknown term.
+        #[serde(flatten)]
+        term: UnknownTermDetail,
+    },
+    /// A list with more items than allowed.
+    #[error("{field} has {count} items, at most {max} are allowed")]
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// How many were found.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A text longer than allowed.
+    #[error("{field} is {chars} characters long, at most {max} are allowed")]
+    TextTooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A required text that is empty.
+    #[error("{field} must not be empty")]
+    EmptyText {
+        /// The field.
+        field: &'static str,
+    },
+    /// `recorded_at` lies more than 48 hours after the time of validation.
+    #[error("recorded_at {recorded_at} is more than 48 hours in the future")]
+    InFuture {
+        /// The instant found.
+        recorded_at: DateTime<Utc>,
+    },
+    /// The time zone is not an IANA zone name.
+    #[error("time zone {tz:?} is not a known IANA time zone")]
+    UnknownTimeZone {
+        /// The zone text, cut to 40 characters.
+        tz: String,
+    },
+    /// Worst pain below least pain.
+    #[error("worst pain ({worst}) is below least pain ({least})")]
+    WorstBelowLeast {
+        /// Worst.
+        worst: f64,
+        /// Least.
+        least: f64,
+    },
+    /// A wellbeing entry with none of its measures.
+    #[error("a wellbeing entry needs at least one of sleep_hours, sleep_quality, mood, stress")]
+    NothingRecorded,
+}
+
+/// The unknown term of a [`ValidationError::UnknownTerm`], for serialisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownTermDetail {
+    /// Which vocabulary.
+    pub vocabulary: &'static str,
+    /// The unknown text.
+    pub term: String,
+}
+
+impl fmt::Display for UnknownTermDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} {:?}", self.vocabulary, self.term)
+    }
+}
+
+impl ValidationError {
+    fn unknown(field: &'static str, e: UnknownTerm) -> Self {
+        ValidationError::UnknownTerm {
+            field,
+            term: UnknownTermDetail {
+                vocabulary: e.vocabulary,
+                term: e.term,
+            },
+        }
+    }
+}
+
+/// Fields every entry carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryMeta {
+    /// When the patient says it happened (UTC).
+    pub recorded_at: DateTime<Utc>,
+    /// The patient's IANA time zone at that moment; "a day" is the local day in this zone.
+    pub tz: String,
+    /// Set when the entry was deleted (a tombstone; entries are never removed).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Set by every edit after creation.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl EntryMeta {
+    fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Result<Self, FieldError> {
+        Ok(Self {
+            recorded_at: read::instant(doc, obj, "recorded_at")?,
+            tz: read::string(doc, obj, "tz")?,
+            deleted_at: read::opt_instant(doc, obj, "deleted_at")?,
+            updated_at: read::opt_instant(doc, obj, "updated_at")?,
+        })
+    }
+
+    /// The patient's time zone, parsed.
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, ValidationError> {
+        self.tz
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| ValidationError::UnknownTimeZone {
+                tz: self.tz.chars().take(40).collect(),
+            })
+    }
+
+    /// The patient's local calendar day of `recorded_at`.
+    pub fn local_date(&self) -> Result<NaiveDate, ValidationError> {
+        Ok(self
+            .recorded_at
+            .with_timezone(&self.time_zone()?)
+            .date_naive())
+    }
+
+    /// Whether the entry has been deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    fn validate(&self, now: DateTime<Utc>, errors: &mut Vec<ValidationError>) {
+        if self.recorded_at > now + MAX_FUTURE_SKEW {
+            errors.push(ValidationError::InFuture {
+                recorded_at: self.recorded_at,
+            });
+        }
+        if let Err(e) = self.time_zone() {
+            errors.push(e);
+        }
+    }
+}
+
+/// A pain report on the 0-10 numeric rating scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PainEntry {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// Current pain, NRS 0-10 (required).
+    pub score: f64,
+    /// Worst pain since the last entry, 0-10.
+    pub worst: Option<f64>,
+    /// Least pain since the last entry, 0-10.
+    pub least: Option<f64>,
+    /// Body region codes ([`BodyRegion`]).
+    pub locations: Vec<String>,
+    /// Free text about where it hurts, for what the regions cannot say.
+    pub location_note: Option<String>,
+    /// Quality codes ([`PainQuality`]).
+    pub qualities: Vec<String>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// One medication dose, taken or skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MedicationIntake {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// Drug name as the patient knows it (generic or brand).
+    pub drug: String,
+    /// RxNorm concept ID, when the app resolved one.
+    pub rxnorm: Option<String>,
+    /// Amount, in `unit`.
+    pub amount: f64,
+    /// Unit code ([`DoseUnit`]).
+    pub unit: String,
+    /// Route code ([`Route`]).
+    pub route: Option<String>,
+    /// `taken` (default) or `skipped` ([`IntakeStatus`]).
+    pub status: String,
+    /// Taken as needed rather than on schedule.
+    pub prn: bool,
+    /// Why an as-needed dose was taken.
+    pub prn_reason: Option<String>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// One exercise session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExerciseSession {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// What was done ("walking", "prescribed back routine").
+    pub activity: String,
+    /// Duration in minutes.
+    pub minutes: f64,
+    /// Sets, for strength work.
+    pub sets: Option<f64>,
+    /// Repetitions per set.
+    pub reps: Option<f64>,
+    /// Perceived exertion, 0-10.
+    pub exertion: Option<f64>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// Sleep, mood and stress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WellbeingEntry {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// Hours slept last night.
+    pub sleep_hours: Option<f64>,
+    /// Sleep quality, 0 (worst) to 10 (best).
+    pub sleep_quality: Option<f64>,
+    /// Mood, 0 (worst) to 10 (best).
+    pub mood: Option<f64>,
+    /// Stress, 0 (none) to 10 (worst).
+    pub stress: Option<f64>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// The weekly PEG check-in (Krebs et al. 2009): three 0-10 items about the past week.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PegCheckin {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// P: average pain in the past week.
+    pub pain: f64,
+    /// E: how much pain interfered with enjoyment of life.
+    pub enjoyment: f64,
+    /// G: how much pain interfered with general activity.
+    pub activity: f64,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+impl PegCheckin {
+    /// The PEG score: the mean of the three items.
+    pub fn score(&self) -> f64 {
+        (self.pain + self.enjoyment + self.activity) / 3.0
+    }
+}
+
+/// Any diary entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A pain report.
+    Pain(PainEntry),
+    /// A medication intake.
+    Medication(MedicationIntake),
+    /// An exercise session.
+    Exercise(ExerciseSession),
+    /// A wellbeing entry.
+    Wellbeing(WellbeingEntry),
+    /// A PEG check-in.
+    Checkin(PegCheckin),
+}
+
+impl Entry {
+    /// The entry's kind.
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Entry::Pain(_) => EntryKind::Pain,
+            Entry::Medication(_) => EntryKind::Medication,
+            Entry::Exercise(_) => EntryKind::Exercise,
+            Entry::Wellbeing(_) => EntryKind::Wellbeing,
+            Entry::Checkin(_) => EntryKind::Checkin,
+        }
+    }
+
+    /// The common fields.
+    pub fn meta(&self) -> &EntryMeta {
+        match self {
+            Entry::Pain(e) => &e.meta,
+            Entry::Medication(e) => &e.meta,
+            Entry::Exercise(e) => &e.meta,
+            Entry::Wellbeing(e) => &e.meta,
+            Entry::Checkin(e) => &e.meta,
+        }
+    }
+
+    /// Reads an entry of `kind` from the map `obj`.
+    pub fn read<D: ReadDoc>(doc: &D, obj: &ObjId, kind: EntryKind) -> Result<Self, FieldError> {
+        let meta = EntryMeta::read(doc, obj)?;
+        let note = read::opt_string(doc, obj, "note")?;
+        Ok(match kind {
+            EntryKind::Pain => Entry::Pain(PainEntry {
+                meta,
+                score: read::number(doc, obj, "score")?,
+                worst: read::opt_number(doc, obj, "worst")?,
+                least: read::opt_number(doc, obj, "least")?,
+                locations: read::string_list(doc, obj, "locations")?,
+                location_note: read::opt_string(doc, obj, "location_note")?,
+                qualities: read::string_list(doc, obj, "qualities")?,
+                note,
+            }),
+            EntryKind::Medication => Entry::Medication(MedicationIntake {
+                meta,
+                drug: read::string(doc, obj, "drug")?,
+                rxnorm: read::opt_string(doc, obj, "rxnorm")?,
+                amount: read::number(doc, obj, "amount")?,
+                unit: read::string(doc, obj, "unit")?,
+                route: read::opt_string(doc, obj, "route")?,
+                status: read::opt_string(doc, obj, "status")?
+                    .unwrap_or_else(|| IntakeStatus::Taken.as_str().to_owned()),
+                prn: read::opt_bool(doc, obj, "prn")?.unwrap_or(false),
+                prn_reason: read::opt_string(doc, obj, "prn_reason")?,
+                note,
+            }),
+            EntryKind::Exercise => Entry::Exercise(ExerciseSession {
+                meta,
+                activity: read::string(doc, obj, "activity")?,
+                minutes: read::number(doc, obj, "minutes")?,
+                sets: read::opt_number(doc, obj, "sets")?,
+                reps: read::opt_number(doc, obj, "reps")?,
+                exertion: read::opt_number(doc, obj, "exertion")?,
+                note,
+            }),
+            EntryKind::Wellbeing => Entry::Wellbeing(WellbeingEntry {
+                meta,
+                sleep_hours: read::opt_number(doc, obj, "sleep_hours")?,
+                sleep_quality: read::opt_number(doc, obj, "sleep_quality")?,
+                mood: read::opt_number(doc, obj, "mood")?,
+                stress: read::opt_number(doc, obj, "stress")?,
+                note,
+            }),
+            EntryKind::Checkin => Entry::Checkin(PegCheckin {
+                meta,
+                pain: read::number(doc, obj, "pain")?,
+                enjoyment: read::number(doc, obj, "enjoyment")?,
+                activity: read::number(doc, obj, "activity")?,
+                note,
+            }),
+        })
+    }
+
+    /// Every problem with this entry as of `now` (empty when valid).
+    pub fn validate(&self, now: DateTime<Utc>) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
+        self.meta().validate(now, &mut errors);
+        let e = &mut errors;
+        match self {
+            Entry::Pain(p) => {
+                scale(e, "score", Some(p.score));
+                scale(e, "worst", p.worst);
+                scale(e, "least", p.least);
+                if let (Some(worst), Some(least)) = (p.worst, p.least)
+                    && worst < least
+                {
+                    e.push(ValidationError::WorstBelowLeast { worst, least });
+                }
+                terms::<BodyRegion>(e, "locations", &p.locations, MAX_LOCATIONS);
+                terms::<PainQuality>(e, "qualities", &p.qualities, MAX_QUALITIES);
+                text(
+                    e,
+                    "location_note",
+                    p.location_note.as_deref(),
+                    MAX_SHORT_TEXT_CHARS,
+                );
+                text(e, "note", p.note.as_deref(), MAX_NOTE_CHARS);
+            }
+            Entry::Medication(m) => {
+                required_text(e, "drug", &m.drug, MAX_SHORT_TEXT_CHARS);
+                text(e, "rxnorm", m.rxnorm.as_deref(), 16);
+                match m.unit.parse::<DoseUnit>() {
+                    Ok(unit) => {
+                        if !(m.amount > 0.0) {
+                            e.push(ValidationError::DoseNotPositive { amount: m.amount });
+                        } else if m.amount > unit.max_single_dose() {
+                            e.push(ValidationError::DoseTooLarge {
+                                amount: m.amount,
+                                unit,
+                                max: unit.max_single_dose(),
+                            });
+                        }
+                    }
+                    Err(err) => e.push(ValidationError::unknown("unit", err)),
+                }
+                if let Some(route) = &m.route
+                    && let Err(err) = route.parse::<Route>()
+                {
+                    e.push(ValidationError::unknown("route", err));
+                }
+                if let Err(err) = m.status.parse::<IntakeStatus>() {
+                    e.push(ValidationError::unknown("status", err));
+                }
+                text(
+                    e,
+                    "prn_reason",
+                    m.prn_reason.as_deref(),
+                    MAX_SHORT_TEXT_CHARS,
+                );
+                text(e, "note", m.note.as_deref(), MAX_NOTE_CHARS);
+            }
+            Entry::Exercise(x) => {
+                required_text(e, "activity", &x.activity, MAX_SHORT_TEXT_CHARS);
+                range(e, "minutes", Some(x.minutes), 1.0, 24.0 * 60.0);
+                range(e, "sets", x.sets, 0.0, 100.0);
+                range(e, "reps", x.reps, 0.0, 1_000.0);
+                whole(e, "sets", x.sets);
+                whole(e, "reps", x.reps);
+                scale(e, "exertion", x.exertion);
+                text(e, "note", x.note.as_deref(), MAX_NOTE_CHARS);
+            }
+            Entry::Wellbeing(w) => {
+                if w.sleep_hours.is_none()
+                    && w.sleep_quality.is_none()
+                    && w.mood.is_none()
+                    && w.stress.is_none()
+                {
+                    e.push(ValidationError::NothingRecorded);
+                }
+                range(e, "sleep_hours", w.sleep_hours, 0.0, 24.0);
+                scale(e, "sleep_quality", w.sleep_quality);
+                scale(e, "mood", w.mood);
+                scale(e, "stress", w.stress);
+                text(e, "note", w.note.as_deref(), MAX_NOTE_CHARS);
+            }
+            Entry::Checkin(c) => {
+                scale(e, "pain", Some(c.pain));
+                scale(e, "enjoyment", Some(c.enjoyment));
+                scale(e, "activity", Some(c.activity));
+                text(e, "note", c.note.as_deref(), MAX_NOTE_CHARS);
+            }
+        }
+        errors
+    }
+}
+
+fn scale(errors: &mut Vec<ValidationError>, field: &'static str, value: Option<f64>) {
+    let Some(value) = value else { return };
+    if !(0.0..=10.0).contains(&value) {
+        errors.push(ValidationError::OutOfScale { field, value });
+    } else {
+        whole(errors, field, Some(value));
+    }
+}
+
+fn whole(errors: &mut Vec<ValidationError>, field: &'static str, value: Option<f64>) {
+    if let Some(value) = value
+        && value.fract() != 0.0
+    {
+        errors.push(ValidationError::NotWholeNumber { field, value });
+    }
+}
+
+fn range(
+    errors: &mut Vec<ValidationError>,
+    field: &'static str,
+    value: Option<f64>,
+    min: f64,
+    max: f64,
+) {
+    if let Some(value) = value
+        && !(min..=max).contains(&value)
+    {
+        errors.push(ValidationError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        });
+    }
+}
+
+fn text(errors: &mut Vec<ValidationError>, field: &'static str, value: Option<&str>, max: usize) {
+    if let Some(value) = value {
+        let chars = value.chars().count();
+        if chars > max {
+            errors.push(ValidationError::TextTooLong { field, chars, max });
+        }
+    }
+}
+
+fn required_text(errors: &mut Vec<ValidationError>, field: &'static str, value: &str, max: usize) {
+    if value.trim().is_empty() {
+        errors.push(ValidationError::EmptyText { field });
+    }
+    text(errors, field, Some(value), max);
+}
+
+fn terms<T: FromStr<Err = UnknownTerm>>(
+    errors: &mut Vec<ValidationError>,
+    field: &'static str,
+    values: &[String],
+    max: usize,
+) {
+    if values.len() > max {
+        errors.push(ValidationError::TooMany {
+            field,
+            count: values.len(),
+            max,
+        });
+    }
+    for value in values.iter().take(max) {
+        if let Err(err) = value.parse::<T>() {
+            errors.push(ValidationError::unknown(field, err));
+        }
+    }
+}
