@@ -436,7 +436,7 @@ fn finish(
     }
 }
 
-fn put_field(
+pub(crate) fn put_field(
     doc: &mut AutoCommit,
     obj: &ObjId,
     key: &str,
