@@ -1,0 +1,246 @@
+//! Our phone replica against the real JS `@automerge/automerge-repo` 2.5.6 sync server and
+//! client (tests/js): what Rust writes, JS reads, and what JS writes, Rust reads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use automerge::AutoCommit;
+use automerge::sync::State as SyncState;
+use chrono::{TimeZone, Utc};
+use paindiary_sync::ids::{DocumentId, PatientId};
+use paindiary_sync::protocol::PeerId;
+use paindiary_sync::replica::{Connection, Durability, Replica, ServerEndpoint, SyncTarget};
+use paindiary_sync::schema::month::read_entries;
+use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+}
+
+/// The JS reference sync server, stopped when dropped (its stdin closes).
+struct JsServer {
+    _child: Child,
+    url: String,
+}
+
+async fn start_js_server(dir: &std::path::Path) -> JsServer {
+    let mut child = Command::new("node")
+        .arg(js_dir().join("sync-server.mjs"))
+        .args(["--port", "0", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node must be installed (scripts/test installs the JS peers)");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("JS sync server did not start within 30 s")
+        .unwrap()
+        .expect("JS sync server exited before it was ready (did `npm ci` run in tests/js?)");
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    let port = ready["port"].as_u64().unwrap();
+    JsServer {
+        _child: child,
+        url: format!("ws://127.0.0.1:{port}"),
+    }
+}
+
+async fn js_client(args: &[&str]) -> Value {
+    let output = Command::new("node")
+        .arg(js_dir().join("client.mjs"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "client.mjs {args:?} failed: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn pain(score: f64, note: &str, at: chrono::DateTime<Utc>) -> Entry {
+    Entry::Pain(PainEntry {
+        meta: EntryMeta {
+            recorded_at: at,
+            tz: "Europe/Berlin".into(),
+            deleted_at: None,
+            updated_at: None,
+        },
+        score,
+        worst: Some(8.0),
+        least: None,
+        locations: vec!["lower_back".into(), "thigh_left".into()],
+        location_note: None,
+        qualities: vec!["aching".into()],
+        note: Some(note.into()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_replica_and_js_repo_read_each_others_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start_js_server(&tmp.path().join("js-server")).await;
+    let endpoint = ServerEndpoint {
+        url: server.url.clone(),
+        token: None,
+    };
+    let patient = PatientId::new_random();
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 30, 0).unwrap();
+    let now = at + chrono::TimeDelta::hours(1);
+
+    // Rust records offline, then syncs to the JS server.
+    let mut phone = Replica::open(tmp.path().join("phone"), patient, Durability::Sync).unwrap();
+    let first = phone.record(&pain(6.0, "after gardening", at), now).unwrap();
+    phone.record(&pain(4.0, "better", at + chrono::TimeDelta::hours(3)), now).unwrap();
+    let report = phone.sync(&endpoint).await.unwrap();
+    assert!(report.bytes_sent > 0);
+
+    // A JS client reads the month document from the JS server.
+    let month = DocKind::DiaryMonth {
+        patient,
+        month: "2026-11".parse().unwrap(),
+    };
+    let url = month.document_id().to_url();
+    let read = js_client(&["read", "--server", &server.url, "--url", &url]).await;
+    let doc = &read["doc"];
+    assert_eq!(doc["schema"], "paindiary/diary-month/v1");
+    assert_eq!(doc["patient"], patient.to_string());
+    let entry = &doc["pain"][first.to_string()];
+    assert_eq!(entry["score"], 6);
+    assert_eq!(entry["note"], "after gardening");
+    assert_eq!(entry["locations"], serde_json::json!(["lower_back", "thigh_left"]));
+    assert_eq!(doc["pain"].as_object().unwrap().len(), 2);
+
+    // JS edits our entry (a note, written as Text as automerge 3 does) and adds its own.
+    js_client(&[
+        "change", "--server", &server.url, "--url", &url,
+        "--path", &format!("pain.{first}.note"), "--value", "\"edited on the tablet\"",
+    ])
+    .await;
+    let js_entry_id = paindiary_sync::ids::EntryId::new();
+    let js_entry = serde_json::json!({
+        "recorded_at": {"$date": "2026-11-21T18:00:00Z"},
+        "tz": "Europe/Berlin",
+        "score": 7,
+        "qualities": ["burning"],
+        "note": "logged in the JS app",
+    });
+    js_client(&[
+        "change", "--server", &server.url, "--url", &url,
+        "--path", &format!("pain.{js_entry_id}"), "--value", &js_entry.to_string(),
+    ])
+    .await;
+
+    // The Rust replica syncs again and reads both JS writes.
+    phone.sync(&endpoint).await.unwrap();
+    let entries = phone.entries("2026-11".parse().unwrap()).unwrap();
+    assert!(entries.unreadable.is_empty(), "{:?}", entries.unreadable);
+    assert_eq!(entries.entries.len(), 3);
+    let find = |id| entries.entries.iter().find(|e| e.id == id).unwrap();
+    match &find(first).entry {
+        Entry::Pain(p) => {
+            assert_eq!(p.note.as_deref(), Some("edited on the tablet"));
+            assert_eq!(p.score, 6.0);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match &find(js_entry_id).entry {
+        Entry::Pain(p) => {
+            assert_eq!(p.score, 7.0);
+            assert_eq!(p.qualities, vec!["burning".to_owned()]);
+            assert_eq!(p.meta.recorded_at, Utc.with_ymd_and_hms(2026, 11, 21, 18, 0, 0).unwrap());
+            assert!(find(js_entry_id).entry.validate(now + chrono::TimeDelta::days(2)).is_empty());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // A second Rust device of the same patient, new and empty, gets everything from the
+    // server and converges on the same entries.
+    let mut tablet = Replica::open(tmp.path().join("tablet"), patient, Durability::Buffered).unwrap();
+    let doc = tablet.month_document("2026-11".parse().unwrap()).unwrap();
+    assert_eq!(read_entries(doc).entries.len(), 0);
+    tablet.sync(&endpoint).await.unwrap();
+    assert_eq!(tablet.entries("2026-11".parse().unwrap()).unwrap(), entries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_created_by_js_is_fetched_and_read_by_rust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start_js_server(&tmp.path().join("js-server")).await;
+    let entry_id = paindiary_sync::ids::EntryId::new();
+    // A month written entirely by a JS app that did not use our genesis: its own maps,
+    // strings as Text.
+    let doc = serde_json::json!({
+        "schema": "paindiary/diary-month/v1",
+        "patient": PatientId::new_random().to_string(),
+        "month": "2026-11",
+        "pain": { entry_id.to_string(): {
+            "recorded_at": {"$date": "2026-11-03T07:15:00Z"}, "tz": "America/New_York",
+            "score": 3, "locations": ["neck"], "note": "morning stiffness"
+        }},
+        "medications": {}, "exercise": {}, "wellbeing": {}, "checkins": {}
+    });
+    let created = js_client(&["create", "--server", &server.url, "--json", &doc.to_string()]).await;
+    let id = DocumentId::from_url(created["url"].as_str().unwrap()).unwrap();
+
+    let endpoint = ServerEndpoint {
+        url: server.url.clone(),
+        token: None,
+    };
+    let mut conn = Connection::connect(&endpoint, PeerId::new("rust-reader").unwrap(), None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut fetched = AutoCommit::new();
+    let mut state = SyncState::new();
+    let outcome = conn
+        .sync_documents(
+            &mut [SyncTarget {
+                id,
+                doc: &mut fetched,
+                state: &mut state,
+            }],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome[0].unavailable);
+    assert!(outcome[0].changes_received > 0);
+    let entries = read_entries(&fetched);
+    assert_eq!(entries.entries.len(), 1);
+    match &entries.entries[0].entry {
+        Entry::Pain(p) => {
+            assert_eq!(p.note.as_deref(), Some("morning stiffness"));
+            assert_eq!(p.locations, vec!["neck".to_owned()]);
+            assert_eq!(p.meta.local_date().unwrap().to_string(), "2026-11-03");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // An ID the server has never seen is answered `doc-unavailable`, not a hang.
+    let mut empty = AutoCommit::new();
+    let mut state = SyncState::new();
+    let outcome = conn
+        .sync_documents(
+            &mut [SyncTarget {
+                id: DocumentId::random(),
+                doc: &mut empty,
+                state: &mut state,
+            }],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(outcome[0].unavailable);
+}
