@@ -4,3 +4,4 @@
 //! Nothing here touches a database; the server and the phone apps both build on it.
 
 pub mod ids;
+pub mod protocol;
