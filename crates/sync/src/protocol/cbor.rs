@@ -204,6 +204,9 @@ pub enum CborError {
 }
 
 /// Decodes exactly one CBOR data item from `input`, enforcing `limits`.
+///
+/// # Errors
+/// A [`CborError`] if the input is malformed, exceeds a limit, or has trailing bytes.
 pub fn decode(input: &[u8], limits: &CborLimits) -> Result<CborValue, CborError> {
     if input.len() > limits.max_input_bytes {
         return Err(CborError::InputTooLarge {

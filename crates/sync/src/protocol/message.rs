@@ -1,7 +1,7 @@
 //! The automerge-repo protocol v1 messages and their CBOR wire form.
 //!
 //! Each WebSocket frame holds one CBOR map with a `type` field. Field names on the wire are
-//! camelCase (`senderId`, `documentId`, ...); here they are snake_case. Unknown extra
+//! camelCase (`senderId`, `documentId`, ...); here they are `snake_case`. Unknown extra
 //! fields are ignored so newer peers can add fields; missing or mistyped known fields are
 //! a [`DecodeError`] naming the field. Errors never echo payload bytes, and the one
 //! string they may echo (an unknown `type`, or a duplicated key) is cut to 32 characters.
@@ -47,6 +47,9 @@ macro_rules! string_id {
 
         impl $name {
             /// Checks and wraps an ID: non-empty, at most [`MAX_ID_BYTES`] bytes.
+            ///
+            /// # Errors
+            /// [`IdError::Empty`] or [`IdError::TooLong`].
             pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
                 let id = id.into();
                 if id.is_empty() {
@@ -685,6 +688,11 @@ pub const MESSAGE_TYPES: [&str; 10] = [
 
 impl Message {
     /// Decodes one frame, enforcing `limits`.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] if the frame is too large, is not well-formed CBOR within the
+    /// limits, or is not a valid message (unknown `type`, missing or mistyped field, bad
+    /// ID, `request`/`sync` data that is not an Automerge sync message).
     pub fn decode(frame: &[u8], limits: &Limits) -> Result<Message> {
         if frame.len() > limits.max_frame_bytes {
             return Err(DecodeError::FrameTooLarge {
