@@ -680,3 +680,39 @@ fn trailing_garbage_is_rejected() {
         }))
     );
 }
+
+#[test]
+fn peer_metadata_wins_over_metadata_and_long_ids_are_refused() {
+    let meta = |storage: &str| [vec![0xa1], text("storageId"), text(storage)].concat();
+    let frame = frame_with(
+        "peer",
+        &[
+            ("senderId", text("server")),
+            ("targetId", text("phone")),
+            ("selectedProtocolVersion", text("1")),
+            ("metadata", meta("from-metadata")),
+            ("peerMetadata", meta("from-peer-metadata")),
+        ],
+    );
+    assert!(matches!(
+        decode(&frame),
+        Ok(Message::Peer {
+            peer_metadata: Some(PeerMetadata {
+                storage_id: Some(ref s),
+                is_ephemeral: false,
+            }),
+            ..
+        }) if s.as_str() == "from-peer-metadata"
+    ));
+
+    let mut long_id = vec![0x79, 0x01, 0x01]; // text, 257 bytes
+    long_id.extend_from_slice(&[b'p'; 257]);
+    assert_eq!(
+        decode(&frame_with("leave", &[("senderId", long_id)])),
+        Err(DecodeError::InvalidId {
+            message_type: "leave",
+            field: "senderId",
+            source: IdError::TooLong(257)
+        })
+    );
+}
