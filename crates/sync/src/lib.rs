@@ -4,4 +4,6 @@
 //! Nothing here touches a database; the server and the phone apps both build on it.
 
 pub mod ids;
+pub mod protocol;
+pub mod replica;
 pub mod schema;
