@@ -102,8 +102,12 @@ async fn rust_replica_and_js_repo_read_each_others_writes() {
 
     // Rust records offline, then syncs to the JS server.
     let mut phone = Replica::open(tmp.path().join("phone"), patient, Durability::Sync).unwrap();
-    let first = phone.record(&pain(6.0, "after gardening", at), now).unwrap();
-    phone.record(&pain(4.0, "better", at + chrono::TimeDelta::hours(3)), now).unwrap();
+    let first = phone
+        .record(&pain(6.0, "after gardening", at), now)
+        .unwrap();
+    phone
+        .record(&pain(4.0, "better", at + chrono::TimeDelta::hours(3)), now)
+        .unwrap();
     let report = phone.sync(&endpoint).await.unwrap();
     assert!(report.bytes_sent > 0);
 
@@ -120,13 +124,23 @@ async fn rust_replica_and_js_repo_read_each_others_writes() {
     let entry = &doc["pain"][first.to_string()];
     assert_eq!(entry["score"], 6);
     assert_eq!(entry["note"], "after gardening");
-    assert_eq!(entry["locations"], serde_json::json!(["lower_back", "thigh_left"]));
+    assert_eq!(
+        entry["locations"],
+        serde_json::json!(["lower_back", "thigh_left"])
+    );
     assert_eq!(doc["pain"].as_object().unwrap().len(), 2);
 
     // JS edits our entry (a note, written as Text as automerge 3 does) and adds its own.
     js_client(&[
-        "change", "--server", &server.url, "--url", &url,
-        "--path", &format!("pain.{first}.note"), "--value", "\"edited on the tablet\"",
+        "change",
+        "--server",
+        &server.url,
+        "--url",
+        &url,
+        "--path",
+        &format!("pain.{first}.note"),
+        "--value",
+        "\"edited on the tablet\"",
     ])
     .await;
     let js_entry_id = paindiary_sync::ids::EntryId::new();
@@ -138,8 +152,15 @@ async fn rust_replica_and_js_repo_read_each_others_writes() {
         "note": "logged in the JS app",
     });
     js_client(&[
-        "change", "--server", &server.url, "--url", &url,
-        "--path", &format!("pain.{js_entry_id}"), "--value", &js_entry.to_string(),
+        "change",
+        "--server",
+        &server.url,
+        "--url",
+        &url,
+        "--path",
+        &format!("pain.{js_entry_id}"),
+        "--value",
+        &js_entry.to_string(),
     ])
     .await;
 
@@ -160,15 +181,24 @@ async fn rust_replica_and_js_repo_read_each_others_writes() {
         Entry::Pain(p) => {
             assert_eq!(p.score, 7.0);
             assert_eq!(p.qualities, vec!["burning".to_owned()]);
-            assert_eq!(p.meta.recorded_at, Utc.with_ymd_and_hms(2026, 11, 21, 18, 0, 0).unwrap());
-            assert!(find(js_entry_id).entry.validate(now + chrono::TimeDelta::days(2)).is_empty());
+            assert_eq!(
+                p.meta.recorded_at,
+                Utc.with_ymd_and_hms(2026, 11, 21, 18, 0, 0).unwrap()
+            );
+            assert!(
+                find(js_entry_id)
+                    .entry
+                    .validate(now + chrono::TimeDelta::days(2))
+                    .is_empty()
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
 
     // A second Rust device of the same patient, new and empty, gets everything from the
     // server and converges on the same entries.
-    let mut tablet = Replica::open(tmp.path().join("tablet"), patient, Durability::Buffered).unwrap();
+    let mut tablet =
+        Replica::open(tmp.path().join("tablet"), patient, Durability::Buffered).unwrap();
     let doc = tablet.month_document("2026-11".parse().unwrap()).unwrap();
     assert_eq!(read_entries(doc).entries.len(), 0);
     tablet.sync(&endpoint).await.unwrap();
@@ -192,16 +222,28 @@ async fn a_document_created_by_js_is_fetched_and_read_by_rust() {
         }},
         "medications": {}, "exercise": {}, "wellbeing": {}, "checkins": {}
     });
-    let created = js_client(&["create", "--server", &server.url, "--json", &doc.to_string()]).await;
+    let created = js_client(&[
+        "create",
+        "--server",
+        &server.url,
+        "--json",
+        &doc.to_string(),
+    ])
+    .await;
     let id = DocumentId::from_url(created["url"].as_str().unwrap()).unwrap();
 
     let endpoint = ServerEndpoint {
         url: server.url.clone(),
         token: None,
     };
-    let mut conn = Connection::connect(&endpoint, PeerId::new("rust-reader").unwrap(), None, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let mut conn = Connection::connect(
+        &endpoint,
+        PeerId::new("rust-reader").unwrap(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let mut fetched = AutoCommit::new();
     let mut state = SyncState::new();
     let outcome = conn

@@ -135,13 +135,16 @@ impl Connection {
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(limits.max_frame_bytes);
         config.max_frame_size = Some(limits.max_frame_bytes);
-        let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .map_err(|e| match e {
-                tungstenite::Error::Http(response) => SyncError::Refused(response.status().as_u16()),
-                tungstenite::Error::Url(e) => SyncError::BadUrl(e.to_string()),
-                other => SyncError::Connection(other.to_string()),
-            })?;
+        let (ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                .await
+                .map_err(|e| match e {
+                    tungstenite::Error::Http(response) => {
+                        SyncError::Refused(response.status().as_u16())
+                    }
+                    tungstenite::Error::Url(e) => SyncError::BadUrl(e.to_string()),
+                    other => SyncError::Connection(other.to_string()),
+                })?;
         let mut conn = Self {
             ws,
             server_id: our_id.clone(),
@@ -190,7 +193,9 @@ impl Connection {
 
     /// The server's storage ID, if it announced one (a stable key for sync states).
     pub fn server_storage_id(&self) -> Option<&StorageId> {
-        self.server_metadata.as_ref().and_then(|m| m.storage_id.as_ref())
+        self.server_metadata
+            .as_ref()
+            .and_then(|m| m.storage_id.as_ref())
     }
 
     /// Bytes of WebSocket payload sent so far.
@@ -227,9 +232,14 @@ impl Connection {
                     return Ok(Message::decode(&bytes, &self.limits)?);
                 }
                 WsMessage::Close(frame) => {
-                    return Err(SyncError::Closed(frame.map(|f| format!("{} {}", u16::from(f.code), f.reason))));
+                    return Err(SyncError::Closed(
+                        frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)),
+                    ));
                 }
-                WsMessage::Text(_) | WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
+                WsMessage::Text(_)
+                | WsMessage::Ping(_)
+                | WsMessage::Pong(_)
+                | WsMessage::Frame(_) => continue,
             }
         }
     }
@@ -249,7 +259,8 @@ impl Connection {
     ) -> Result<Vec<DocumentOutcome>, SyncError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut outcomes = vec![DocumentOutcome::default(); targets.len()];
-        let index: HashMap<DocumentId, usize> = targets.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        let index: HashMap<DocumentId, usize> =
+            targets.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
         let mut heard = vec![false; targets.len()];
         for (i, target) in targets.iter_mut().enumerate() {
             // A reconnect must re-announce what we have: the in-flight flag of a persisted
@@ -271,10 +282,18 @@ impl Connection {
                 .await
                 .map_err(|_| SyncError::Timeout(timeout))??;
             match message {
-                Message::Sync { document_id, data, .. } | Message::Request { document_id, data, .. } => {
-                    let Some(&i) = index.get(&document_id) else { continue };
+                Message::Sync {
+                    document_id, data, ..
+                }
+                | Message::Request {
+                    document_id, data, ..
+                } => {
+                    let Some(&i) = index.get(&document_id) else {
+                        continue;
+                    };
                     let target = &mut targets[i];
-                    let sync_message = SyncMessage::decode(&data).map_err(|_| SyncError::BadSyncMessage(document_id))?;
+                    let sync_message = SyncMessage::decode(&data)
+                        .map_err(|_| SyncError::BadSyncMessage(document_id))?;
                     let received = sync_message.changes.len();
                     target
                         .doc
@@ -306,7 +325,8 @@ impl Connection {
             return Ok(());
         };
         let data = message.encode();
-        let (document_id, sender_id, target_id) = (target.id, self.our_id.clone(), self.server_id.clone());
+        let (document_id, sender_id, target_id) =
+            (target.id, self.our_id.clone(), self.server_id.clone());
         let message = if request {
             Message::Request {
                 document_id,
@@ -332,6 +352,11 @@ impl Connection {
 /// Both sides hold the same heads: the server's last message named exactly our heads.
 fn settled(target: &mut SyncTarget<'_>) -> bool {
     let mut ours: Vec<ChangeHash> = target.doc.get_heads();
+    if ours.is_empty() {
+        // We asked for a document we lack: an empty reply means "not here (yet)"; only
+        // content or `doc-unavailable` settles it (the JS server sends both in turn).
+        return false;
+    }
     ours.sort();
     match &target.state.their_heads {
         Some(theirs) => {

@@ -97,11 +97,16 @@ pub struct Replica {
 impl Replica {
     /// Opens the replica in `dir`, creating it for `patient` if it is new. The device's
     /// actor and storage ID are created once and kept.
-    pub fn open(dir: impl Into<PathBuf>, patient: PatientId, durability: Durability) -> Result<Self, ReplicaError> {
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        patient: PatientId,
+        durability: Durability,
+    ) -> Result<Self, ReplicaError> {
         let store = LocalStore::open(dir, durability)?;
         let meta = match store.read_meta("replica.json")? {
             Some(bytes) => {
-                let meta: ReplicaMeta = serde_json::from_slice(&bytes).map_err(|e| ReplicaError::Meta(e.to_string()))?;
+                let meta: ReplicaMeta = serde_json::from_slice(&bytes)
+                    .map_err(|e| ReplicaError::Meta(e.to_string()))?;
                 if meta.patient != patient {
                     return Err(ReplicaError::WrongPatient);
                 }
@@ -114,7 +119,8 @@ impl Replica {
                     actor: ActorId::random().to_hex_string(),
                     storage_id: uuid::Uuid::new_v4().to_string(),
                 };
-                let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| ReplicaError::Meta(e.to_string()))?;
+                let bytes = serde_json::to_vec_pretty(&meta)
+                    .map_err(|e| ReplicaError::Meta(e.to_string()))?;
                 store.write_meta("replica.json", &bytes)?;
                 meta
             }
@@ -122,8 +128,10 @@ impl Replica {
         let actor = hex::decode(&meta.actor)
             .map(ActorId::from)
             .map_err(|e| ReplicaError::Meta(e.to_string()))?;
-        let storage_id = StorageId::new(meta.storage_id).map_err(|e| ReplicaError::Meta(e.to_string()))?;
-        let peer_id = PeerId::new(format!("device-{}", meta.actor)).map_err(|e| ReplicaError::Meta(e.to_string()))?;
+        let storage_id =
+            StorageId::new(meta.storage_id).map_err(|e| ReplicaError::Meta(e.to_string()))?;
+        let peer_id = PeerId::new(format!("device-{}", meta.actor))
+            .map_err(|e| ReplicaError::Meta(e.to_string()))?;
         Ok(Self {
             store,
             patient,
@@ -150,7 +158,11 @@ impl Replica {
         self.timeout = timeout;
     }
 
-    fn open_doc(&mut self, id: DocumentId, create: Option<DocKind>) -> Result<Option<&mut OpenDoc>, ReplicaError> {
+    fn open_doc(
+        &mut self,
+        id: DocumentId,
+        create: Option<DocKind>,
+    ) -> Result<Option<&mut OpenDoc>, ReplicaError> {
         if !self.docs.contains_key(&id) {
             let loaded = match self.store.load(&id)? {
                 Some(loaded) => {
@@ -171,7 +183,10 @@ impl Replica {
                             .create(self.actor.clone())
                             .map_err(|_| ReplicaError::WrongDocument(id, "genesis"))?;
                         self.store.write_snapshot(&id, &doc.save())?;
-                        OpenDoc { doc, log_records: 0 }
+                        OpenDoc {
+                            doc,
+                            log_records: 0,
+                        }
                     }
                     None => return Ok(None),
                 },
@@ -182,7 +197,9 @@ impl Replica {
     }
 
     fn persist(&mut self, id: DocumentId) -> Result<(), ReplicaError> {
-        let Some(open) = self.docs.get_mut(&id) else { return Ok(()) };
+        let Some(open) = self.docs.get_mut(&id) else {
+            return Ok(());
+        };
         let changes = open.doc.save_incremental();
         if changes.is_empty() {
             return Ok(());
@@ -199,9 +216,14 @@ impl Replica {
 
     /// The month document for `month`, created from its canonical genesis if new.
     pub fn month_document(&mut self, month: Month) -> Result<&mut AutoCommit, ReplicaError> {
-        let kind = DocKind::DiaryMonth { patient: self.patient, month };
+        let kind = DocKind::DiaryMonth {
+            patient: self.patient,
+            month,
+        };
         let id = kind.document_id();
-        let open = self.open_doc(id, Some(kind))?.ok_or(ReplicaError::WrongDocument(id, "month"))?;
+        let open = self
+            .open_doc(id, Some(kind))?
+            .ok_or(ReplicaError::WrongDocument(id, "month"))?;
         Ok(&mut open.doc)
     }
 
@@ -211,7 +233,13 @@ impl Replica {
         let month = month_of(entry)?;
         let doc = self.month_document(month)?;
         let id = month::add_entry(doc, entry, now)?;
-        self.persist(DocKind::DiaryMonth { patient: self.patient, month }.document_id())?;
+        self.persist(
+            DocKind::DiaryMonth {
+                patient: self.patient,
+                month,
+            }
+            .document_id(),
+        )?;
         Ok(id)
     }
 
@@ -226,19 +254,41 @@ impl Replica {
     ) -> Result<(), ReplicaError> {
         let doc = self.month_document(month)?;
         month::edit_entry(doc, kind, id, changes, now)?;
-        self.persist(DocKind::DiaryMonth { patient: self.patient, month }.document_id())
+        self.persist(
+            DocKind::DiaryMonth {
+                patient: self.patient,
+                month,
+            }
+            .document_id(),
+        )
     }
 
     /// Deletes an entry (tombstone).
-    pub fn delete(&mut self, month: Month, kind: EntryKind, id: &EntryId, now: DateTime<Utc>) -> Result<(), ReplicaError> {
+    pub fn delete(
+        &mut self,
+        month: Month,
+        kind: EntryKind,
+        id: &EntryId,
+        now: DateTime<Utc>,
+    ) -> Result<(), ReplicaError> {
         let doc = self.month_document(month)?;
         month::delete_entry(doc, kind, id, now)?;
-        self.persist(DocKind::DiaryMonth { patient: self.patient, month }.document_id())
+        self.persist(
+            DocKind::DiaryMonth {
+                patient: self.patient,
+                month,
+            }
+            .document_id(),
+        )
     }
 
     /// Every entry of a month (empty if the month has no document yet).
     pub fn entries(&mut self, month: Month) -> Result<MonthEntries, ReplicaError> {
-        let id = DocKind::DiaryMonth { patient: self.patient, month }.document_id();
+        let id = DocKind::DiaryMonth {
+            patient: self.patient,
+            month,
+        }
+        .document_id();
         Ok(self
             .open_doc(id, None)?
             .map(|open| month::read_entries(&open.doc))
@@ -253,7 +303,7 @@ impl Replica {
                 && let Ok(header) = crate::schema::Header::read(&open.doc)
                 && let Ok(DocKind::DiaryMonth { patient, month }) = header.kind()
                 && patient == self.patient
-                && DocKind::DiaryMonth { patient, month }.document_id() == id
+                && (DocKind::DiaryMonth { patient, month }).document_id() == id
             {
                 months.push(month);
             }
@@ -264,8 +314,13 @@ impl Replica {
 
     /// The care plan, once it has been synced from the server.
     pub fn care_plan(&mut self) -> Result<Option<CarePlan>, ReplicaError> {
-        let id = DocKind::CarePlan { patient: self.patient }.document_id();
-        Ok(self.open_doc(id, None)?.map(|open| read_care_plan(&open.doc)))
+        let id = DocKind::CarePlan {
+            patient: self.patient,
+        }
+        .document_id();
+        Ok(self
+            .open_doc(id, None)?
+            .map(|open| read_care_plan(&open.doc)))
     }
 
     /// A raw document by ID, if present on this device.
@@ -277,26 +332,55 @@ impl Replica {
     /// any month the index lists that this device does not have yet. Received changes are
     /// stored before sync states are saved, so a crash at any point never skips data.
     pub async fn sync(&mut self, endpoint: &ServerEndpoint) -> Result<SyncReport, ReplicaError> {
-        let mut conn = Connection::connect(endpoint, self.peer_id(), Some(self.storage_id.clone()), self.timeout).await?;
+        let mut conn = Connection::connect(
+            endpoint,
+            self.peer_id(),
+            Some(self.storage_id.clone()),
+            self.timeout,
+        )
+        .await?;
         let server_key = endpoint.url.clone();
         let mut report = SyncReport::default();
 
-        let mut ids: Vec<DocumentId> = self.months()?.into_iter().map(|month| {
-            DocKind::DiaryMonth { patient: self.patient, month }.document_id()
-        }).collect();
-        ids.push(DocKind::Index { patient: self.patient }.document_id());
-        ids.push(DocKind::CarePlan { patient: self.patient }.document_id());
-        self.sync_round(&mut conn, &server_key, &ids, &mut report).await?;
+        let mut ids: Vec<DocumentId> = self
+            .months()?
+            .into_iter()
+            .map(|month| {
+                DocKind::DiaryMonth {
+                    patient: self.patient,
+                    month,
+                }
+                .document_id()
+            })
+            .collect();
+        ids.push(
+            DocKind::Index {
+                patient: self.patient,
+            }
+            .document_id(),
+        );
+        ids.push(
+            DocKind::CarePlan {
+                patient: self.patient,
+            }
+            .document_id(),
+        );
+        self.sync_round(&mut conn, &server_key, &ids, &mut report)
+            .await?;
 
         // A new device learns the months from the index and fetches the missing ones.
-        let index_id = DocKind::Index { patient: self.patient }.document_id();
+        let index_id = DocKind::Index {
+            patient: self.patient,
+        }
+        .document_id();
         let listed: Vec<DocumentId> = match self.open_doc(index_id, None)? {
             Some(open) => read_index(&open.doc).months.into_values().collect(),
             None => Vec::new(),
         };
         let missing: Vec<DocumentId> = listed.into_iter().filter(|id| !ids.contains(id)).collect();
         if !missing.is_empty() {
-            self.sync_round(&mut conn, &server_key, &missing, &mut report).await?;
+            self.sync_round(&mut conn, &server_key, &missing, &mut report)
+                .await?;
         }
         report.bytes_sent = conn.bytes_sent();
         report.bytes_received = conn.bytes_received();
@@ -316,7 +400,11 @@ impl Replica {
         let mut fresh: HashMap<DocumentId, AutoCommit> = HashMap::new();
         let mut states: Vec<SyncState> = Vec::with_capacity(ids.len());
         for id in ids {
-            states.push(self.store.load_sync_state(server_key, id)?.unwrap_or_default());
+            states.push(
+                self.store
+                    .load_sync_state(server_key, id)?
+                    .unwrap_or_default(),
+            );
             if self.open_doc(*id, None)?.is_none() {
                 fresh.insert(*id, AutoCommit::new().with_actor(self.actor.clone()));
             }
@@ -334,7 +422,11 @@ impl Replica {
             }
             for (id, state) in ids.iter().zip(states.iter_mut()) {
                 if let Some(doc) = opened.remove(id) {
-                    targets.push(SyncTarget { id: *id, doc, state });
+                    targets.push(SyncTarget {
+                        id: *id,
+                        doc,
+                        state,
+                    });
                 }
             }
             conn.sync_documents(&mut targets, self.timeout).await?
@@ -351,7 +443,13 @@ impl Replica {
                     continue;
                 }
                 self.store.write_snapshot(id, &doc.save())?;
-                self.docs.insert(*id, OpenDoc { doc, log_records: 0 });
+                self.docs.insert(
+                    *id,
+                    OpenDoc {
+                        doc,
+                        log_records: 0,
+                    },
+                );
             } else {
                 self.persist(*id)?;
             }

@@ -90,7 +90,10 @@ impl LocalStore {
     }
 
     fn sync_path(&self, server: &str, id: &DocumentId) -> PathBuf {
-        self.root.join("sync").join(server_dir(server)).join(format!("{id}.state"))
+        self.root
+            .join("sync")
+            .join(server_dir(server))
+            .join(format!("{id}.state"))
     }
 
     /// Documents present on disk.
@@ -101,7 +104,9 @@ impl LocalStore {
             let item = item.map_err(io_err(&dir))?;
             let name = item.file_name();
             let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".automerge").or_else(|| name.strip_suffix(".log"))
+            if let Some(stem) = name
+                .strip_suffix(".automerge")
+                .or_else(|| name.strip_suffix(".log"))
                 && let Ok(id) = stem.parse::<DocumentId>()
                 && !ids.contains(&id)
             {
@@ -188,13 +193,23 @@ impl LocalStore {
     }
 
     /// The persisted sync state of a document with one server, if any.
-    pub fn load_sync_state(&self, server: &str, id: &DocumentId) -> Result<Option<SyncState>, StoreError> {
-        Ok(read_optional(&self.sync_path(server, id))?.and_then(|bytes| SyncState::decode(&bytes).ok()))
+    pub fn load_sync_state(
+        &self,
+        server: &str,
+        id: &DocumentId,
+    ) -> Result<Option<SyncState>, StoreError> {
+        Ok(read_optional(&self.sync_path(server, id))?
+            .and_then(|bytes| SyncState::decode(&bytes).ok()))
     }
 
     /// Persists a document's sync state with one server (only the shared heads are kept:
     /// that is what lets a reconnect send just what is new).
-    pub fn save_sync_state(&self, server: &str, id: &DocumentId, state: &SyncState) -> Result<(), StoreError> {
+    pub fn save_sync_state(
+        &self,
+        server: &str,
+        id: &DocumentId,
+        state: &SyncState,
+    ) -> Result<(), StoreError> {
         let path = self.sync_path(server, id);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err(dir))?;

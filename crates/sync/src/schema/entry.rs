@@ -522,7 +522,7 @@ impl Entry {
                 text(e, "rxnorm", m.rxnorm.as_deref(), 16);
                 match m.unit.parse::<DoseUnit>() {
                     Ok(unit) => {
-                        if !(m.amount > 0.0) {
+                        if m.amount <= 0.0 {
                             e.push(ValidationError::DoseNotPositive { amount: m.amount });
                         } else if m.amount > unit.max_single_dose() {
                             e.push(ValidationError::DoseTooLarge {
