@@ -11,7 +11,9 @@ use automerge::sync::State as SyncState;
 use chrono::{TimeZone, Utc};
 use paindiary_sync::ids::{DocumentId, PatientId};
 use paindiary_sync::protocol::PeerId;
-use paindiary_sync::replica::{Connection, Durability, Replica, ServerEndpoint, SyncTarget};
+use paindiary_sync::replica::{
+    Connection, Durability, Replica, ServerEndpoint, SyncScope, SyncTarget,
+};
 use paindiary_sync::schema::month::read_entries;
 use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use serde_json::Value;
@@ -285,4 +287,132 @@ async fn a_document_created_by_js_is_fetched_and_read_by_rust() {
         .await
         .unwrap();
     assert!(outcome[0].unavailable);
+}
+
+/// One pain entry per ~3 hours for every day of `month`, as a year of history would hold.
+fn fill_month(phone: &mut Replica, month: &str, per_day: u32) {
+    let month: paindiary_sync::ids::Month = month.parse().unwrap();
+    let first = month.first_day();
+    let now = Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap();
+    for day in 0..30 {
+        for slot in 0..per_day {
+            let at = Utc.from_utc_datetime(&first.and_hms_opt(7 + slot * 2, 0, 0).unwrap())
+                + chrono::TimeDelta::days(i64::from(day));
+            if paindiary_sync::ids::Month::of(at.date_naive()) != Some(month) {
+                continue;
+            }
+            phone
+                .record(&pain(f64::from((day + slot) % 8), "", at), now)
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_after_a_day_offline_sends_only_what_is_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start_js_server(&tmp.path().join("js-server")).await;
+    let endpoint = ServerEndpoint {
+        url: server.url.clone(),
+        token: None,
+    };
+    let patient = PatientId::new_random();
+    let mut phone = Replica::open(tmp.path().join("phone"), patient, Durability::Buffered).unwrap();
+    for month in 1..=12 {
+        fill_month(&mut phone, &format!("2026-{month:02}"), 8);
+    }
+    let today = Utc.with_ymd_and_hms(2026, 12, 31, 8, 0, 0).unwrap();
+    let initial = phone
+        .sync_scope(&endpoint, SyncScope::All, today)
+        .await
+        .unwrap();
+
+    // One day of entries, recorded offline, then a reconnect with the sync state kept.
+    let december = DocKind::DiaryMonth {
+        patient,
+        month: "2026-12".parse().unwrap(),
+    }
+    .document_id();
+    let before = phone.document(december).unwrap().unwrap().get_heads();
+    let day = Utc.with_ymd_and_hms(2026, 12, 30, 0, 0, 0).unwrap();
+    for hour in [7, 10, 13, 16, 19, 22] {
+        phone
+            .record(
+                &pain(5.0, "", day + chrono::TimeDelta::hours(hour)),
+                day + chrono::TimeDelta::days(1),
+            )
+            .unwrap();
+    }
+    let new_change_bytes: usize = phone
+        .document(december)
+        .unwrap()
+        .unwrap()
+        .get_changes(&before)
+        .iter()
+        .map(|c| c.raw_bytes().len())
+        .sum();
+    let fresh_copy = tmp.path().join("phone-without-sync-state");
+    copy_dir(&tmp.path().join("phone"), &fresh_copy);
+    std::fs::remove_dir_all(fresh_copy.join("sync")).unwrap();
+    drop(phone);
+
+    let mut phone = Replica::open(tmp.path().join("phone"), patient, Durability::Buffered).unwrap();
+    let reconnect = phone
+        .sync_scope(&endpoint, SyncScope::Recent, today)
+        .await
+        .unwrap();
+    let mut fresh = Replica::open(&fresh_copy, patient, Durability::Buffered).unwrap();
+    let fresh_report = fresh
+        .sync_scope(&endpoint, SyncScope::Recent, today)
+        .await
+        .unwrap();
+    eprintln!(
+        "year of history: initial sync {} B sent / {} B received; one new day (6 entries, {} B of changes): \
+         kept sync state {} B sent / {} B received over {} documents; fresh sync state {} B sent over {} documents",
+        initial.bytes_sent,
+        initial.bytes_received,
+        new_change_bytes,
+        reconnect.bytes_sent,
+        reconnect.bytes_received,
+        reconnect.documents,
+        fresh_report.bytes_sent,
+        fresh_report.documents,
+    );
+    // Only the changed month, the current/previous month, index and care plan are
+    // exchanged, and for each only heads and an empty filter besides the new changes.
+    assert_eq!(reconnect.documents, 4);
+    assert!(
+        (reconnect.bytes_sent as usize) < new_change_bytes + 4 * 400,
+        "sent {} B for {new_change_bytes} B of new changes",
+        reconnect.bytes_sent
+    );
+    assert!(fresh_report.bytes_sent > reconnect.bytes_sent);
+
+    // The server has the new day: a fresh device sees it.
+    let mut tablet =
+        Replica::open(tmp.path().join("tablet"), patient, Durability::Buffered).unwrap();
+    tablet.month_document("2026-12".parse().unwrap()).unwrap();
+    tablet.sync(&endpoint).await.unwrap();
+    let december = tablet.entries("2026-12".parse().unwrap()).unwrap();
+    assert_eq!(
+        december.entries.len(),
+        phone
+            .entries("2026-12".parse().unwrap())
+            .unwrap()
+            .entries
+            .len()
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).unwrap();
+        }
+    }
 }

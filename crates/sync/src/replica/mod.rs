@@ -68,6 +68,18 @@ struct OpenDoc {
     log_records: usize,
 }
 
+/// Which documents a sync covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncScope {
+    /// Months with unconfirmed local changes, the current and previous month, the index
+    /// and the care plan: what a phone needs on every reconnect.
+    #[default]
+    Recent,
+    /// Every document on the device (e.g. daily, or after a long time offline), so edits
+    /// other devices made to old months arrive too.
+    All,
+}
+
 /// What one [`Replica::sync`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -130,7 +142,8 @@ impl Replica {
             .map_err(|e| ReplicaError::Meta(e.to_string()))?;
         let storage_id =
             StorageId::new(meta.storage_id).map_err(|e| ReplicaError::Meta(e.to_string()))?;
-        let peer_id = PeerId::new(format!("device-{}", meta.actor))
+        // Short: it travels in every frame. 12 hex digits of the actor keep devices apart.
+        let peer_id = PeerId::new(format!("d-{}", meta.actor.get(..12).unwrap_or(&meta.actor)))
             .map_err(|e| ReplicaError::Meta(e.to_string()))?;
         Ok(Self {
             store,
@@ -328,10 +341,23 @@ impl Replica {
         Ok(self.open_doc(id, None)?.map(|open| &mut open.doc))
     }
 
-    /// Syncs every local month, the index and the care plan with the server, then fetches
-    /// any month the index lists that this device does not have yet. Received changes are
-    /// stored before sync states are saved, so a crash at any point never skips data.
+    /// Syncs with the server what a phone needs now ([`SyncScope::Recent`]): every month
+    /// with local changes the server has not confirmed, the current and previous month
+    /// (where other devices and late entries land), the index and the care plan; then any
+    /// month the index lists that this device lacks. Received changes are stored before
+    /// sync states are saved, so a crash at any point never skips data.
     pub async fn sync(&mut self, endpoint: &ServerEndpoint) -> Result<SyncReport, ReplicaError> {
+        self.sync_scope(endpoint, SyncScope::Recent, Utc::now())
+            .await
+    }
+
+    /// Syncs with the server in the given scope; `today` picks the current month.
+    pub async fn sync_scope(
+        &mut self,
+        endpoint: &ServerEndpoint,
+        scope: SyncScope,
+        today: DateTime<Utc>,
+    ) -> Result<SyncReport, ReplicaError> {
         let mut conn = Connection::connect(
             endpoint,
             self.peer_id(),
@@ -342,17 +368,26 @@ impl Replica {
         let server_key = endpoint.url.clone();
         let mut report = SyncReport::default();
 
-        let mut ids: Vec<DocumentId> = self
-            .months()?
-            .into_iter()
-            .map(|month| {
-                DocKind::DiaryMonth {
-                    patient: self.patient,
-                    month,
+        let current = Month::of(today.date_naive());
+        let recent = [current, current.and_then(|m| m.previous())];
+        let mut ids = Vec::new();
+        for month in self.months()? {
+            let id = DocKind::DiaryMonth {
+                patient: self.patient,
+                month,
+            }
+            .document_id();
+            let wanted = match scope {
+                SyncScope::All => true,
+                SyncScope::Recent => {
+                    recent.contains(&Some(month))
+                        || self.has_unconfirmed_changes(&server_key, id)?
                 }
-                .document_id()
-            })
-            .collect();
+            };
+            if wanted {
+                ids.push(id);
+            }
+        }
         ids.push(
             DocKind::Index {
                 patient: self.patient,
@@ -386,6 +421,31 @@ impl Replica {
         report.bytes_received = conn.bytes_received();
         conn.close().await;
         Ok(report)
+    }
+
+    /// Whether a document holds changes the server has not confirmed (its heads differ
+    /// from the heads both sides shared at the end of the last sync).
+    fn has_unconfirmed_changes(
+        &mut self,
+        server_key: &str,
+        id: DocumentId,
+    ) -> Result<bool, ReplicaError> {
+        let shared = self
+            .store
+            .load_sync_state(server_key, &id)?
+            .map(|s| s.shared_heads);
+        let Some(open) = self.open_doc(id, None)? else {
+            return Ok(false);
+        };
+        let mut heads = open.doc.get_heads();
+        heads.sort();
+        Ok(match shared {
+            Some(mut shared) => {
+                shared.sort();
+                shared != heads
+            }
+            None => true,
+        })
     }
 
     async fn sync_round(
