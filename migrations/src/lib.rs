@@ -1,1 +1,35 @@
 //! Paindiary's database schema, as sea-orm migrations applied in order.
+//!
+//! One file per migration. Migrations describe tables with sea-query only and never
+//! import the server's entities, so an old migration keeps compiling (and meaning the
+//! same thing) after the entities move on.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20251127_000001_create_clinics;
+mod m20251127_000002_create_users;
+mod m20251127_000003_create_patients;
+mod m20251127_000004_create_care_team_members;
+mod m20251127_000005_create_invitations;
+mod m20251127_000006_create_auth_tokens;
+mod m20251127_000007_create_login_failures;
+mod m20251127_000008_create_audit_events;
+
+/// Every Paindiary migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20251127_000001_create_clinics::Migration),
+            Box::new(m20251127_000002_create_users::Migration),
+            Box::new(m20251127_000003_create_patients::Migration),
+            Box::new(m20251127_000004_create_care_team_members::Migration),
+            Box::new(m20251127_000005_create_invitations::Migration),
+            Box::new(m20251127_000006_create_auth_tokens::Migration),
+            Box::new(m20251127_000007_create_login_failures::Migration),
+            Box::new(m20251127_000008_create_audit_events::Migration),
+        ]
+    }
+}

@@ -1,0 +1,68 @@
+//! The REST API under `/api/v1`, plus `/healthz` and `/readyz`.
+//!
+//! Handlers are thin: parse into domain types, check the role, call `accounts`/`access`/
+//! `audit`, serialise. Later modules (sync hub WebSocket, document URLs, dashboard)
+//! add their routes in [`router`].
+
+mod admin;
+mod extract;
+mod health;
+mod me;
+mod patients;
+mod session;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{delete, get, post, put};
+use tower_http::trace::TraceLayer;
+
+pub use extract::{ApiPath, ApiQuery};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The complete HTTP application.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let v1 = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/enrol", post(session::enrol))
+        .route("/me", get(me::me))
+        .route("/me/devices", get(me::devices))
+        .route("/me/devices/{id}", delete(me::revoke_device))
+        .route("/admin/users", post(admin::create_user))
+        .route("/admin/patients", post(admin::create_patient))
+        .route(
+            "/admin/patients/{id}/care-team/{user_id}",
+            put(admin::add_care_team_member).delete(admin::remove_care_team_member),
+        )
+        .route("/admin/audit", get(admin::audit))
+        .route("/patients", get(patients::list))
+        .route("/patients/{id}", get(patients::get));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The route template, never the raw URI: a URI may carry `?token=` or ids
+            // that together with timing reveal who is being looked at.
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("<unmatched>", MatchedPath::as_str);
+            tracing::info_span!("http", method = %req.method(), route)
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

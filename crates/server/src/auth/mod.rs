@@ -1,0 +1,10 @@
+//! Authentication: password hashing, opaque bearer tokens, the request extractor and
+//! login rate limiting.
+
+pub mod extractor;
+pub mod password;
+pub mod ratelimit;
+pub mod token;
+
+pub use extractor::{AuthUser, AuthUserOrQueryToken};
+pub use token::{IssuedToken, TokenKind};

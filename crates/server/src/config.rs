@@ -1,0 +1,321 @@
+//! Typed configuration, layered: built-in defaults, then an optional TOML file, then
+//! `PAINDIARY_*` environment variables.
+//!
+//! Environment names map onto the TOML structure: `PAINDIARY_LISTEN` sets `listen`,
+//! and a double underscore descends into a table, so `PAINDIARY_AUTH__WEB_TOKEN_TTL_HOURS`
+//! sets `[auth] web_token_ttl_hours`. The loaded `Config` is passed around explicitly
+//! (inside `AppState`); there is no global.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The prefix of every environment variable we read.
+pub const ENV_PREFIX: &str = "PAINDIARY_";
+
+/// Why the configuration could not be loaded. Messages name files and keys, never
+/// values, because values may be secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// An environment variable names a key under a non-table value.
+    #[error("environment variable {0} does not fit the configuration structure")]
+    EnvShape(String),
+    /// The merged layers do not form a valid configuration.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive, e.g. `info,paindiary_server=debug`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info".to_owned() }
+    }
+}
+
+/// Database settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://...` selects PostgreSQL; `sqlite://...` a specific SQLite file;
+    /// unset means SQLite at `<data_dir>/paindiary.db`. Secret because it may hold a password.
+    pub url: Option<SecretString>,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// How long SQLite waits on a locked database before failing, in milliseconds.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 10, sqlite_busy_timeout_ms: 5_000 }
+    }
+}
+
+/// Authentication settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of a device token (login with `device_name`, or enrolment).
+    pub device_token_ttl_days: i64,
+    /// Lifetime of a web session token.
+    pub web_token_ttl_hours: i64,
+    /// A web session unused for this long is refused (HIPAA automatic logoff).
+    pub web_idle_timeout_minutes: i64,
+    /// Failed logins for one email within the window before further attempts get 429.
+    pub login_max_failures: u64,
+    /// The rate-limit window, in seconds.
+    pub login_failure_window_secs: i64,
+    /// How long a new invitation code stays valid.
+    pub invitation_ttl_hours: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            device_token_ttl_days: 90,
+            web_token_ttl_hours: 12,
+            web_idle_timeout_minutes: 30,
+            login_max_failures: 5,
+            login_failure_window_secs: 15 * 60,
+            invitation_ttl_hours: 14 * 24,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Device token lifetime.
+    pub fn device_token_ttl(&self) -> Duration {
+        Duration::days(self.device_token_ttl_days)
+    }
+    /// Web token lifetime.
+    pub fn web_token_ttl(&self) -> Duration {
+        Duration::hours(self.web_token_ttl_hours)
+    }
+    /// Web idle timeout.
+    pub fn web_idle_timeout(&self) -> Duration {
+        Duration::minutes(self.web_idle_timeout_minutes)
+    }
+    /// Rate-limit window.
+    pub fn login_failure_window(&self) -> Duration {
+        Duration::seconds(self.login_failure_window_secs)
+    }
+    /// Invitation lifetime.
+    pub fn invitation_ttl(&self) -> Duration {
+        Duration::hours(self.invitation_ttl_hours)
+    }
+}
+
+/// The whole server configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database and other local state; created if missing.
+    pub data_dir: PathBuf,
+    /// Address `serve` binds.
+    pub listen: SocketAddr,
+    /// After a shutdown signal, how long in-flight requests may take before the process exits anyway.
+    pub shutdown_grace_secs: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Logging.
+    pub log: LogConfig,
+    /// Database.
+    pub database: DatabaseConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 30,
+            max_body_bytes: 1024 * 1024,
+            log: LogConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// Which database a configuration points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// SQLite at this path.
+    Sqlite(PathBuf),
+    /// PostgreSQL (the URL stays in the secret).
+    Postgres,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the `PAINDIARY_*` variables of the process.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, so tests need not mutate the process's.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            // PAINDIARY_CONFIG names the file itself; PAINDIARY_TEST_* belong to the test suite.
+            if key == "CONFIG" || key.starts_with("TEST_") {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+            set_path(&mut table, &path, env_value(&value))
+                .map_err(|()| ConfigError::EnvShape(name.clone()))?;
+        }
+        // Serde's message names the offending key (and for type errors the expected
+        // type), not the secret value, so it is safe to surface.
+        Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Where the database is, resolving the SQLite default.
+    pub fn database_kind(&self) -> DatabaseKind {
+        match &self.database.url {
+            Some(url) => {
+                let url = url.expose_secret();
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    DatabaseKind::Postgres
+                } else {
+                    let path = url
+                        .strip_prefix("sqlite://")
+                        .or_else(|| url.strip_prefix("sqlite:"))
+                        .unwrap_or(url);
+                    let path = path.split('?').next().unwrap_or(path);
+                    DatabaseKind::Sqlite(PathBuf::from(path))
+                }
+            }
+            None => DatabaseKind::Sqlite(self.data_dir.join("paindiary.db")),
+        }
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so they can set
+/// numeric and boolean keys. No string-typed key of ours takes a purely numeric value.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if raw == "true" || raw == "false" {
+        toml::Value::Boolean(raw == "true")
+    } else {
+        toml::Value::String(raw.to_owned())
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), ()> {
+    match path {
+        [] => Err(()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        let dir = std::env::temp_dir().join(format!("pd-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[auth]\nweb_token_ttl_hours = 4\nlogin_max_failures = 3\n").unwrap();
+        let cfg = Config::load_from(
+            Some(&file),
+            env(&[
+                ("PAINDIARY_AUTH__LOGIN_MAX_FAILURES", "7"),
+                ("PAINDIARY_LOG__FORMAT", "json"),
+                ("PAINDIARY_DATABASE__URL", "postgres://u:secret@db/pd"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.auth.web_token_ttl_hours, 4);
+        assert_eq!(cfg.auth.login_max_failures, 7);
+        assert_eq!(cfg.auth.device_token_ttl_days, 90);
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(cfg.database_kind(), DatabaseKind::Postgres);
+        assert!(!format!("{cfg:?}").contains("secret"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn sqlite_default_path_and_unknown_keys() {
+        let cfg = Config::load_from(None, env(&[("PAINDIARY_DATA_DIR", "/tmp/x")])).unwrap();
+        assert_eq!(cfg.database_kind(), DatabaseKind::Sqlite(PathBuf::from("/tmp/x/paindiary.db")));
+        let err = Config::load_from(None, env(&[("PAINDIARY_NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("nope"));
+    }
+}

@@ -1,0 +1,78 @@
+//! Opening the database (SQLite or PostgreSQL) and applying migrations.
+
+use std::time::Duration;
+
+use paindiary_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, DatabaseKind};
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbOpenError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Connecting failed. The URL is deliberately not part of the message.
+    #[error("cannot connect to the database: {0}")]
+    Connect(DbErr),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(DbErr),
+}
+
+/// Connects according to `config`: SQLite (file created if missing, WAL, foreign keys,
+/// busy timeout) unless the URL says PostgreSQL.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError> {
+    let db_config = &config.database;
+    let mut opts = match config.database_kind() {
+        DatabaseKind::Postgres => {
+            let url = db_config
+                .url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned())
+                .unwrap_or_default();
+            ConnectOptions::new(url)
+        }
+        DatabaseKind::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| DbOpenError::DataDir { path: dir.to_owned(), source })?;
+            }
+            let busy = Duration::from_millis(db_config.sqlite_busy_timeout_ms);
+            let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+            o.map_sqlx_sqlite_opts(move |s| {
+                s.journal_mode(SqliteJournalMode::Wal)
+                    // NORMAL is durable under WAL except for the last transactions on power loss
+                    // of the OS; FULL fsyncs every commit. Health data: we take FULL.
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(busy)
+            });
+            o
+        }
+    };
+    opts.max_connections(db_config.max_connections)
+        .connect_timeout(Duration::from_secs(10))
+        // sqlx statement logging would be noise at info level; statements carry no values
+        // but we keep the log for our own events.
+        .sqlx_logging(false);
+    Database::connect(opts).await.map_err(DbOpenError::Connect)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbOpenError> {
+    Migrator::up(db, None).await.map_err(DbOpenError::Migrate)
+}
+
+/// Whether the database answers a trivial query (for `/readyz`).
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}

@@ -1,0 +1,13 @@
+//! Sea-orm entities: one module per table created by `paindiary-migrations`.
+//!
+//! These are plain row types. Rules (who may see what, what a role means) live in the
+//! domain and service modules, so the entities stay a faithful mirror of the schema.
+
+pub mod audit_events;
+pub mod auth_tokens;
+pub mod care_team_members;
+pub mod clinics;
+pub mod invitations;
+pub mod login_failures;
+pub mod patients;
+pub mod users;

@@ -1,0 +1,64 @@
+//! `AppState`: what every handler (and later the sync hub, storage and projection) shares.
+//!
+//! Later modules add their handles here (the hub's document cache, the outbox notifier)
+//! rather than reaching for globals.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::{self, DbOpenError};
+use crate::domain::Password;
+use crate::error::ApiError;
+
+/// Shared, cheaply clonable server state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// An argon2id hash of a random password, verified against when a login names an
+    /// unknown email so that the response time does not reveal which emails exist.
+    pub(crate) dummy_password_hash: Arc<str>,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Database connect or migration.
+    #[error(transparent)]
+    Db(#[from] DbOpenError),
+    /// Preparing the login timing guard failed.
+    #[error("startup: {0}")]
+    Startup(#[from] ApiError),
+}
+
+impl AppState {
+    /// Builds state over an existing, migrated connection.
+    pub async fn new(
+        db: DatabaseConnection,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StateError> {
+        let random: [u8; 24] = rand::random();
+        let dummy = crate::auth::password::hash(Password::for_login(&hex::encode(random))).await?;
+        Ok(Self { db, config: Arc::new(config), clock, dummy_password_hash: Arc::from(dummy) })
+    }
+
+    /// Connects per `config`, applies migrations, and builds state with the system clock.
+    pub async fn open(config: Config) -> Result<Self, StateError> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`AppState::open`] with a chosen clock (tests use a manual one).
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StateError> {
+        let conn = db::connect(&config).await?;
+        db::migrate(&conn).await?;
+        Self::new(conn, config, clock).await
+    }
+}
