@@ -14,6 +14,7 @@ mod m20251127_000005_create_invitations;
 mod m20251127_000006_create_auth_tokens;
 mod m20251127_000007_create_login_failures;
 mod m20251127_000008_create_audit_events;
+mod m20251127_000009_create_documents;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251127_000006_create_auth_tokens::Migration),
             Box::new(m20251127_000007_create_login_failures::Migration),
             Box::new(m20251127_000008_create_audit_events::Migration),
+            Box::new(m20251127_000009_create_documents::Migration),
         ]
     }
 }
