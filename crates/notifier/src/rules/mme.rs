@@ -273,9 +273,14 @@ pub fn mme_report(intakes: &[Intake]) -> BTreeMap<NaiveDate, DayMme> {
     let mut days: BTreeMap<NaiveDate, DayMme> = BTreeMap::new();
     // Patch applications: rate (mcg/h, as bits for ordering) -> day -> (patches, late).
     let mut patches: BTreeMap<u64, BTreeMap<NaiveDate, (u32, bool)>> = BTreeMap::new();
+    let mut classes: BTreeMap<&str, DrugClass> = BTreeMap::new();
 
     for intake in intakes.iter().filter(|i| i.status == IntakeStatus::Taken) {
-        let opioid = match classify_drug(&intake.drug) {
+        // A patient logs the same few names over and over: classify each name once.
+        let class = *classes
+            .entry(intake.drug.as_str())
+            .or_insert_with(|| classify_drug(&intake.drug));
+        let opioid = match class {
             DrugClass::NonOpioid => continue,
             DrugClass::Unknown => {
                 let day = days.entry(intake.date).or_default();

@@ -1,9 +1,13 @@
 //! The opioid-load rule.
 
+use std::fmt::Write as _;
+
 use chrono::NaiveDate;
 
 use super::mme::mme_report;
-use super::{Decision, EPSILON, Evidence, PatientSeries, RuleKind, Severity, Thresholds};
+use super::{
+    Decision, EPSILON, Evidence, PatientSeries, RuleKind, Severity, Thresholds, one_decimal,
+};
 
 /// Opioid load: daily MME (see [`daily_mme`](super::daily_mme) for what counts) at or
 /// above `mme_warning` (90) is a warning, at or above `mme_info` (50) an info.
@@ -30,31 +34,36 @@ pub fn opioid_load(
         } else {
             continue;
         };
-        let drugs: Vec<String> = mme
-            .by_drug
-            .iter()
-            .map(|(drug, v)| format!("{drug} {v:.1}"))
-            .collect();
         let mut explanation = format!(
-            "{:.1} MME/day on {date} (>= {threshold} {label} threshold): {}",
-            mme.total,
-            drugs.join(", ")
+            "{} MME/day on {date} (>= {threshold} {label} threshold): ",
+            one_decimal(mme.total)
         );
-        if !mme.unknown.is_empty() {
-            let names: Vec<&str> = mme.unknown.iter().map(String::as_str).collect();
-            explanation.push_str(&format!(
-                "; not counted, unknown drug: {}",
-                names.join(", ")
-            ));
+        // Writing into a String cannot fail.
+        for (i, (drug, v)) in mme.by_drug.iter().enumerate() {
+            let _ = write!(
+                explanation,
+                "{}{drug} {}",
+                if i == 0 { "" } else { ", " },
+                one_decimal(*v)
+            );
+        }
+        for (i, name) in mme.unknown.iter().enumerate() {
+            let lead = if i == 0 {
+                "; not counted, unknown drug: "
+            } else {
+                ", "
+            };
+            let _ = write!(explanation, "{lead}{name}");
         }
         for dose in &mme.unconvertible {
-            explanation.push_str(&format!(
+            let _ = write!(
+                explanation,
                 "; not counted: {} {} {} ({})",
                 dose.drug.trim(),
                 dose.amount,
                 dose.unit,
                 dose.reason
-            ));
+            );
         }
         decisions.push(Decision::new(
             RuleKind::OpioidLoad,

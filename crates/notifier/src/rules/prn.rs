@@ -32,14 +32,19 @@ pub fn prn_overuse(
     if limits.is_empty() {
         return Vec::new();
     }
+    // Each distinct name is normalised once; `None` for drugs without a limit.
+    let mut names: BTreeMap<&str, Option<&str>> = BTreeMap::new();
     // (day, drug) -> (taken, late)
-    let mut counts: BTreeMap<(NaiveDate, String), (u32, bool)> = BTreeMap::new();
+    let mut counts: BTreeMap<(NaiveDate, &str), (u32, bool)> = BTreeMap::new();
     for intake in &series.intakes {
         if !intake.prn || intake.status != IntakeStatus::Taken || intake.date > today {
             continue;
         }
-        let drug = normalize_drug_name(&intake.drug);
-        if limits.contains_key(&drug) {
+        let drug = *names.entry(intake.drug.as_str()).or_insert_with(|| {
+            let normal = normalize_drug_name(&intake.drug);
+            limits.get_key_value(&normal).map(|(name, _)| name.as_str())
+        });
+        if let Some(drug) = drug {
             let count = counts.entry((intake.date, drug)).or_insert((0, false));
             count.0 += 1;
             count.1 |= intake.late;
@@ -48,7 +53,8 @@ pub fn prn_overuse(
     counts
         .into_iter()
         .filter_map(|((date, drug), (taken, late))| {
-            let max_per_day = *limits.get(&drug)?;
+            let max_per_day = *limits.get(drug)?;
+            let drug = drug.to_owned();
             (taken > max_per_day).then(|| {
                 Decision::new(
                     RuleKind::PrnOveruse,

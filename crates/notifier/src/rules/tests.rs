@@ -144,7 +144,7 @@ fn worsening_cases() {
                     ..Default::default()
                 })
                 .unwrap(),
-            Some("3-day mean 9.0 vs 14-day baseline 8.0 (+1.0, +12%)"),
+            Some("3-day mean 9.0 vs 14-day baseline 8.0 (+1.0, +13%)"),
         ),
     ];
     for (case, days, thresholds, expected) in cases {
@@ -750,6 +750,25 @@ fn evaluate_all_runs_every_rule_in_day_order() {
             (today(), RuleKind::MissedLogging, Severity::Info),
         ]
     );
+}
+
+#[test]
+fn fixed_decimals_round_half_away_from_zero() {
+    let cases = [
+        (one_decimal(5.0), "5.0"),
+        (one_decimal(0.04), "0.0"),
+        (one_decimal(64.85), "64.9"),
+        (one_decimal(-0.26), "-0.3"),
+        (signed_one_decimal(2.0), "+2.0"),
+        (signed_one_decimal(-1.04), "-1.0"),
+        (signed_whole(200.0 / 3.0), "+67"),
+        (signed_whole(12.5), "+13"),
+        (signed_whole(0.2), "+0"),
+        (one_decimal(f64::NAN), "NaN"),
+    ];
+    for (fixed, text) in cases {
+        assert_eq!(fixed.to_string(), text);
+    }
 }
 
 #[test]

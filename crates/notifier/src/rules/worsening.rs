@@ -2,8 +2,11 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::series::pain_by_day;
-use super::{Decision, EPSILON, Evidence, PatientSeries, RuleKind, Severity, Thresholds};
+use super::series::{DailyPain, pain_by_day};
+use super::{
+    Decision, EPSILON, Evidence, PatientSeries, RuleKind, Severity, Thresholds, one_decimal,
+    signed_one_decimal, signed_whole,
+};
 
 /// Worsening (warning): the patient's recent pain is clearly above their own baseline.
 ///
@@ -31,36 +34,41 @@ pub fn worsening(
     today: NaiveDate,
 ) -> Vec<Decision> {
     let t = thresholds;
-    let days = pain_by_day(&series.pain, today);
-    let dates: Vec<NaiveDate> = days.keys().copied().collect();
+    let days: Vec<DailyPain> = pain_by_day(&series.pain, today).into_values().collect();
+    // prefix[i] = sum of the daily means of days[..i]: any run's mean in O(1).
+    let mut prefix = Vec::with_capacity(days.len() + 1);
+    prefix.push(0.0);
+    for day in &days {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + day.mean);
+    }
     let recent_n = t.worsening_recent_days.max(1) as usize;
     let mut decisions = Vec::new();
 
-    for recent in dates.windows(recent_n) {
-        let (Some(&first), Some(&last)) = (recent.first(), recent.last()) else {
+    for end in recent_n..=days.len() {
+        let start = end - recent_n;
+        let recent = &days[start..end];
+        let (Some(first), Some(last)) = (recent.first(), recent.last()) else {
             continue;
         };
-        if (last - first).num_days() >= i64::from(t.worsening_recent_span_days) {
+        if (last.date - first.date).num_days() >= i64::from(t.worsening_recent_span_days) {
             continue;
         }
         let (Some(baseline_to), Some(baseline_from)) = (
-            first.checked_sub_days(Days::new(1)),
-            first.checked_sub_days(Days::new(u64::from(t.worsening_baseline_days))),
+            first.date.checked_sub_days(Days::new(1)),
+            first
+                .date
+                .checked_sub_days(Days::new(u64::from(t.worsening_baseline_days))),
         ) else {
             continue;
         };
-        let (mut baseline_n, mut baseline_sum) = (0u32, 0.0);
-        for day in days.range(baseline_from..=baseline_to).map(|(_, d)| d) {
-            baseline_n += 1;
-            baseline_sum += day.mean;
-        }
-        if baseline_n < t.worsening_min_baseline_days || baseline_n == 0 {
+        // Days with data in baseline_from..=baseline_to are days[baseline_start..start].
+        let baseline_start = days[..start].partition_point(|d| d.date < baseline_from);
+        let baseline_n = start - baseline_start;
+        if baseline_n < t.worsening_min_baseline_days as usize || baseline_n == 0 {
             continue;
         }
-        let recent_days: Vec<_> = recent.iter().filter_map(|d| days.get(d)).collect();
-        let recent_mean =
-            recent_days.iter().map(|d| d.mean).sum::<f64>() / recent_days.len() as f64;
-        let baseline_mean = baseline_sum / f64::from(baseline_n);
+        let recent_mean = (prefix[end] - prefix[start]) / recent_n as f64;
+        let baseline_mean = (prefix[start] - prefix[baseline_start]) / baseline_n as f64;
         let delta_points = recent_mean - baseline_mean;
         let delta_percent = (baseline_mean > 0.0).then(|| delta_points / baseline_mean * 100.0);
         let by_points = delta_points >= t.worsening_points - EPSILON;
@@ -69,25 +77,30 @@ pub fn worsening(
             continue;
         }
         let change = match delta_percent {
-            Some(p) => format!("{delta_points:+.1}, {p:+.0}%"),
-            None => format!("{delta_points:+.1}; no percentage, baseline 0"),
+            Some(p) => format!("{}, {}%", signed_one_decimal(delta_points), signed_whole(p)),
+            None => format!(
+                "{}; no percentage, baseline 0",
+                signed_one_decimal(delta_points)
+            ),
         };
         let explanation = format!(
-            "{recent_n}-day mean {recent_mean:.1} vs {}-day baseline {baseline_mean:.1} ({change})",
-            t.worsening_baseline_days
+            "{recent_n}-day mean {} vs {}-day baseline {} ({change})",
+            one_decimal(recent_mean),
+            t.worsening_baseline_days,
+            one_decimal(baseline_mean),
         );
         decisions.push(Decision::new(
             RuleKind::Worsening,
             Severity::Warning,
-            last,
-            recent_days.iter().any(|d| d.is_late()),
+            last.date,
+            recent.iter().any(DailyPain::is_late),
             explanation,
             Evidence::Worsening {
-                recent_days: recent.to_vec(),
+                recent_days: recent.iter().map(|d| d.date).collect(),
                 recent_mean,
                 baseline_from,
                 baseline_to,
-                baseline_days_with_data: baseline_n,
+                baseline_days_with_data: baseline_n as u32,
                 baseline_mean,
                 delta_points,
                 delta_percent,
