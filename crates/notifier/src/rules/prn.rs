@@ -32,17 +32,21 @@ pub fn prn_overuse(
     if limits.is_empty() {
         return Vec::new();
     }
+    // Limits by position (sorted by drug), so that counting compares numbers, not names.
+    let limits: Vec<(String, u32)> = limits.into_iter().collect();
     // Each distinct name is normalised once; `None` for drugs without a limit.
-    let mut names: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    // (day, drug) -> (taken, late)
-    let mut counts: BTreeMap<(NaiveDate, &str), (u32, bool)> = BTreeMap::new();
+    let mut names: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+    // (day, position in `limits`) -> (taken, late)
+    let mut counts: BTreeMap<(NaiveDate, usize), (u32, bool)> = BTreeMap::new();
     for intake in &series.intakes {
         if !intake.prn || intake.status != IntakeStatus::Taken || intake.date > today {
             continue;
         }
         let drug = *names.entry(intake.drug.as_str()).or_insert_with(|| {
             let normal = normalize_drug_name(&intake.drug);
-            limits.get_key_value(&normal).map(|(name, _)| name.as_str())
+            limits
+                .binary_search_by(|(name, _)| name.as_str().cmp(&normal))
+                .ok()
         });
         if let Some(drug) = drug {
             let count = counts.entry((intake.date, drug)).or_insert((0, false));
@@ -53,16 +57,18 @@ pub fn prn_overuse(
     counts
         .into_iter()
         .filter_map(|((date, drug), (taken, late))| {
-            let max_per_day = *limits.get(drug)?;
-            let drug = drug.to_owned();
+            let (drug, max_per_day) = limits.get(drug)?;
+            let max_per_day = *max_per_day;
             (taken > max_per_day).then(|| {
                 Decision::new(
                     RuleKind::PrnOveruse,
                     Severity::Warning,
                     date,
                     late,
-                    format!("{drug} taken as needed {taken} times on {date}; the care plan allows {max_per_day} per day"),
-                    Evidence::PrnOveruse { drug, taken, max_per_day },
+                    format!(
+                        "{drug} taken as needed {taken} times on {date}; the care plan allows {max_per_day} per day"
+                    ),
+                    Evidence::PrnOveruse { drug: drug.clone(), taken, max_per_day },
                 )
             })
         })
