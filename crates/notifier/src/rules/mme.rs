@@ -267,15 +267,31 @@ fn oral_mg(amount: f64, unit: DoseUnit) -> Result<f64, &'static str> {
     }
 }
 
+/// The entry of `date` in `per_day`, which is filled in date order.
+fn day_of(per_day: &mut Vec<(NaiveDate, DayMme)>, date: NaiveDate) -> &mut DayMme {
+    if per_day.last().is_none_or(|(last, _)| *last != date) {
+        per_day.push((date, DayMme::default()));
+    }
+    let last = per_day.len() - 1;
+    &mut per_day[last].1
+}
+
 /// MME per local day with full detail: see the module documentation for what counts.
 /// Days with only unknown or unconvertible intakes appear with a total of 0.
 pub fn mme_report(intakes: &[Intake]) -> BTreeMap<NaiveDate, DayMme> {
-    let mut days: BTreeMap<NaiveDate, DayMme> = BTreeMap::new();
+    // Taken intakes in date order (a stable sort, linear on an already sorted diary), so
+    // that each day is filled in one go and the map is built once at the end.
+    let mut taken: Vec<&Intake> = intakes
+        .iter()
+        .filter(|i| i.status == IntakeStatus::Taken)
+        .collect();
+    taken.sort_by_key(|i| i.date);
+    let mut per_day: Vec<(NaiveDate, DayMme)> = Vec::new();
     // Patch applications: rate (mcg/h, as bits for ordering) -> day -> (patches, late).
     let mut patches: BTreeMap<u64, BTreeMap<NaiveDate, (u32, bool)>> = BTreeMap::new();
     let mut classes: BTreeMap<&str, DrugClass> = BTreeMap::new();
 
-    for intake in intakes.iter().filter(|i| i.status == IntakeStatus::Taken) {
+    for intake in taken {
         // A patient logs the same few names over and over: classify each name once.
         let class = *classes
             .entry(intake.drug.as_str())
@@ -283,7 +299,7 @@ pub fn mme_report(intakes: &[Intake]) -> BTreeMap<NaiveDate, DayMme> {
         let opioid = match class {
             DrugClass::NonOpioid => continue,
             DrugClass::Unknown => {
-                let day = days.entry(intake.date).or_default();
+                let day = day_of(&mut per_day, intake.date);
                 day.unknown.insert(intake.drug.trim().to_owned());
                 continue;
             }
@@ -297,7 +313,7 @@ pub fn mme_report(intakes: &[Intake]) -> BTreeMap<NaiveDate, DayMme> {
             reason: reason.to_owned(),
         };
         let mut refuse = |reason: &str| {
-            let day = days.entry(intake.date).or_default();
+            let day = day_of(&mut per_day, intake.date);
             day.unconvertible.push(unconvertible(reason));
         };
         if !intake.amount.is_finite() || intake.amount < 0.0 {
@@ -328,15 +344,14 @@ pub fn mme_report(intakes: &[Intake]) -> BTreeMap<NaiveDate, DayMme> {
             continue;
         }
         match oral_mg(intake.amount, intake.unit) {
-            Ok(mg) => days.entry(intake.date).or_default().add(
-                opioid,
-                mg * opioid.mme_factor(),
-                intake.late,
-            ),
+            Ok(mg) => {
+                day_of(&mut per_day, intake.date).add(opioid, mg * opioid.mme_factor(), intake.late)
+            }
             Err(reason) => refuse(reason),
         }
     }
 
+    let mut days: BTreeMap<NaiveDate, DayMme> = per_day.into_iter().collect();
     for (rate_bits, applications) in patches {
         let rate = f64::from_bits(rate_bits);
         let mut iter = applications.iter().peekable();
@@ -473,6 +488,24 @@ mod tests {
         assert!(close(d.total, 15.0));
         assert_eq!(d.unknown.iter().collect::<Vec<_>>(), ["buprenorphine"]);
         assert_eq!(d.unconvertible.len(), 3);
+    }
+
+    #[test]
+    fn intake_order_does_not_matter() {
+        let intakes = vec![
+            taken(day(3), "morphine", 30.0, DoseUnit::Mg),
+            taken(day(1), "oxycodone", 10.0, DoseUnit::Mg),
+            taken(day(3), "mystery pill", 1.0, DoseUnit::Unit),
+            taken(day(1), "morphine", 5.0, DoseUnit::Mg),
+            taken(day(3), "morphine", 30.0, DoseUnit::Mg),
+        ];
+        let mut reversed = intakes.clone();
+        reversed.reverse();
+        let report = mme_report(&intakes);
+        assert_eq!(report, mme_report(&reversed));
+        assert_eq!(report.len(), 2);
+        assert!(close(report[&day(1)].total, 20.0) && close(report[&day(3)].total, 60.0));
+        assert_eq!(report[&day(3)].unknown.len(), 1);
     }
 
     #[test]
