@@ -57,6 +57,32 @@ pub use worsening::worsening;
 /// Tolerance of threshold comparisons on computed means and sums.
 pub(crate) const EPSILON: f64 = 1e-9;
 
+/// A date shown as `2026-06-30`, without going through chrono's general formatter.
+#[derive(Clone, Copy)]
+pub(crate) struct IsoDate(pub(crate) NaiveDate);
+
+impl fmt::Display for IsoDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use chrono::Datelike as _;
+        let (year, month, day) = (self.0.year(), self.0.month(), self.0.day());
+        if !(0..=9999).contains(&year) {
+            return write!(f, "{}", self.0);
+        }
+        let mut text = *b"0000-00-00";
+        for (i, digit) in [year / 1000, year / 100 % 10, year / 10 % 10, year % 10]
+            .into_iter()
+            .enumerate()
+        {
+            text[i] = b'0' + digit as u8;
+        }
+        text[5] = b'0' + (month / 10) as u8;
+        text[6] = b'0' + (month % 10) as u8;
+        text[8] = b'0' + (day / 10) as u8;
+        text[9] = b'0' + (day % 10) as u8;
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    }
+}
+
 /// A number shown with a fixed number of decimals (0 or 1), rounded half away from
 /// zero, optionally with its sign. Explanations are built for every triggered day of a
 /// year of data; this is several times cheaper than `{:.1}`, which formats exactly.
@@ -244,11 +270,10 @@ impl Decision {
         explanation: String,
         evidence: Evidence,
     ) -> Self {
-        let explanation = if late {
-            format!("{explanation}; includes data reported late")
-        } else {
-            explanation
-        };
+        let mut explanation = explanation;
+        if late {
+            explanation.push_str("; includes data reported late");
+        }
         Decision {
             rule,
             severity,
@@ -276,8 +301,9 @@ pub fn evaluate_all(
     thresholds: &Thresholds,
     today: NaiveDate,
 ) -> Vec<Decision> {
-    let mut decisions = worsening(input, thresholds, today);
-    decisions.extend(severe(input, thresholds, today));
+    let days = series::pain_by_day(&input.pain, today);
+    let mut decisions = worsening::worsening_over(&days, thresholds);
+    decisions.extend(severe::severe_over(&days, thresholds));
     decisions.extend(opioid_load(input, thresholds, today));
     decisions.extend(prn_overuse(input, thresholds, today));
     decisions.extend(missed_logging(input, thresholds, today));

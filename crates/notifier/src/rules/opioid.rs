@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 
 use super::mme::mme_report;
 use super::{
-    Decision, EPSILON, Evidence, PatientSeries, RuleKind, Severity, Thresholds, one_decimal,
+    Decision, EPSILON, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds,
+    one_decimal,
 };
 
 /// Opioid load: daily MME (see [`daily_mme`](super::daily_mme) for what counts) at or
@@ -35,8 +36,9 @@ pub fn opioid_load(
             continue;
         };
         let mut explanation = format!(
-            "{} MME/day on {date} (>= {threshold} {label} threshold): ",
-            one_decimal(mme.total)
+            "{} MME/day on {} (>= {threshold} {label} threshold): ",
+            one_decimal(mme.total),
+            IsoDate(date)
         );
         // Writing into a String cannot fail.
         for (i, (drug, v)) in mme.by_drug.iter().enumerate() {

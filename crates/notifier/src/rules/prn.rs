@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::mme::normalize_drug_name;
 use super::series::IntakeStatus;
-use super::{Decision, Evidence, PatientSeries, RuleKind, Severity, Thresholds};
+use super::{Decision, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds};
 
 /// PRN overuse (warning): on a local day `<= today`, more *taken* intakes marked as
 /// needed (`prn: true`) of a drug than the care plan's `max_per_day` for it.
@@ -66,7 +66,8 @@ pub fn prn_overuse(
                     date,
                     late,
                     format!(
-                        "{drug} taken as needed {taken} times on {date}; the care plan allows {max_per_day} per day"
+                        "{drug} taken as needed {taken} times on {}; the care plan allows {max_per_day} per day",
+                        IsoDate(date)
                     ),
                     Evidence::PrnOveruse { drug: drug.clone(), taken, max_per_day },
                 )

@@ -89,20 +89,26 @@ where
 
 /// Sorts a day series by date, drops days without usable data and days after `today`,
 /// and merges duplicate days (count-weighted mean, max of maxima, summed counts).
-pub(crate) fn pain_by_day(pain: &[DailyPain], today: NaiveDate) -> BTreeMap<NaiveDate, DailyPain> {
-    let mut days: BTreeMap<NaiveDate, DailyPain> = BTreeMap::new();
-    for day in pain.iter().filter(|d| d.has_data() && d.date <= today) {
-        days.entry(day.date)
-            .and_modify(|seen| {
-                let count = seen.count + day.count;
-                seen.mean = (seen.mean * f64::from(seen.count) + day.mean * f64::from(day.count))
-                    / f64::from(count);
-                seen.max = seen.max.max(day.max);
-                seen.count = count;
-                seen.late_entries += day.late_entries;
-            })
-            .or_insert(*day);
-    }
+/// Linear on the usual input, which is already sorted.
+pub(crate) fn pain_by_day(pain: &[DailyPain], today: NaiveDate) -> Vec<DailyPain> {
+    let mut days: Vec<DailyPain> = pain
+        .iter()
+        .filter(|d| d.has_data() && d.date <= today)
+        .copied()
+        .collect();
+    days.sort_by_key(|d| d.date);
+    days.dedup_by(|day, seen| {
+        if day.date != seen.date {
+            return false;
+        }
+        let count = seen.count + day.count;
+        seen.mean = (seen.mean * f64::from(seen.count) + day.mean * f64::from(day.count))
+            / f64::from(count);
+        seen.max = seen.max.max(day.max);
+        seen.count = count;
+        seen.late_entries += day.late_entries;
+        true
+    });
     days
 }
 
@@ -339,7 +345,7 @@ mod tests {
         };
         let days = pain_by_day(&[a, b, future, empty], d(5));
         assert_eq!(days.len(), 1);
-        let day = days[&d(1)];
+        let day = days[0];
         assert_eq!(
             (day.mean, day.max, day.count, day.late_entries),
             (4.0, 6, 3, 1)

@@ -2,8 +2,8 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::series::pain_by_day;
-use super::{Decision, Evidence, PatientSeries, RuleKind, Severity, Thresholds};
+use super::series::{DailyPain, pain_by_day};
+use super::{Decision, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds};
 
 /// Severe pain (urgent).
 ///
@@ -17,13 +17,19 @@ use super::{Decision, Evidence, PatientSeries, RuleKind, Severity, Thresholds};
 /// A run of three severe days triggers on its second and third day (one open alert
 /// collects both). The decision is late if any day of its evidence holds late entries.
 pub fn severe(series: &PatientSeries, thresholds: &Thresholds, today: NaiveDate) -> Vec<Decision> {
+    severe_over(&pain_by_day(&series.pain, today), thresholds)
+}
+
+/// [`severe`] over days already prepared by `pain_by_day`.
+pub(crate) fn severe_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<Decision> {
     let t = thresholds;
     let needed = t.severe_consecutive_days.max(1) as usize;
     let mut decisions = Vec::new();
     // The current run of consecutive calendar days at or above the threshold.
     let mut run: Vec<(NaiveDate, u8, bool)> = Vec::new();
 
-    for (date, day) in pain_by_day(&series.pain, today) {
+    for day in days {
+        let date = day.date;
         let continues = run
             .last()
             .and_then(|(prev, _, _)| prev.checked_add_days(Days::new(1)))
@@ -50,7 +56,7 @@ pub fn severe(series: &PatientSeries, thresholds: &Thresholds, today: NaiveDate)
         if consecutive {
             let listed: Vec<String> = evidence
                 .iter()
-                .map(|(d, max, _)| format!("{d}: {max}"))
+                .map(|(d, max, _)| format!("{}: {max}", IsoDate(*d)))
                 .collect();
             reasons.push(format!(
                 "daily max >= {} on {needed} consecutive days ({})",
@@ -59,7 +65,7 @@ pub fn severe(series: &PatientSeries, thresholds: &Thresholds, today: NaiveDate)
             ));
         }
         if single {
-            reasons.push(format!("a pain score of {} on {date}", day.max));
+            reasons.push(format!("a pain score of {} on {}", day.max, IsoDate(date)));
         }
         decisions.push(Decision::new(
             RuleKind::Severe,

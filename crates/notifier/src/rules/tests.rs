@@ -753,6 +753,18 @@ fn evaluate_all_runs_every_rule_in_day_order() {
 }
 
 #[test]
+fn iso_dates_match_chrono() {
+    for date in [
+        today(),
+        ago(400),
+        NaiveDate::from_ymd_opt(9, 1, 2).unwrap(),
+        NaiveDate::from_ymd_opt(-5, 12, 31).unwrap(),
+    ] {
+        assert_eq!(IsoDate(date).to_string(), date.to_string());
+    }
+}
+
+#[test]
 fn fixed_decimals_round_half_away_from_zero() {
     let cases = [
         (one_decimal(5.0), "5.0"),

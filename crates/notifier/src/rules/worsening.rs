@@ -33,12 +33,16 @@ pub fn worsening(
     thresholds: &Thresholds,
     today: NaiveDate,
 ) -> Vec<Decision> {
+    worsening_over(&pain_by_day(&series.pain, today), thresholds)
+}
+
+/// [`worsening`] over days already prepared by `pain_by_day`.
+pub(crate) fn worsening_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<Decision> {
     let t = thresholds;
-    let days: Vec<DailyPain> = pain_by_day(&series.pain, today).into_values().collect();
     // prefix[i] = sum of the daily means of days[..i]: any run's mean in O(1).
     let mut prefix = Vec::with_capacity(days.len() + 1);
     prefix.push(0.0);
-    for day in &days {
+    for day in days {
         prefix.push(prefix.last().copied().unwrap_or(0.0) + day.mean);
     }
     let recent_n = t.worsening_recent_days.max(1) as usize;
