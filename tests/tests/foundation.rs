@@ -406,7 +406,7 @@ async fn error_bodies_use_one_format(app: Arc<TestApp>) {
 
     // An internal failure (a table gone) is a bare 500 without details.
     app.state.db.execute_unprepared("DROP TABLE audit_events").await.unwrap();
-    let (status, body) = app.get("/api/v1/patients", &admin.token).await;
+    let (status, body) = app.get(&format!("/api/v1/patients/{}", uuid::Uuid::new_v4()), &admin.token).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_error(&body, "internal");
     assert_eq!(body["message"], "internal server error");
