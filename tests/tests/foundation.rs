@@ -1,6 +1,9 @@
 //! End-to-end stories for the server foundation: accounts, auth, access, audit, errors,
 //! health and shutdown. Each story runs on SQLite and on PostgreSQL.
 
+// Stories are tests written as plain async functions; failing means panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +16,19 @@ use serde_json::{Value, json};
 
 /// An error body has exactly `code` and `message`, and no internals.
 fn assert_error(body: &Value, code: &str) {
-    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
     assert_eq!(obj.len(), 2, "error body has extra fields: {body}");
     assert_eq!(obj["code"], code, "{body}");
     let message = obj["message"].as_str().expect("message");
-    for leak in ["sqlx", "sqlite", "postgres", "SELECT", "INSERT", "database", "panicked", "DbErr"] {
-        assert!(!message.contains(leak), "error message leaks {leak}: {message}");
+    for leak in [
+        "sqlx", "sqlite", "postgres", "SELECT", "INSERT", "database", "panicked", "DbErr",
+    ] {
+        assert!(
+            !message.contains(leak),
+            "error message leaks {leak}: {message}"
+        );
     }
 }
 
@@ -28,7 +38,11 @@ async fn login_logout_me(app: Arc<TestApp>) {
 
     // Web login (no device name), email case-insensitive.
     let (status, body) = app
-        .post("/api/v1/auth/login", None, json!({"email": doc.email.to_uppercase(), "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": doc.email.to_uppercase(), "password": PASSWORD}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
@@ -41,7 +55,9 @@ async fn login_logout_me(app: Arc<TestApp>) {
     assert_eq!(me["email"], doc.email);
     assert_eq!(me["id"], doc.user_id.to_string());
 
-    let (status, _) = app.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
+    let (status, _) = app
+        .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, revoked) = app.get("/api/v1/me", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -54,10 +70,23 @@ async fn login_logout_me(app: Arc<TestApp>) {
     let (status, missing) = app.call(Method::GET, "/api/v1/me", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing, revoked);
-    let res = app.client.get(app.url("/api/v1/me")).header("authorization", format!("Basic {}", doc.token)).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("authorization", format!("Basic {}", doc.token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     // `?token=` is accepted only by handlers that opt in; /me does not.
-    let (status, _) = app.call(Method::GET, &format!("/api/v1/me?token={}", doc.token), None, None).await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/me?token={}", doc.token),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 story!(login_logout_me);
@@ -77,7 +106,10 @@ async fn tokens_expire(app: Arc<TestApp>) {
 
     // Device tokens expire after 90 days.
     app.clock.advance(ChronoDuration::days(90));
-    assert_eq!(app.get("/api/v1/me", &nurse.token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/me", &nurse.token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 story!(tokens_expire);
 
@@ -87,14 +119,22 @@ async fn wrong_password_then_rate_limited(app: Arc<TestApp>) {
 
     // Unknown email and wrong password look the same.
     let (status, unknown) = app
-        .post("/api/v1/auth/login", None, json!({"email": "nobody@example.org", "password": "whatever it is"}))
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "nobody@example.org", "password": "whatever it is"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&unknown, "invalid_credentials");
 
     for _ in 0..5 {
         let (status, body) = app
-            .post("/api/v1/auth/login", None, json!({"email": doc.email, "password": "not the password"}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": doc.email, "password": "not the password"}),
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body, unknown);
@@ -108,7 +148,11 @@ async fn wrong_password_then_rate_limited(app: Arc<TestApp>) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry), "retry-after {retry}");
     assert_error(&res.json::<Value>().await.unwrap(), "rate_limited");
 
@@ -180,22 +224,49 @@ async fn patient_lists_and_revokes_device(app: Arc<TestApp>) {
     let current: Vec<_> = devices.iter().filter(|d| d["current"] == true).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["device_name"], "phone");
-    let tablet_id = devices.iter().find(|d| d["device_name"] == "tablet").unwrap()["id"].as_str().unwrap().to_owned();
-    assert!(devices.iter().all(|d| d.get("token").is_none() && d.get("token_hash").is_none()));
+    let tablet_id = devices
+        .iter()
+        .find(|d| d["device_name"] == "tablet")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        devices
+            .iter()
+            .all(|d| d.get("token").is_none() && d.get("token_hash").is_none())
+    );
 
     // Someone else cannot revoke it (404, as if it did not exist).
     let other = app.enrolled_patient(clinic, "PD-2002").await;
-    let (status, body) = app.call(Method::DELETE, &format!("/api/v1/me/devices/{tablet_id}"), Some(&other.token), None).await;
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/devices/{tablet_id}"),
+            Some(&other.token),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
 
     assert_eq!(app.get("/api/v1/me", &tablet).await.0, StatusCode::OK);
-    let (status, _) = app.call(Method::DELETE, &format!("/api/v1/me/devices/{tablet_id}"), Some(&patient.token), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/devices/{tablet_id}"),
+            Some(&patient.token),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = app.get("/api/v1/me", &tablet).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "unauthorized");
-    assert_eq!(app.get("/api/v1/me", &patient.token).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/me", &patient.token).await.0,
+        StatusCode::OK
+    );
 
     let (_, body) = app.get("/api/v1/me/devices", &patient.token).await;
     assert_eq!(body["devices"].as_array().unwrap().len(), 1);
@@ -215,32 +286,71 @@ async fn access_rules_hide_patients(app: Arc<TestApp>) {
     app.add_to_care_team(p1_id, carer.user_id).await;
 
     let path = format!("/api/v1/patients/{p1_id}");
-    let (status, missing) = app.get(&format!("/api/v1/patients/{}", uuid::Uuid::new_v4()), &admin.token).await;
+    let (status, missing) = app
+        .get(
+            &format!("/api/v1/patients/{}", uuid::Uuid::new_v4()),
+            &admin.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&missing, "not_found");
 
-    for (who, token) in [("patient", &p1.token), ("care team", &carer.token), ("admin", &admin.token)] {
+    for (who, token) in [
+        ("patient", &p1.token),
+        ("care team", &carer.token),
+        ("admin", &admin.token),
+    ] {
         let (status, body) = app.get(&path, token).await;
         assert_eq!(status, StatusCode::OK, "{who}: {body}");
         assert_eq!(body["display_code"], "PD-3001");
         assert_eq!(body["enrolled"], true);
     }
-    for (who, token) in [("other patient", &p2.token), ("outside clinician", &outsider.token), ("other clinic admin", &foreign_admin.token)] {
+    for (who, token) in [
+        ("other patient", &p2.token),
+        ("outside clinician", &outsider.token),
+        ("other clinic admin", &foreign_admin.token),
+    ] {
         let (status, body) = app.get(&path, token).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{who}");
-        assert_eq!(body, missing, "{who} must get exactly the missing-patient answer");
+        assert_eq!(
+            body, missing,
+            "{who} must get exactly the missing-patient answer"
+        );
     }
     // A malformed id is also just not found.
-    assert_eq!(app.get("/api/v1/patients/not-a-uuid", &admin.token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/patients/not-a-uuid", &admin.token).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     let codes = |body: &Value| -> Vec<String> {
-        body["patients"].as_array().unwrap().iter().map(|p| p["display_code"].as_str().unwrap().to_owned()).collect()
+        body["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["display_code"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(codes(&app.get("/api/v1/patients", &p1.token).await.1), ["PD-3001"]);
-    assert_eq!(codes(&app.get("/api/v1/patients", &carer.token).await.1), ["PD-3001"]);
-    assert_eq!(codes(&app.get("/api/v1/patients", &outsider.token).await.1), Vec::<String>::new());
-    assert_eq!(codes(&app.get("/api/v1/patients", &admin.token).await.1), ["PD-3001", "PD-3002"]);
-    assert_eq!(codes(&app.get("/api/v1/patients", &foreign_admin.token).await.1), Vec::<String>::new());
+    assert_eq!(
+        codes(&app.get("/api/v1/patients", &p1.token).await.1),
+        ["PD-3001"]
+    );
+    assert_eq!(
+        codes(&app.get("/api/v1/patients", &carer.token).await.1),
+        ["PD-3001"]
+    );
+    assert_eq!(
+        codes(&app.get("/api/v1/patients", &outsider.token).await.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        codes(&app.get("/api/v1/patients", &admin.token).await.1),
+        ["PD-3001", "PD-3002"]
+    );
+    assert_eq!(
+        codes(&app.get("/api/v1/patients", &foreign_admin.token).await.1),
+        Vec::<String>::new()
+    );
 }
 story!(access_rules_hide_patients);
 
@@ -268,7 +378,11 @@ async fn admin_api_builds_care_teams(app: Arc<TestApp>) {
     assert_error(&body, "invalid_input");
 
     let (status, created) = app
-        .post("/api/v1/admin/patients", Some(&admin.token), json!({"display_code": "pd-4821", "timezone": "America/New_York"}))
+        .post(
+            "/api/v1/admin/patients",
+            Some(&admin.token),
+            json!({"display_code": "pd-4821", "timezone": "America/New_York"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["patient"]["display_code"], "PD-4821");
@@ -276,31 +390,80 @@ async fn admin_api_builds_care_teams(app: Arc<TestApp>) {
     assert!(created["invitation"]["code"].as_str().unwrap().len() >= 12);
     let patient_id = created["patient"]["id"].as_str().unwrap().to_owned();
     let (status, body) = app
-        .post("/api/v1/admin/patients", Some(&admin.token), json!({"display_code": "PD-4821", "timezone": "Mars/Base"}))
+        .post(
+            "/api/v1/admin/patients",
+            Some(&admin.token),
+            json!({"display_code": "PD-4821", "timezone": "Mars/Base"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "invalid_input");
 
     let pt_token = app.login_ok("pt@north.example", PASSWORD, None).await;
     let team_path = format!("/api/v1/admin/patients/{patient_id}/care-team/{pt_id}");
-    assert_eq!(app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Only admins, and only of the patient's clinic.
-    let (status, body) = app.call(Method::PUT, &team_path, Some(&pt_token), None).await;
+    let (status, body) = app
+        .call(Method::PUT, &team_path, Some(&pt_token), None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "forbidden");
-    assert_eq!(app.call(Method::PUT, &team_path, Some(&foreign_admin.token), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::PUT, &team_path, Some(&foreign_admin.token), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 
-    assert_eq!(app.call(Method::PUT, &team_path, Some(&admin.token), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.call(Method::PUT, &team_path, Some(&admin.token), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token).await.0, StatusCode::OK);
+    assert_eq!(
+        app.call(Method::PUT, &team_path, Some(&admin.token), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call(Method::PUT, &team_path, Some(&admin.token), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token)
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     // An admin is not a clinician and cannot join a care team.
-    let admin_path = format!("/api/v1/admin/patients/{patient_id}/care-team/{}", admin.user_id);
-    assert_eq!(app.call(Method::PUT, &admin_path, Some(&admin.token), None).await.0, StatusCode::BAD_REQUEST);
+    let admin_path = format!(
+        "/api/v1/admin/patients/{patient_id}/care-team/{}",
+        admin.user_id
+    );
+    assert_eq!(
+        app.call(Method::PUT, &admin_path, Some(&admin.token), None)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
 
-    assert_eq!(app.call(Method::DELETE, &team_path, Some(&admin.token), None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(Method::DELETE, &team_path, Some(&admin.token), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/patients/{patient_id}"), &pt_token)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 }
 story!(admin_api_builds_care_teams);
 
@@ -315,22 +478,45 @@ async fn audit_rows_for_reads(app: Arc<TestApp>) {
     let p1_id = p1.patient_id.unwrap();
     app.add_to_care_team(p1_id, carer.user_id).await;
 
-    assert_eq!(app.get(&format!("/api/v1/patients/{p1_id}"), &carer.token).await.0, StatusCode::OK);
-    assert_eq!(app.get(&format!("/api/v1/patients/{p1_id}"), &outsider.token).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/v1/patients", &carer.token).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/patients/{p1_id}"), &carer.token)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/patients/{p1_id}"), &outsider.token)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v1/patients", &carer.token).await.0,
+        StatusCode::OK
+    );
 
-    let (status, body) = app.get(&format!("/api/v1/admin/audit?patient={p1_id}"), &admin.token).await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/admin/audit?patient={p1_id}"),
+            &admin.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let events = body["events"].as_array().unwrap();
     let has = |action: &str, actor: &str, outcome: &str| {
-        events.iter().any(|e| e["action"] == action && e["actor_user_id"] == actor && e["outcome"] == outcome)
+        events.iter().any(|e| {
+            e["action"] == action && e["actor_user_id"] == actor && e["outcome"] == outcome
+        })
     };
     let carer_id = carer.user_id.to_string();
     let outsider_id = outsider.user_id.to_string();
     assert!(has("patient.read", &carer_id, "success"), "{body}");
     assert!(has("patient.list", &carer_id, "success"), "{body}");
     assert!(has("patient.read", &outsider_id, "denied"), "{body}");
-    assert!(has("patient.enrol", &p1.user_id.to_string(), "success"), "{body}");
+    assert!(
+        has("patient.enrol", &p1.user_id.to_string(), "success"),
+        "{body}"
+    );
     assert!(events.iter().all(|e| e["patient_id"] == p1_id.to_string()));
     // Newest first.
     let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
@@ -338,25 +524,54 @@ async fn audit_rows_for_reads(app: Arc<TestApp>) {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times.len(), sorted.len());
 
-    let (status, body) = app.get(&format!("/api/v1/admin/audit?user={carer_id}&limit=1"), &admin.token).await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/admin/audit?user={carer_id}&limit=1"),
+            &admin.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let events = body["events"].as_array().unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["actor_user_id"], carer_id);
 
     // Admin reads are audited too, and the audit query itself is recorded.
-    let (_, body) = app.get(&format!("/api/v1/admin/audit?user={}", admin.user_id), &admin.token).await;
-    assert!(body["events"].as_array().unwrap().iter().any(|e| e["action"] == "audit.query"), "{body}");
+    let (_, body) = app
+        .get(
+            &format!("/api/v1/admin/audit?user={}", admin.user_id),
+            &admin.token,
+        )
+        .await;
+    assert!(
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "audit.query"),
+        "{body}"
+    );
 
     // Not for clinicians; not across clinics.
     let (status, body) = app.get("/api/v1/admin/audit", &carer.token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "forbidden");
-    assert_eq!(app.get(&format!("/api/v1/admin/audit?patient={p1_id}"), &foreign_admin.token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/admin/audit?patient={p1_id}"),
+            &foreign_admin.token
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
     let (status, body) = app.get("/api/v1/admin/audit", &foreign_admin.token).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        body["events"].as_array().unwrap().iter().all(|e| e["patient_id"] != p1_id.to_string()),
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["patient_id"] != p1_id.to_string()),
         "another clinic's admin sees nothing about our patient: {body}"
     );
     let (status, body) = app.get("/api/v1/admin/audit?limit=abc", &admin.token).await;
@@ -376,12 +591,22 @@ async fn error_bodies_use_one_format(app: Arc<TestApp>) {
         }
         req.send()
     };
-    let res = send_raw("{\"email\": \"a@b.cd\", \"password\": ", Some("application/json")).await.unwrap();
+    let res = send_raw(
+        "{\"email\": \"a@b.cd\", \"password\": ",
+        Some("application/json"),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_error(&res.json::<Value>().await.unwrap(), "bad_request");
 
-    let res = send_raw("{\"email\": 5, \"password\": \"my secret value\"}", Some("application/json")).await.unwrap();
+    let res = send_raw(
+        "{\"email\": 5, \"password\": \"my secret value\"}",
+        Some("application/json"),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body = res.json::<Value>().await.unwrap();
     assert_error(&body, "bad_request");
@@ -389,24 +614,50 @@ async fn error_bodies_use_one_format(app: Arc<TestApp>) {
 
     let res = send_raw("{}", None).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_error(&res.json::<Value>().await.unwrap(), "unsupported_media_type");
+    assert_error(
+        &res.json::<Value>().await.unwrap(),
+        "unsupported_media_type",
+    );
 
-    let (status, body) = app.call(Method::GET, "/api/v1/no-such-thing", None, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/api/v1/no-such-thing", None, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
-    let (status, body) = app.call(Method::GET, "/api/v1/auth/login", None, None).await;
+    let (status, body) = app
+        .call(Method::GET, "/api/v1/auth/login", None, None)
+        .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_error(&body, "method_not_allowed");
 
     // Too large a body.
-    let big = format!("{{\"email\": \"{}\", \"password\": \"x\"}}", "a".repeat(2 * 1024 * 1024));
-    let res = app.client.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(big).send().await.unwrap();
+    let big = format!(
+        "{{\"email\": \"{}\", \"password\": \"x\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&res.json::<Value>().await.unwrap(), "payload_too_large");
 
     // An internal failure (a table gone) is a bare 500 without details.
-    app.state.db.execute_unprepared("DROP TABLE audit_events").await.unwrap();
-    let (status, body) = app.get(&format!("/api/v1/patients/{}", uuid::Uuid::new_v4()), &admin.token).await;
+    app.state
+        .db
+        .execute_unprepared("DROP TABLE audit_events")
+        .await
+        .unwrap();
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/patients/{}", uuid::Uuid::new_v4()),
+            &admin.token,
+        )
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_error(&body, "internal");
     assert_eq!(body["message"], "internal server error");
@@ -429,7 +680,10 @@ async fn health_and_readiness(app: Arc<TestApp>) {
     let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_error(&body, "unavailable");
-    assert_eq!(app.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
 }
 story!(health_and_readiness);
 
@@ -481,7 +735,10 @@ async fn graceful_shutdown(backend: Backend) {
     release.notify_one();
     assert_eq!(in_flight.await.unwrap(), "done");
     let stopped = app.wait_stopped(Duration::from_secs(10)).await;
-    assert!(matches!(stopped, Some(Ok(()))), "server did not stop cleanly");
+    assert!(
+        matches!(stopped, Some(Ok(()))),
+        "server did not stop cleanly"
+    );
     app.stop().await;
 }
 

@@ -43,8 +43,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError>
         }
         DatabaseKind::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| DbOpenError::DataDir { path: dir.to_owned(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| DbOpenError::DataDir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
             }
             let busy = Duration::from_millis(db_config.sqlite_busy_timeout_ms);
             let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
