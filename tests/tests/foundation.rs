@@ -672,6 +672,29 @@ async fn health_and_readiness(app: Arc<TestApp>) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ready");
 
+    if app.backend == Backend::Sqlite {
+        use sea_orm::{DbBackend, Statement};
+        let pragma = |name: &'static str| {
+            let db = app.state.db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<String>(0)
+                    .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                    .unwrap()
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(pragma("busy_timeout").await, "5000");
+    }
+
     // Migrations are idempotent: running them again at a restart changes nothing.
     paindiary_server::db::migrate(&app.state.db).await.unwrap();
 
