@@ -110,11 +110,13 @@ pub async fn spawn_app_with(
     let mut pg_database = None;
     if backend == Backend::Postgres {
         let admin_url = pg_admin_url();
-        let admin = Database::connect(admin_url.as_str())
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL is not reachable at {admin_url} ({e}); {PG_START_HINT}")
-            });
+        let mut opts = sea_orm::ConnectOptions::new(admin_url.clone());
+        // Fail fast (not after the pool's 30 s default) when the server is down.
+        opts.connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(3));
+        let admin = Database::connect(opts).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {admin_url} ({e}); {PG_START_HINT}")
+        });
         let name = format!("paindiary_t_{}", uuid::Uuid::new_v4().simple());
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
