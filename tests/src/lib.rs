@@ -99,7 +99,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Config),
-    extra_routes: axum::Router,
+    extra_routes: axum::Router<AppState>,
 ) -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
@@ -136,7 +136,8 @@ pub async fn spawn_app_with(
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let router = paindiary_server::api::router(state.clone()).merge(extra_routes);
+    let router =
+        paindiary_server::api::router(state.clone()).merge(extra_routes.with_state(state.clone()));
     let server = tokio::spawn(paindiary_server::server::serve_router(
         listener,
         router,

@@ -270,6 +270,21 @@ async fn patient_lists_and_revokes_device(app: Arc<TestApp>) {
 
     let (_, body) = app.get("/api/v1/me/devices", &patient.token).await;
     assert_eq!(body["devices"].as_array().unwrap().len(), 1);
+
+    // last_used_at moves at most once a minute.
+    let last_used = |body: &Value| {
+        body["devices"][0]["last_used_at"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = last_used(&body);
+    app.clock.advance(ChronoDuration::seconds(30));
+    let (_, body) = app.get("/api/v1/me/devices", &patient.token).await;
+    assert_eq!(last_used(&body), first);
+    app.clock.advance(ChronoDuration::seconds(31));
+    let (_, body) = app.get("/api/v1/me/devices", &patient.token).await;
+    assert_ne!(last_used(&body), first);
 }
 story!(patient_lists_and_revokes_device);
 
@@ -709,6 +724,73 @@ async fn health_and_readiness(app: Arc<TestApp>) {
     );
 }
 story!(health_and_readiness);
+
+/// `?token=` works only on handlers that opt in with `AuthUserOrQueryToken` (the sync
+/// hub's WebSocket upgrade will); `AuthUser` handlers ignore it.
+async fn query_token_only_where_opted_in(backend: Backend) {
+    use paindiary_server::auth::AuthUserOrQueryToken;
+    if !backend.selected() {
+        return;
+    }
+    let opted_in =
+        axum::Router::new().route(
+            "/test/ws-like",
+            axum::routing::get(
+                |AuthUserOrQueryToken(user): AuthUserOrQueryToken| async move {
+                    user.user_id.to_string()
+                },
+            ),
+        );
+    let app = paindiary_tests::spawn_app_with(backend, |_| {}, opted_in).await;
+    let clinic = app.create_clinic("North").await;
+    let patient = app.enrolled_patient(clinic, "PD-6001").await;
+
+    let res = app
+        .client
+        .get(app.url(&format!("/test/ws-like?token={}", patient.token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), patient.user_id.to_string());
+    let res = app
+        .client
+        .get(app.url("/test/ws-like"))
+        .bearer_auth(&patient.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url("/test/ws-like?token=pdt_nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_error(&res.json::<Value>().await.unwrap(), "unauthorized");
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/me?token={}", patient.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+mod query_token_only_where_opted_in {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::query_token_only_where_opted_in(super::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::query_token_only_where_opted_in(super::Backend::Postgres).await
+    }
+}
 
 /// Graceful shutdown: an in-flight request completes, new connections are refused,
 /// and the server future returns.
