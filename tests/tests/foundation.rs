@@ -212,6 +212,38 @@ async fn enrolment_code_single_use_and_expiring(app: Arc<TestApp>) {
 }
 story!(enrolment_code_single_use_and_expiring);
 
+/// Several clients redeem one code at once: exactly one wins, the rest get the
+/// invalid-invitation answer (never a 500 from a lock or a unique violation).
+async fn concurrent_enrolment_single_winner(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let (_, code) = app.create_patient(clinic, "PD-7001").await;
+    let attempts: Vec<_> = (0..6)
+        .map(|i| {
+            let app = app.clone();
+            let code = code.clone();
+            tokio::spawn(async move {
+                app.post(
+                    "/api/v1/enrol",
+                    None,
+                    json!({"code": code, "email": format!("racer{i}@example.org"), "password": PASSWORD, "device_name": "phone"}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for a in attempts {
+        let (status, body) = a.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::BAD_REQUEST => assert_error(&body, "invalid_invitation"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+story!(concurrent_enrolment_single_winner);
+
 async fn patient_lists_and_revokes_device(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
     let patient = app.enrolled_patient(clinic, "PD-2001").await;

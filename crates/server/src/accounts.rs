@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, SqlErr, TransactionTrait,
+    Set, SqlErr,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -230,7 +230,7 @@ pub async fn create_user(
     let hash = password::hash(new.password).await?;
     let now = state.clock.now();
     let id = UserId::new_random();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let inserted = users::ActiveModel {
         id: Set(id.uuid()),
         clinic_id: Set(new.clinic.uuid()),
@@ -314,7 +314,7 @@ pub async fn create_patient(
     let id = PatientId::new_random();
     let code = new_invitation_code();
     let expires_at = now + state.config.auth.invitation_ttl();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let patient = patients::ActiveModel {
         id: Set(id.uuid()),
         clinic_id: Set(new.clinic.uuid()),
@@ -374,7 +374,7 @@ pub async fn add_to_care_team(
         .into());
     }
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let exists = care_team_members::Entity::find_by_id((p.id, u.id))
         .one(&txn)
         .await?
@@ -417,7 +417,7 @@ pub async fn remove_from_care_team(
 ) -> Result<(), ApiError> {
     let (p, u) = care_team_pair(&state.db, scope, patient, user).await?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let res = care_team_members::Entity::delete_by_id((p.id, u.id))
         .exec(&txn)
         .await?;
@@ -509,7 +509,7 @@ pub async fn login(
         Some(_) => (TokenKind::Device, state.config.auth.device_token_ttl()),
         None => (TokenKind::Web, state.config.auth.web_token_ttl()),
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let issued = token::issue(&txn, now, UserId(user.id), kind, device_name, ttl).await?;
     audit::record(
         &txn,
@@ -566,7 +566,7 @@ pub async fn enrol(
     // Hash before opening the transaction so no database lock is held for the hashing time.
     let password_hash = password::hash(password).await?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let invitation = invitations::Entity::find()
         .filter(invitations::Column::CodeHash.eq(code_hash))
         .one(&txn)
@@ -675,7 +675,7 @@ pub async fn revoke_device(
     id: TokenId,
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let res = auth_tokens::Entity::update_many()
         .col_expr(auth_tokens::Column::RevokedAt, Expr::value(now))
         .filter(auth_tokens::Column::Id.eq(id.uuid()))
