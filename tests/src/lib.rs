@@ -74,8 +74,52 @@ pub struct TestApp {
     pub clock: ManualClock,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     server: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+    config: Config,
     pg_database: Option<String>,
     _tmp: tempfile::TempDir,
+}
+
+/// A second server process-equivalent on the same database (own pool, own port, same
+/// clock), to check that rules such as rate limits hold across replicas.
+pub struct Replica {
+    /// `http://127.0.0.1:<port>` of the replica.
+    pub base_url: String,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    state: AppState,
+}
+
+impl Replica {
+    /// Absolute URL on the replica.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the replica and closes its pool.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.server).await;
+        self.state.db.close().await.ok();
+    }
+}
+
+/// Serves `router` on a fresh 127.0.0.1 port until the returned sender fires.
+async fn serve_on_ephemeral_port(
+    router: axum::Router,
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(paindiary_server::server::serve_router(
+        listener,
+        router,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (format!("http://{addr}"), tx, server)
 }
 
 fn pg_admin_url() -> String {
@@ -128,26 +172,15 @@ pub async fn spawn_app_with(
     }
     configure(&mut config);
     let clock = ManualClock::starting_now();
-    let state = AppState::open_with_clock(config, Arc::new(clock.clone()))
+    let state = AppState::open_with_clock(config.clone(), Arc::new(clock.clone()))
         .await
         .expect("open state and migrate");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
     let router =
         paindiary_server::api::router(state.clone()).merge(extra_routes.with_state(state.clone()));
-    let server = tokio::spawn(paindiary_server::server::serve_router(
-        listener,
-        router,
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let (base_url, tx, server) = serve_on_ephemeral_port(router).await;
     TestApp {
         backend,
-        base_url: format!("http://{addr}"),
+        base_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -156,6 +189,7 @@ pub async fn spawn_app_with(
         clock,
         shutdown: Mutex::new(Some(tx)),
         server: tokio::sync::Mutex::new(Some(server)),
+        config,
         pg_database,
         _tmp: tmp,
     }
@@ -366,6 +400,21 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "login: {body}");
         body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Starts another server on the same database, like a second replica.
+    pub async fn spawn_replica(&self) -> Replica {
+        let state = AppState::open_with_clock(self.config.clone(), Arc::new(self.clock.clone()))
+            .await
+            .expect("open replica state");
+        let (base_url, shutdown, server) =
+            serve_on_ephemeral_port(paindiary_server::api::router(state.clone())).await;
+        Replica {
+            base_url,
+            shutdown,
+            server,
+            state,
+        }
     }
 
     /// Signals graceful shutdown (idempotent).

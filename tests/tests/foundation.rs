@@ -164,6 +164,47 @@ async fn wrong_password_then_rate_limited(app: Arc<TestApp>) {
 }
 story!(wrong_password_then_rate_limited);
 
+/// The login limit lives in the database, so failures spread over two replicas add up.
+async fn rate_limit_holds_across_replicas(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let doc = app.create_staff(clinic, Role::Physician).await;
+    let replica = app.spawn_replica().await;
+    let wrong = json!({"email": doc.email, "password": "not the password"});
+    for i in 0..5 {
+        let url = if i % 2 == 0 {
+            app.url("/api/v1/auth/login")
+        } else {
+            replica.url("/api/v1/auth/login")
+        };
+        let res = app.client.post(url).json(&wrong).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    for url in [
+        app.url("/api/v1/auth/login"),
+        replica.url("/api/v1/auth/login"),
+    ] {
+        let res = app
+            .client
+            .post(url)
+            .json(&json!({"email": doc.email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    // A token issued by one replica works on the other.
+    let res = app
+        .client
+        .get(replica.url("/api/v1/me"))
+        .bearer_auth(&doc.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    replica.stop().await;
+}
+story!(rate_limit_holds_across_replicas);
+
 async fn enrolment_code_single_use_and_expiring(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
     let (patient_id, code) = app.create_patient(clinic, "PD-1001").await;
