@@ -6,6 +6,9 @@
 //! [`story!`] turns one async story function into a `sqlite` and a `postgres` test;
 //! `PAINDIARY_TEST_BACKENDS` (default `sqlite,postgres`) selects which of them run.
 
+// A test harness reports failure by panicking; that is its whole purpose here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,8 +53,10 @@ impl Backend {
 
     /// Whether `PAINDIARY_TEST_BACKENDS` (default: both) selects this backend.
     pub fn selected(self) -> bool {
-        let list = std::env::var("PAINDIARY_TEST_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-        list.split(',').any(|b| b.trim().eq_ignore_ascii_case(self.name()))
+        let list =
+            std::env::var("PAINDIARY_TEST_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+        list.split(',')
+            .any(|b| b.trim().eq_ignore_ascii_case(self.name()))
     }
 }
 
@@ -69,8 +74,52 @@ pub struct TestApp {
     pub clock: ManualClock,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     server: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+    config: Config,
     pg_database: Option<String>,
     _tmp: tempfile::TempDir,
+}
+
+/// A second server process-equivalent on the same database (own pool, own port, same
+/// clock), to check that rules such as rate limits hold across replicas.
+pub struct Replica {
+    /// `http://127.0.0.1:<port>` of the replica.
+    pub base_url: String,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    state: AppState,
+}
+
+impl Replica {
+    /// Absolute URL on the replica.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the replica and closes its pool.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.server).await;
+        self.state.db.close().await.ok();
+    }
+}
+
+/// Serves `router` on a fresh 127.0.0.1 port until the returned sender fires.
+async fn serve_on_ephemeral_port(
+    router: axum::Router,
+) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(paindiary_server::server::serve_router(
+        listener,
+        router,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (format!("http://{addr}"), tx, server)
 }
 
 fn pg_admin_url() -> String {
@@ -94,16 +143,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Config),
-    extra_routes: axum::Router,
+    extra_routes: axum::Router<AppState>,
 ) -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.data_dir = tmp.path().to_owned();
+    let mut config = Config {
+        data_dir: tmp.path().to_owned(),
+        ..Config::default()
+    };
     config.database.max_connections = 5;
     let mut pg_database = None;
     if backend == Backend::Postgres {
         let admin_url = pg_admin_url();
-        let admin = Database::connect(admin_url.as_str()).await.unwrap_or_else(|e| {
+        let mut opts = sea_orm::ConnectOptions::new(admin_url.clone());
+        // Fail fast (not after the pool's 30 s default) when the server is down.
+        opts.connect_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(3));
+        let admin = Database::connect(opts).await.unwrap_or_else(|e| {
             panic!("PostgreSQL is not reachable at {admin_url} ({e}); {PG_START_HINT}")
         });
         let name = format!("paindiary_t_{}", uuid::Uuid::new_v4().simple());
@@ -117,19 +172,15 @@ pub async fn spawn_app_with(
     }
     configure(&mut config);
     let clock = ManualClock::starting_now();
-    let state = AppState::open_with_clock(config, Arc::new(clock.clone()))
+    let state = AppState::open_with_clock(config.clone(), Arc::new(clock.clone()))
         .await
         .expect("open state and migrate");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let router = paindiary_server::api::router(state.clone()).merge(extra_routes);
-    let server = tokio::spawn(paindiary_server::server::serve_router(listener, router, async move {
-        let _ = rx.await;
-    }));
+    let router =
+        paindiary_server::api::router(state.clone()).merge(extra_routes.with_state(state.clone()));
+    let (base_url, tx, server) = serve_on_ephemeral_port(router).await;
     TestApp {
         backend,
-        base_url: format!("http://{addr}"),
+        base_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -138,6 +189,7 @@ pub async fn spawn_app_with(
         clock,
         shutdown: Mutex::new(Some(tx)),
         server: tokio::sync::Mutex::new(Some(server)),
+        config,
         pg_database,
         _tmp: tmp,
     }
@@ -151,7 +203,10 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     if !backend.selected() {
-        eprintln!("backend {} not selected by PAINDIARY_TEST_BACKENDS; not run", backend.name());
+        eprintln!(
+            "backend {} not selected by PAINDIARY_TEST_BACKENDS; not run",
+            backend.name()
+        );
         return;
     }
     let app = Arc::new(spawn_app(backend).await);
@@ -245,12 +300,19 @@ impl TestApp {
 
     /// Creates a clinic directly through the library.
     pub async fn create_clinic(&self, name: &str) -> ClinicId {
-        accounts::create_clinic(&self.state, name).await.expect("create clinic").id
+        accounts::create_clinic(&self.state, name)
+            .await
+            .expect("create clinic")
+            .id
     }
 
     /// Creates a staff user through the library and logs them in over HTTP.
     pub async fn create_staff(&self, clinic: ClinicId, role: Role) -> Actor {
-        let email = format!("{}-{}@example.org", role.as_str(), uuid::Uuid::new_v4().simple());
+        let email = format!(
+            "{}-{}@example.org",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
         let user = accounts::create_user(
             &self.state,
             None,
@@ -265,11 +327,21 @@ impl TestApp {
         .await
         .expect("create user");
         let token = self.login_ok(&email, PASSWORD, Some("test device")).await;
-        Actor { user_id: user.id, email, password: PASSWORD.into(), token, patient_id: None }
+        Actor {
+            user_id: user.id,
+            email,
+            password: PASSWORD.into(),
+            token,
+            patient_id: None,
+        }
     }
 
     /// Creates a patient through the library; returns the id and the invitation code.
-    pub async fn create_patient(&self, clinic: ClinicId, display_code: &str) -> (PatientId, String) {
+    pub async fn create_patient(
+        &self,
+        clinic: ClinicId,
+        display_code: &str,
+    ) -> (PatientId, String) {
         let created = accounts::create_patient(
             &self.state,
             None,
@@ -296,7 +368,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "enrol: {body}");
-        let user_id: UserId = body["user"]["id"].as_str().expect("user id").parse().expect("uuid");
+        let user_id: UserId = body["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .parse()
+            .expect("uuid");
         Actor {
             user_id,
             email,
@@ -308,21 +384,47 @@ impl TestApp {
 
     /// Adds a clinician to a care team through the library.
     pub async fn add_to_care_team(&self, patient: PatientId, user: UserId) {
-        accounts::add_to_care_team(&self.state, None, None, patient, user).await.expect("care team");
+        accounts::add_to_care_team(&self.state, None, None, patient, user)
+            .await
+            .expect("care team");
     }
 
     /// Logs in over HTTP and returns the token; panics unless 200.
     pub async fn login_ok(&self, email: &str, password: &str, device: Option<&str>) -> String {
         let (status, body) = self
-            .post("/api/v1/auth/login", None, json!({"email": email, "password": password, "device_name": device}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password, "device_name": device}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login: {body}");
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Starts another server on the same database, like a second replica.
+    pub async fn spawn_replica(&self) -> Replica {
+        let state = AppState::open_with_clock(self.config.clone(), Arc::new(self.clock.clone()))
+            .await
+            .expect("open replica state");
+        let (base_url, shutdown, server) =
+            serve_on_ephemeral_port(paindiary_server::api::router(state.clone())).await;
+        Replica {
+            base_url,
+            shutdown,
+            server,
+            state,
+        }
+    }
+
     /// Signals graceful shutdown (idempotent).
     pub fn trigger_shutdown(&self) {
-        if let Some(tx) = self.shutdown.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        if let Some(tx) = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             let _ = tx.send(());
         }
     }
@@ -345,11 +447,13 @@ impl TestApp {
         self.trigger_shutdown();
         let _ = self.wait_stopped(Duration::from_secs(30)).await;
         self.state.db.clone().close().await.ok();
-        if let Some(name) = &self.pg_database {
-            if let Ok(admin) = Database::connect(pg_admin_url().as_str()).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                admin.close().await.ok();
-            }
+        if let Some(name) = &self.pg_database
+            && let Ok(admin) = Database::connect(pg_admin_url().as_str()).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            admin.close().await.ok();
         }
     }
 }

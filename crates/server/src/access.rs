@@ -6,8 +6,8 @@
 //! one. Denial is reported exactly like absence (`NotFound`), so nobody can probe which
 //! patient ids exist.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::auth::AuthUser;
 use crate::domain::{PatientId, Role};
@@ -62,8 +62,12 @@ pub async fn visible_patient(
     actor: &AuthUser,
     patient: PatientId,
 ) -> Result<(patients::Model, PatientAccess), ApiError> {
-    let row = patients::Entity::find_by_id(patient.uuid()).one(conn).await?;
-    let Some(row) = row else { return Err(ApiError::NotFound) };
+    let row = patients::Entity::find_by_id(patient.uuid())
+        .one(conn)
+        .await?;
+    let Some(row) = row else {
+        return Err(ApiError::NotFound);
+    };
     match access_to(conn, actor, &row).await? {
         Some(access) => Ok((row, access)),
         None => Err(ApiError::NotFound),
@@ -82,7 +86,9 @@ pub async fn visible_patients(
     match actor.role {
         Role::Admin => base.all(conn).await,
         Role::Patient => {
-            base.filter(patients::Column::UserId.eq(actor.user_id.uuid())).all(conn).await
+            base.filter(patients::Column::UserId.eq(actor.user_id.uuid()))
+                .all(conn)
+                .await
         }
         r if r.is_clinician() => {
             let mine = Query::select()
@@ -90,7 +96,9 @@ pub async fn visible_patients(
                 .from(care_team_members::Entity)
                 .and_where(care_team_members::Column::UserId.eq(actor.user_id.uuid()))
                 .to_owned();
-            base.filter(patients::Column::Id.in_subquery(mine)).all(conn).await
+            base.filter(patients::Column::Id.in_subquery(mine))
+                .all(conn)
+                .await
         }
         _ => Ok(Vec::new()),
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, SqlErr, TransactionTrait,
+    Set, SqlErr,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -111,7 +111,9 @@ pub struct InvitationView {
 
 impl std::fmt::Debug for InvitationView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InvitationView").field("code", &"<redacted>").finish()
+        f.debug_struct("InvitationView")
+            .field("code", &"<redacted>")
+            .finish()
     }
 }
 
@@ -137,7 +139,9 @@ pub struct LoginResponse {
 
 impl std::fmt::Debug for LoginResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginResponse").field("token", &"<redacted>").finish()
+        f.debug_struct("LoginResponse")
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -168,7 +172,11 @@ fn unique_violation(e: &DbErr) -> bool {
 pub async fn create_clinic(state: &AppState, name: &str) -> Result<ClinicView, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(crate::domain::ParseError { field: "name", rule: "must be 1-200 characters" }.into());
+        return Err(crate::domain::ParseError {
+            field: "name",
+            rule: "must be 1-200 characters",
+        }
+        .into());
     }
     let id = ClinicId::new_random();
     clinics::ActiveModel {
@@ -178,7 +186,10 @@ pub async fn create_clinic(state: &AppState, name: &str) -> Result<ClinicView, A
     }
     .insert(&state.db)
     .await?;
-    Ok(ClinicView { id, name: name.to_owned() })
+    Ok(ClinicView {
+        id,
+        name: name.to_owned(),
+    })
 }
 
 /// What a new staff account needs.
@@ -209,13 +220,17 @@ pub async fn create_user(
         }
         .into());
     }
-    if clinics::Entity::find_by_id(new.clinic.uuid()).one(&state.db).await?.is_none() {
+    if clinics::Entity::find_by_id(new.clinic.uuid())
+        .one(&state.db)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::NotFound);
     }
     let hash = password::hash(new.password).await?;
     let now = state.clock.now();
     let id = UserId::new_random();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let inserted = users::ActiveModel {
         id: Set(id.uuid()),
         clinic_id: Set(new.clinic.uuid()),
@@ -228,8 +243,18 @@ pub async fn create_user(
     }
     .insert(&txn)
     .await
-    .map_err(|e| if unique_violation(&e) { ApiError::Conflict("a user with this email") } else { e.into() })?;
-    audit::record(&txn, AuditEvent::new(now, actor, action::USER_CREATE).target(id.to_string())).await?;
+    .map_err(|e| {
+        if unique_violation(&e) {
+            ApiError::Conflict("a user with this email")
+        } else {
+            e.into()
+        }
+    })?;
+    audit::record(
+        &txn,
+        AuditEvent::new(now, actor, action::USER_CREATE).target(id.to_string()),
+    )
+    .await?;
     txn.commit().await?;
     UserView::from_model(inserted, None)
 }
@@ -240,9 +265,15 @@ const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// 12 symbols of 5 bits = 60 bits, formatted `XXXX-XXXX-XXXX`.
 fn new_invitation_code() -> String {
     let bytes: [u8; 12] = rand::random();
-    let symbols: Vec<char> =
-        bytes.iter().map(|b| char::from(CODE_ALPHABET[usize::from(b & 31)])).collect();
-    symbols.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    let symbols: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(b & 31)]))
+        .collect();
+    symbols
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Hash of a code as typed: case, spaces and dashes do not matter.
@@ -272,14 +303,18 @@ pub async fn create_patient(
     actor: Option<UserId>,
     new: NewPatient,
 ) -> Result<CreatedPatient, ApiError> {
-    if clinics::Entity::find_by_id(new.clinic.uuid()).one(&state.db).await?.is_none() {
+    if clinics::Entity::find_by_id(new.clinic.uuid())
+        .one(&state.db)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::NotFound);
     }
     let now = state.clock.now();
     let id = PatientId::new_random();
     let code = new_invitation_code();
     let expires_at = now + state.config.auth.invitation_ttl();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let patient = patients::ActiveModel {
         id: Set(id.uuid()),
         clinic_id: Set(new.clinic.uuid()),
@@ -291,7 +326,13 @@ pub async fn create_patient(
     }
     .insert(&txn)
     .await
-    .map_err(|e| if unique_violation(&e) { ApiError::Conflict("a patient with this display code") } else { e.into() })?;
+    .map_err(|e| {
+        if unique_violation(&e) {
+            ApiError::Conflict("a patient with this display code")
+        } else {
+            e.into()
+        }
+    })?;
     invitations::ActiveModel {
         id: Set(Uuid::new_v4()),
         code_hash: Set(invitation_code_hash(&code)),
@@ -302,9 +343,16 @@ pub async fn create_patient(
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, AuditEvent::new(now, actor, action::PATIENT_CREATE).patient(id)).await?;
+    audit::record(
+        &txn,
+        AuditEvent::new(now, actor, action::PATIENT_CREATE).patient(id),
+    )
+    .await?;
     txn.commit().await?;
-    Ok(CreatedPatient { patient: patient.into(), invitation: InvitationView { code, expires_at } })
+    Ok(CreatedPatient {
+        patient: patient.into(),
+        invitation: InvitationView { code, expires_at },
+    })
 }
 
 /// Adds a clinician to a patient's care team (idempotent). With `scope`, both must be in
@@ -326,8 +374,11 @@ pub async fn add_to_care_team(
         .into());
     }
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
-    let exists = care_team_members::Entity::find_by_id((p.id, u.id)).one(&txn).await?.is_some();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let exists = care_team_members::Entity::find_by_id((p.id, u.id))
+        .one(&txn)
+        .await?
+        .is_some();
     if !exists {
         care_team_members::ActiveModel {
             patient_id: Set(p.id),
@@ -337,10 +388,18 @@ pub async fn add_to_care_team(
         .insert(&txn)
         .await
         // A concurrent add of the same pair loses here; the pair exists, which is what was asked.
-        .map_err(|e| if unique_violation(&e) { ApiError::Conflict("this care team membership") } else { e.into() })?;
+        .map_err(|e| {
+            if unique_violation(&e) {
+                ApiError::Conflict("this care team membership")
+            } else {
+                e.into()
+            }
+        })?;
         audit::record(
             &txn,
-            AuditEvent::new(now, actor, action::CARE_TEAM_ADD).patient(PatientId(p.id)).target(u.id.to_string()),
+            AuditEvent::new(now, actor, action::CARE_TEAM_ADD)
+                .patient(PatientId(p.id))
+                .target(u.id.to_string()),
         )
         .await?;
     }
@@ -358,12 +417,16 @@ pub async fn remove_from_care_team(
 ) -> Result<(), ApiError> {
     let (p, u) = care_team_pair(&state.db, scope, patient, user).await?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
-    let res = care_team_members::Entity::delete_by_id((p.id, u.id)).exec(&txn).await?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    let res = care_team_members::Entity::delete_by_id((p.id, u.id))
+        .exec(&txn)
+        .await?;
     if res.rows_affected > 0 {
         audit::record(
             &txn,
-            AuditEvent::new(now, actor, action::CARE_TEAM_REMOVE).patient(PatientId(p.id)).target(u.id.to_string()),
+            AuditEvent::new(now, actor, action::CARE_TEAM_REMOVE)
+                .patient(PatientId(p.id))
+                .target(u.id.to_string()),
         )
         .await?;
     }
@@ -401,8 +464,16 @@ pub async fn login(
 ) -> Result<LoginResponse, ApiError> {
     let now = state.clock.now();
     let key = ratelimit::email_key(&email);
-    if let Some(retry_after_secs) = ratelimit::blocked_for(&state.db, &state.config.auth, &key, now).await? {
-        audit::record(&state.db, AuditEvent::new(now, None, action::LOGIN_FAILED).target("rate_limited").outcome(Outcome::Denied)).await?;
+    if let Some(retry_after_secs) =
+        ratelimit::blocked_for(&state.db, &state.config.auth, &key, now).await?
+    {
+        audit::record(
+            &state.db,
+            AuditEvent::new(now, None, action::LOGIN_FAILED)
+                .target("rate_limited")
+                .outcome(Outcome::Denied),
+        )
+        .await?;
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     let user = users::Entity::find()
@@ -410,7 +481,10 @@ pub async fn login(
         .one(&state.db)
         .await?;
     let (ok, user) = match user {
-        Some(u) => (password::verify(password, u.password_hash.clone()).await?, Some(u)),
+        Some(u) => (
+            password::verify(password, u.password_hash.clone()).await?,
+            Some(u),
+        ),
         None => {
             password::verify(password, state.dummy_password_hash.to_string()).await?;
             (false, None)
@@ -422,7 +496,8 @@ pub async fn login(
             ratelimit::record_failure(&state.db, &state.config.auth, &key, now).await?;
             audit::record(
                 &state.db,
-                AuditEvent::new(now, other.map(|u| UserId(u.id)), action::LOGIN_FAILED).outcome(Outcome::Denied),
+                AuditEvent::new(now, other.map(|u| UserId(u.id)), action::LOGIN_FAILED)
+                    .outcome(Outcome::Denied),
             )
             .await?;
             return Err(ApiError::InvalidCredentials);
@@ -434,9 +509,13 @@ pub async fn login(
         Some(_) => (TokenKind::Device, state.config.auth.device_token_ttl()),
         None => (TokenKind::Web, state.config.auth.web_token_ttl()),
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let issued = token::issue(&txn, now, UserId(user.id), kind, device_name, ttl).await?;
-    audit::record(&txn, AuditEvent::new(now, Some(UserId(user.id)), action::LOGIN).target(issued.id.to_string())).await?;
+    audit::record(
+        &txn,
+        AuditEvent::new(now, Some(UserId(user.id)), action::LOGIN).target(issued.id.to_string()),
+    )
+    .await?;
     txn.commit().await?;
     let patient_id = patient_of_user(&state.db, &user).await?;
     Ok(LoginResponse {
@@ -459,7 +538,10 @@ fn clean_device_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-async fn patient_of_user(conn: &impl ConnectionTrait, user: &users::Model) -> Result<Option<PatientId>, DbErr> {
+async fn patient_of_user(
+    conn: &impl ConnectionTrait,
+    user: &users::Model,
+) -> Result<Option<PatientId>, DbErr> {
     if user.role != Role::Patient.as_str() {
         return Ok(None);
     }
@@ -484,7 +566,7 @@ pub async fn enrol(
     // Hash before opening the transaction so no database lock is held for the hashing time.
     let password_hash = password::hash(password).await?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let invitation = invitations::Entity::find()
         .filter(invitations::Column::CodeHash.eq(code_hash))
         .one(&txn)
@@ -519,7 +601,13 @@ pub async fn enrol(
     }
     .insert(&txn)
     .await
-    .map_err(|e| if unique_violation(&e) { ApiError::Conflict("a user with this email") } else { e.into() })?;
+    .map_err(|e| {
+        if unique_violation(&e) {
+            ApiError::Conflict("a user with this email")
+        } else {
+            e.into()
+        }
+    })?;
     let linked = patients::Entity::update_many()
         .col_expr(patients::Column::UserId, Expr::value(user_id.uuid()))
         .filter(patients::Column::Id.eq(patient.id))
@@ -581,9 +669,13 @@ pub async fn list_devices(state: &AppState, actor: &AuthUser) -> Result<Vec<Devi
 }
 
 /// Revokes one of the caller's tokens; someone else's token id is `NotFound`.
-pub async fn revoke_device(state: &AppState, actor: &AuthUser, id: TokenId) -> Result<(), ApiError> {
+pub async fn revoke_device(
+    state: &AppState,
+    actor: &AuthUser,
+    id: TokenId,
+) -> Result<(), ApiError> {
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let res = auth_tokens::Entity::update_many()
         .col_expr(auth_tokens::Column::RevokedAt, Expr::value(now))
         .filter(auth_tokens::Column::Id.eq(id.uuid()))
@@ -594,7 +686,11 @@ pub async fn revoke_device(state: &AppState, actor: &AuthUser, id: TokenId) -> R
     if res.rows_affected == 0 {
         return Err(ApiError::NotFound);
     }
-    audit::record(&txn, AuditEvent::new(now, Some(actor.user_id), action::TOKEN_REVOKE).target(id.to_string())).await?;
+    audit::record(
+        &txn,
+        AuditEvent::new(now, Some(actor.user_id), action::TOKEN_REVOKE).target(id.to_string()),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -618,6 +714,9 @@ mod tests {
         let code = new_invitation_code();
         assert_eq!(code.len(), 14);
         assert_eq!(code.matches('-').count(), 2);
-        assert_eq!(invitation_code_hash(&code), invitation_code_hash(&code.to_lowercase().replace('-', " ")));
+        assert_eq!(
+            invitation_code_hash(&code),
+            invitation_code_hash(&code.to_lowercase().replace('-', " "))
+        );
     }
 }

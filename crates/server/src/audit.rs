@@ -4,11 +4,11 @@
 //! transaction as the change it describes: either both are committed or neither is.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Condition,
-};
 use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -85,7 +85,14 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// A successful action by `actor` at `at`.
     pub fn new(at: DateTime<Utc>, actor: Option<UserId>, action: &'static str) -> Self {
-        Self { at, actor, patient: None, action, target: None, outcome: Outcome::Success }
+        Self {
+            at,
+            actor,
+            patient: None,
+            action,
+            target: None,
+            outcome: Outcome::Success,
+        }
     }
 
     /// Sets the patient concerned.
@@ -133,7 +140,10 @@ pub async fn record_many(
     if rows.is_empty() {
         return Ok(());
     }
-    audit_events::Entity::insert_many(rows).exec_without_returning(conn).await.map(|_| ())
+    audit_events::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await
+        .map(|_| ())
 }
 
 /// An audit row as the admin API returns it.

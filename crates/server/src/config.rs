@@ -67,7 +67,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Pretty, filter: "info".to_owned() }
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
     }
 }
 
@@ -86,7 +89,11 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, max_connections: 10, sqlite_busy_timeout_ms: 5_000 }
+        Self {
+            url: None,
+            max_connections: 10,
+            sqlite_busy_timeout_ms: 5_000,
+        }
     }
 }
 
@@ -200,8 +207,10 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
                     path: path.to_owned(),
                     message: e.message().to_owned(),
@@ -210,7 +219,9 @@ impl Config {
             None => toml::Table::new(),
         };
         for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             // PAINDIARY_CONFIG names the file itself; PAINDIARY_TEST_* belong to the test suite.
             if key == "CONFIG" || key.starts_with("TEST_") {
                 continue;
@@ -282,7 +293,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -290,7 +304,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pd-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[auth]\nweb_token_ttl_hours = 4\nlogin_max_failures = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[auth]\nweb_token_ttl_hours = 4\nlogin_max_failures = 3\n",
+        )
+        .unwrap();
         let cfg = Config::load_from(
             Some(&file),
             env(&[
@@ -314,7 +332,10 @@ mod tests {
     #[test]
     fn sqlite_default_path_and_unknown_keys() {
         let cfg = Config::load_from(None, env(&[("PAINDIARY_DATA_DIR", "/tmp/x")])).unwrap();
-        assert_eq!(cfg.database_kind(), DatabaseKind::Sqlite(PathBuf::from("/tmp/x/paindiary.db")));
+        assert_eq!(
+            cfg.database_kind(),
+            DatabaseKind::Sqlite(PathBuf::from("/tmp/x/paindiary.db"))
+        );
         let err = Config::load_from(None, env(&[("PAINDIARY_NOPE", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"));
     }

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use paindiary_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, DatabaseKind};
@@ -43,8 +46,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError>
         }
         DatabaseKind::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| DbOpenError::DataDir { path: dir.to_owned(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| DbOpenError::DataDir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
             }
             let busy = Duration::from_millis(db_config.sqlite_busy_timeout_ms);
             let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
@@ -75,4 +80,19 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbOpenError> {
 /// Whether the database answers a trivial query (for `/readyz`).
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
+}
+
+/// Begins a transaction that is going to write.
+///
+/// On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+/// fails at once with `SQLITE_BUSY` if another connection committed in between (the busy
+/// timeout does not apply to that upgrade), while an immediate one takes the write lock
+/// up front and waits for it up to the busy timeout. PostgreSQL ignores the option.
+/// Every write path (accounts now; storage and projection later) should start here.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }

@@ -137,10 +137,16 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
-            return Err(ParseError::new("password", "must be at least 10 characters"));
+            return Err(ParseError::new(
+                "password",
+                "must be at least 10 characters",
+            ));
         }
         if n > Self::MAX_CHARS {
-            return Err(ParseError::new("password", "must be at most 256 characters"));
+            return Err(ParseError::new(
+                "password",
+                "must be at most 256 characters",
+            ));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -309,11 +315,26 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
-        for bad in ["", "ann", "ann@", "@x.org", "a b@x.org", "a@x", "a@@x.org", "a@.org"] {
+        assert_eq!(
+            Email::parse("  Ann@Example.ORG ").unwrap().as_str(),
+            "ann@example.org"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.org",
+            "a b@x.org",
+            "a@x",
+            "a@@x.org",
+            "a@.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(format!("{:?}", Email::parse("a@b.cd").unwrap()), "Email(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Email::parse("a@b.cd").unwrap()),
+            "Email(<redacted>)"
+        );
     }
 
     #[test]
@@ -325,7 +346,14 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for r in ["admin", "physician", "nurse", "physical_therapist", "psychologist", "patient"] {
+        for r in [
+            "admin",
+            "physician",
+            "nurse",
+            "physical_therapist",
+            "psychologist",
+            "patient",
+        ] {
             assert_eq!(Role::parse(r).unwrap().as_str(), r);
         }
         assert!(Role::parse("surgeon").is_err());
@@ -333,7 +361,10 @@ mod tests {
 
     #[test]
     fn timezone_and_display_code() {
-        assert_eq!(TimeZoneName::parse("Europe/Berlin").unwrap().as_str(), "Europe/Berlin");
+        assert_eq!(
+            TimeZoneName::parse("Europe/Berlin").unwrap().as_str(),
+            "Europe/Berlin"
+        );
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
         assert_eq!(DisplayCode::parse("pd-4821").unwrap().as_str(), "PD-4821");
         assert!(DisplayCode::parse("PD 4821").is_err());

@@ -38,7 +38,9 @@ fn main() -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let listen = config.listen;
-    let state = AppState::open(config).await.context("opening the database")?;
+    let state = AppState::open(config)
+        .await
+        .context("opening the database")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -63,16 +65,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
-    let state = AppState::open(config).await.context("opening the database")?;
+    let state = AppState::open(config)
+        .await
+        .context("opening the database")?;
     match cmd {
         AdminCommand::CreateClinic { name } => {
             let clinic = accounts::create_clinic(&state, &name).await?;
             output(&format!("clinic_id={}", clinic.id));
         }
-        AdminCommand::CreateUser { clinic, email, role, name, password_stdin } => {
+        AdminCommand::CreateUser {
+            clinic,
+            email,
+            role,
+            name,
+            password_stdin,
+        } => {
             let (password, generated) = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).context("reading password from stdin")?;
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading password from stdin")?;
                 (Password::parse(line.trim_end_matches(['\r', '\n']))?, false)
             } else {
                 let bytes: [u8; 12] = rand::random();
@@ -93,10 +106,15 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::AddToCareTeam { patient, user } => {
-            accounts::add_to_care_team(&state, None, None, PatientId(patient), UserId(user)).await?;
+            accounts::add_to_care_team(&state, None, None, PatientId(patient), UserId(user))
+                .await?;
             output("ok");
         }
-        AdminCommand::CreatePatient { clinic, display_code, timezone } => {
+        AdminCommand::CreatePatient {
+            clinic,
+            display_code,
+            timezone,
+        } => {
             let new = NewPatient {
                 clinic: ClinicId(clinic),
                 display_code: DisplayCode::parse(&display_code)?,
@@ -105,7 +123,10 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             let created = accounts::create_patient(&state, None, new).await?;
             output(&format!("patient_id={}", created.patient.id));
             output(&format!("invitation_code={}", created.invitation.code));
-            output(&format!("invitation_expires_at={}", created.invitation.expires_at.to_rfc3339()));
+            output(&format!(
+                "invitation_expires_at={}",
+                created.invitation.expires_at.to_rfc3339()
+            ));
         }
     }
     Ok(())
@@ -116,4 +137,3 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
 fn output(line: &str) {
     println!("{line}");
 }
-

@@ -47,7 +47,12 @@ impl AppState {
     ) -> Result<Self, StateError> {
         let random: [u8; 24] = rand::random();
         let dummy = crate::auth::password::hash(Password::for_login(&hex::encode(random))).await?;
-        Ok(Self { db, config: Arc::new(config), clock, dummy_password_hash: Arc::from(dummy) })
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            clock,
+            dummy_password_hash: Arc::from(dummy),
+        })
     }
 
     /// Connects per `config`, applies migrations, and builds state with the system clock.
@@ -56,7 +61,10 @@ impl AppState {
     }
 
     /// Like [`AppState::open`] with a chosen clock (tests use a manual one).
-    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StateError> {
+    pub async fn open_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StateError> {
         let conn = db::connect(&config).await?;
         db::migrate(&conn).await?;
         Self::new(conn, config, clock).await

@@ -21,8 +21,13 @@ pub enum TelemetryError {
 /// Installs the global tracing subscriber (once per process; `tracing` itself is the
 /// one process-wide registry, which is why this is the single global we set).
 pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
-    let filter = EnvFilter::try_new(&config.filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let filter =
+        EnvFilter::try_new(&config.filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        // stderr, so stdout carries only command results (ids, invitation codes).
+        .with_writer(std::io::stderr);
     let result = match config.format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -10,7 +10,9 @@ use crate::accounts::{self, CreatedPatient, NewPatient, NewUser, UserView};
 use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, AuditQuery, action};
 use crate::auth::AuthUser;
-use crate::domain::{DisplayCode, DisplayName, Email, Password, PatientId, Role, TimeZoneName, UserId};
+use crate::domain::{
+    DisplayCode, DisplayName, Email, Password, PatientId, Role, TimeZoneName, UserId,
+};
 use crate::entity::{patients, users};
 use crate::error::{ApiError, ApiJson, Json};
 use crate::state::AppState;
@@ -73,8 +75,14 @@ pub async fn add_care_team_member(
     ApiPath((patient, user)): ApiPath<(PatientId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_admin()?;
-    accounts::add_to_care_team(&state, Some(admin.user_id), Some(admin.clinic_id), patient, user)
-        .await?;
+    accounts::add_to_care_team(
+        &state,
+        Some(admin.user_id),
+        Some(admin.clinic_id),
+        patient,
+        user,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,8 +93,14 @@ pub async fn remove_care_team_member(
     ApiPath((patient, user)): ApiPath<(PatientId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
     admin.require_admin()?;
-    accounts::remove_from_care_team(&state, Some(admin.user_id), Some(admin.clinic_id), patient, user)
-        .await?;
+    accounts::remove_from_care_team(
+        &state,
+        Some(admin.user_id),
+        Some(admin.clinic_id),
+        patient,
+        user,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -112,7 +126,9 @@ pub async fn audit(
     admin.require_admin()?;
     let clinic = admin.clinic_id.uuid();
     if let Some(p) = params.patient {
-        let found = patients::Entity::find_by_id(p.uuid()).one(&state.db).await?;
+        let found = patients::Entity::find_by_id(p.uuid())
+            .one(&state.db)
+            .await?;
         if found.is_none_or(|row| row.clinic_id != clinic) {
             return Err(ApiError::NotFound);
         }
@@ -127,7 +143,10 @@ pub async fn audit(
         clinic: admin.clinic_id,
         patient: params.patient,
         actor: params.user,
-        limit: params.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).clamp(1, AUDIT_MAX_LIMIT),
+        limit: params
+            .limit
+            .unwrap_or(AUDIT_DEFAULT_LIMIT)
+            .clamp(1, AUDIT_MAX_LIMIT),
     };
     let events = audit::query(&state.db, &q).await?;
     // Recorded after the query so the admin's own query does not appear in its answer.

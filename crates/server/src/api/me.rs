@@ -17,7 +17,10 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Us
 }
 
 /// `GET /me/devices`: the caller's active tokens.
-pub async fn devices(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+pub async fn devices(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Value>, ApiError> {
     let devices = accounts::list_devices(&state, &user).await?;
     Ok(Json(json!({ "devices": devices })))
 }

@@ -14,7 +14,7 @@ mod session;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::routing::{delete, get, post, put};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use extract::{ApiPath, ApiQuery};
 
@@ -47,15 +47,19 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            // The route template, never the raw URI: a URI may carry `?token=` or ids
-            // that together with timing reveal who is being looked at.
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("<unmatched>", MatchedPath::as_str);
-            tracing::info_span!("http", method = %req.method(), route)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The route template, never the raw URI: a URI may carry `?token=` or ids
+                    // that together with timing reveal who is being looked at.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("<unmatched>", MatchedPath::as_str);
+                    tracing::info_span!("http", method = %req.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 

@@ -27,7 +27,9 @@ pub async fn login(
     // A malformed email cannot belong to an account: answer as for a wrong password.
     let email = Email::parse(&req.email).map_err(|_| ApiError::InvalidCredentials)?;
     let password = Password::for_login(&req.password);
-    accounts::login(&state, email, password, req.device_name).await.map(Json)
+    accounts::login(&state, email, password, req.device_name)
+        .await
+        .map(Json)
 }
 
 /// `POST /auth/logout`: revokes the presented token.

@@ -37,7 +37,11 @@ pub struct AuthUser {
 impl AuthUser {
     /// Fails with 403 unless the caller is an admin.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 }
 
@@ -105,7 +109,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
             return Err(ApiError::Unauthorized);
         }
     }
-    let Some(user) = users::Entity::find_by_id(row.user_id).one(&state.db).await? else {
+    let Some(user) = users::Entity::find_by_id(row.user_id)
+        .one(&state.db)
+        .await?
+    else {
         return Err(ApiError::Unauthorized);
     };
     if user.disabled_at.is_some() {

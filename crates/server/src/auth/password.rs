@@ -1,8 +1,8 @@
 //! argon2id password hashing, run on the blocking pool so a login never stalls the
 //! async worker threads (one hash takes tens of milliseconds by design).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::domain::Password;
 use crate::error::ApiError;
@@ -30,7 +30,9 @@ pub fn hash_blocking(password: &Password) -> Result<String, ApiError> {
 pub async fn verify(password: Password, phc: String) -> Result<bool, ApiError> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
-        Ok(Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(ApiError::internal)?
@@ -42,9 +44,19 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = hash(Password::parse("correct horse battery").unwrap()).await.unwrap();
+        let h = hash(Password::parse("correct horse battery").unwrap())
+            .await
+            .unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify(Password::for_login("correct horse battery"), h.clone()).await.unwrap());
-        assert!(!verify(Password::for_login("wrong horse battery"), h).await.unwrap());
+        assert!(
+            verify(Password::for_login("correct horse battery"), h.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(Password::for_login("wrong horse battery"), h)
+                .await
+                .unwrap()
+        );
     }
 }

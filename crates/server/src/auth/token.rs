@@ -84,5 +84,9 @@ pub async fn issue(
     }
     .insert(conn)
     .await?;
-    Ok(IssuedToken { id, secret, expires_at })
+    Ok(IssuedToken {
+        id,
+        secret,
+        expires_at,
+    })
 }
