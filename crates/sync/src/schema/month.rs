@@ -279,8 +279,7 @@ pub fn read_entries<D: ReadDoc>(doc: &D) -> MonthEntries {
             }
         }
     }
-    out.entries
-        .sort_by(|a, b| (a.entry.kind(), a.id).cmp(&(b.entry.kind(), b.id)));
+    out.entries.sort_by_key(|e| (e.entry.kind(), e.id));
     out
 }
 

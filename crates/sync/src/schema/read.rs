@@ -205,7 +205,7 @@ pub(crate) fn string_list<D: ReadDoc>(
         match &item.value {
             ValueRef::Scalar(ScalarValueRef::Str(text)) => out.push(cap(text)),
             ValueRef::Object(ObjType::Text) => {
-                let text = doc.text(&item.id()).map_err(|_| wrong.clone())?;
+                let text = doc.text(item.id()).map_err(|_| wrong.clone())?;
                 out.push(cap(&text));
             }
             _ => return Err(wrong),
