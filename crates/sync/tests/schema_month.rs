@@ -13,8 +13,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use paindiary_sync::ids::{EntryId, Month, PatientId};
 use paindiary_sync::schema::entry::UnknownTermDetail;
 use paindiary_sync::schema::month::{
-    FieldValue, add_entry, add_entry_unchecked, delete_entry, edit_entry, read_entries,
-    read_entry, touched_entries,
+    FieldValue, add_entry, add_entry_unchecked, delete_entry, edit_entry, read_entries, read_entry,
+    touched_entries,
 };
 use paindiary_sync::schema::vocab::DoseUnit;
 use paindiary_sync::schema::{
@@ -120,6 +120,7 @@ fn merge_both_ways(a: &mut AutoCommit, b: &mut AutoCommit) {
 // Validation
 
 /// Each case: what the patient typed, and exactly the one error they must be shown.
+#[allow(clippy::vec_init_then_push)] // one case per paragraph
 fn invalid_cases() -> Vec<(&'static str, Entry, ValidationError)> {
     let mut cases = Vec::new();
 
@@ -288,6 +289,29 @@ fn several_problems_are_all_reported() {
 }
 
 #[test]
+fn a_negative_dose_is_reported_even_when_the_unit_is_unknown() {
+    // Both mistakes are shown at once, so the patient fixes both in one go.
+    assert_eq!(
+        intake(-5.0, "spoonful").validate(now()),
+        vec![
+            ValidationError::DoseNotPositive { amount: -5.0 },
+            ValidationError::UnknownTerm {
+                field: "unit",
+                term: UnknownTermDetail {
+                    vocabulary: "dose unit",
+                    term: "spoonful".to_owned(),
+                },
+            },
+        ]
+    );
+    // A dose that is not a number at all is not positive either.
+    assert!(matches!(
+        intake(f64::NAN, "mg").validate(now()).as_slice(),
+        [ValidationError::DoseNotPositive { amount }] if amount.is_nan()
+    ));
+}
+
+#[test]
 fn add_entry_refuses_invalid_entries_and_leaves_the_document_as_it_was() {
     let mut doc = new_month();
     let kept = add_entry(&mut doc, &pain(3.0), now()).unwrap();
@@ -371,6 +395,19 @@ fn edit_to_an_invalid_value_is_refused_and_nothing_is_written() {
     ];
     assert!(matches!(
         edit_entry(&mut doc, EntryKind::Pain, &id, &mixed, now()),
+        Err(WriteError::Invalid(_))
+    ));
+    assert_eq!(doc.get_heads(), heads);
+
+    // Removing a required field is refused too.
+    assert!(matches!(
+        edit_entry(
+            &mut doc,
+            EntryKind::Pain,
+            &id,
+            &[("score", FieldValue::Remove)],
+            now()
+        ),
         Err(WriteError::Invalid(_))
     ));
     assert_eq!(doc.get_heads(), heads);
@@ -490,8 +527,12 @@ fn reads_text_objects_any_number_type_and_every_timestamp_form() {
     let m = doc
         .put_object(&meds, med_id.to_string(), ObjType::Map)
         .unwrap();
-    doc.put(&m, "recorded_at", ScalarValue::Timestamp(at.timestamp_millis()))
-        .unwrap();
+    doc.put(
+        &m,
+        "recorded_at",
+        ScalarValue::Timestamp(at.timestamp_millis()),
+    )
+    .unwrap();
     put_text(&mut doc, &m, "tz", "Europe/Berlin");
     put_text(&mut doc, &m, "drug", "Tramadol");
     put_text(&mut doc, &m, "unit", "mg");
@@ -546,21 +587,27 @@ fn unreadable_entries_are_reported_and_never_hide_the_others() {
     let e = doc
         .put_object(&pain_map, no_score.to_string(), ObjType::Map)
         .unwrap();
-    doc.put(&e, "recorded_at", ScalarValue::Timestamp(now().timestamp_millis()))
-        .unwrap();
+    doc.put(
+        &e,
+        "recorded_at",
+        ScalarValue::Timestamp(now().timestamp_millis()),
+    )
+    .unwrap();
     doc.put(&e, "tz", "Europe/Berlin").unwrap();
     // A key that is not a UUID.
-    let e = doc
-        .put_object(&pain_map, "entry-1", ObjType::Map)
-        .unwrap();
+    let e = doc.put_object(&pain_map, "entry-1", ObjType::Map).unwrap();
     doc.put(&e, "score", 3).unwrap();
     // A score of the wrong type.
     let wrong_type = EntryId::new();
     let e = doc
         .put_object(&pain_map, wrong_type.to_string(), ObjType::Map)
         .unwrap();
-    doc.put(&e, "recorded_at", ScalarValue::Timestamp(now().timestamp_millis()))
-        .unwrap();
+    doc.put(
+        &e,
+        "recorded_at",
+        ScalarValue::Timestamp(now().timestamp_millis()),
+    )
+    .unwrap();
     doc.put(&e, "tz", "Europe/Berlin").unwrap();
     doc.put(&e, "score", "seven").unwrap();
     doc.commit();
@@ -738,7 +785,11 @@ fn a_foreign_month_without_the_genesis_still_shows_both_sides_entries() {
         .put_object(&map, theirs.to_string(), ObjType::Map)
         .unwrap();
     foreign
-        .put(&e, "recorded_at", ScalarValue::Timestamp(now().timestamp_millis()))
+        .put(
+            &e,
+            "recorded_at",
+            ScalarValue::Timestamp(now().timestamp_millis()),
+        )
         .unwrap();
     foreign.put(&e, "tz", "Europe/Paris").unwrap();
     foreign.put(&e, "score", 8).unwrap();
