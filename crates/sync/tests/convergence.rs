@@ -21,8 +21,8 @@ use paindiary_sync::schema::month::{
 };
 use paindiary_sync::schema::vocab::{BodyRegion, DoseUnit, PainQuality};
 use paindiary_sync::schema::{
-    DocKind, Entry, EntryKind, EntryMeta, ExerciseSession, MedicationIntake, PainEntry,
-    PegCheckin, WellbeingEntry,
+    DocKind, Entry, EntryKind, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
+    WellbeingEntry,
 };
 use proptest::prelude::*;
 
@@ -197,8 +197,13 @@ fn entry_from(seed: &Seed, month: usize) -> Entry {
                 },
                 unit: unit.as_str().to_owned(),
                 route: Some("oral".to_owned()),
-                status: if seed.c % 5 == 0 { "skipped" } else { "taken" }.to_owned(),
-                prn: seed.b % 2 == 0,
+                status: if seed.c.is_multiple_of(5) {
+                    "skipped"
+                } else {
+                    "taken"
+                }
+                .to_owned(),
+                prn: seed.b.is_multiple_of(2),
                 prn_reason: None,
                 note,
             })
@@ -255,7 +260,7 @@ fn edit_for(kind: EntryKind, field: usize, value: u8) -> (&'static str, FieldVal
             ("amount", FieldValue::number(0.5 + f64::from(value % 3))),
             ("status", FieldValue::Text("skipped".to_owned())),
             ("note", text),
-            ("prn", FieldValue::Bool(value % 2 == 0)),
+            ("prn", FieldValue::Bool(value.is_multiple_of(2))),
         ],
         EntryKind::Exercise => vec![
             ("minutes", FieldValue::Int(1 + i64::from(value % 90))),
@@ -264,7 +269,10 @@ fn edit_for(kind: EntryKind, field: usize, value: u8) -> (&'static str, FieldVal
         ],
         EntryKind::Wellbeing => vec![
             ("mood", scale),
-            ("sleep_hours", FieldValue::Float(f64::from(value % 20) / 2.0)),
+            (
+                "sleep_hours",
+                FieldValue::Float(f64::from(value % 20) / 2.0),
+            ),
             ("note", text),
         ],
         EntryKind::Checkin => vec![
@@ -484,16 +492,19 @@ fn run(actors: Vec<[u8; 16]>, ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
 
     let months_touched: BTreeSet<usize> = added.iter().map(|(m, _, _)| *m).collect();
-    for month in 0..MONTHS.len() {
-        let mut reference: Option<(Vec<automerge::ChangeHash>, MonthEntries, automerge::hydrate::Value)> =
-            None;
+    for (month, month_name) in MONTHS.iter().enumerate() {
+        let mut reference: Option<(
+            Vec<automerge::ChangeHash>,
+            MonthEntries,
+            automerge::hydrate::Value,
+        )> = None;
         for (i, dev) in devices.iter_mut().enumerate() {
             let Some(doc) = dev.docs.get_mut(&month) else {
                 prop_assert!(
                     !months_touched.contains(&month),
                     "device {} lacks month {}",
                     i,
-                    MONTHS[month]
+                    month_name
                 );
                 continue;
             };
@@ -502,7 +513,11 @@ fn run(actors: Vec<[u8; 16]>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .map_err(|e| TestCaseError::fail(format!("header: {e}")))?;
             let heads = doc.get_heads();
             let read = read_entries(doc);
-            prop_assert!(read.unreadable.is_empty(), "unreadable: {:?}", read.unreadable);
+            prop_assert!(
+                read.unreadable.is_empty(),
+                "unreadable: {:?}",
+                read.unreadable
+            );
             let content = doc.document().hydrate(None);
 
             // Saving and loading gives back the same document.
@@ -522,7 +537,10 @@ fn run(actors: Vec<[u8; 16]>, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         // Every device must hold the month if anyone does.
-        let holders = devices.iter().filter(|d| d.docs.contains_key(&month)).count();
+        let holders = devices
+            .iter()
+            .filter(|d| d.docs.contains_key(&month))
+            .count();
         prop_assert!(holders == 0 || holders == n);
 
         if let Some((_, read, _)) = &reference {

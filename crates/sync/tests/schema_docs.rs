@@ -49,7 +49,10 @@ fn worked_id_example_in_schema_md_is_what_the_code_computes() {
     let first16: [u8; 16] = digest[..16].try_into().unwrap();
     let by_recipe = DocumentId::from_bytes(first16);
     let id = example_month().document_id();
-    assert_eq!(by_recipe, id, "the recipe in schema.md is not what the code does");
+    assert_eq!(
+        by_recipe, id,
+        "the recipe in schema.md is not what the code does"
+    );
 
     let hash_hex = hex::encode(first16);
     let text = id.to_string();
@@ -75,7 +78,10 @@ fn worked_id_example_in_schema_md_is_what_the_code_computes() {
         },
     ] {
         let shown = kind.document_id().to_string();
-        assert!(SCHEMA_MD.contains(&shown), "docs/schema.md must show {shown}");
+        assert!(
+            SCHEMA_MD.contains(&shown),
+            "docs/schema.md must show {shown}"
+        );
     }
 }
 
