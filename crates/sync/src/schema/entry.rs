@@ -520,19 +520,21 @@ impl Entry {
             Entry::Medication(m) => {
                 required_text(e, "drug", &m.drug, MAX_SHORT_TEXT_CHARS);
                 text(e, "rxnorm", m.rxnorm.as_deref(), 16);
-                match m.unit.parse::<DoseUnit>() {
-                    Ok(unit) => {
-                        if m.amount <= 0.0 {
-                            e.push(ValidationError::DoseNotPositive { amount: m.amount });
-                        } else if m.amount > unit.max_single_dose() {
-                            e.push(ValidationError::DoseTooLarge {
-                                amount: m.amount,
-                                unit,
-                                max: unit.max_single_dose(),
-                            });
-                        }
-                    }
-                    Err(err) => e.push(ValidationError::unknown("unit", err)),
+                let unit = m.unit.parse::<DoseUnit>();
+                // A dose must be positive whatever its unit; "too large" needs a known unit.
+                if m.amount.is_nan() || m.amount <= 0.0 {
+                    e.push(ValidationError::DoseNotPositive { amount: m.amount });
+                } else if let Ok(unit) = unit
+                    && m.amount > unit.max_single_dose()
+                {
+                    e.push(ValidationError::DoseTooLarge {
+                        amount: m.amount,
+                        unit,
+                        max: unit.max_single_dose(),
+                    });
+                }
+                if let Err(err) = unit {
+                    e.push(ValidationError::unknown("unit", err));
                 }
                 if let Some(route) = &m.route
                     && let Err(err) = route.parse::<Route>()
