@@ -69,7 +69,11 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(DocumentChunks::Table)
-                    .col(big_integer(DocumentChunks::Id).auto_increment().primary_key())
+                    .col(
+                        big_integer(DocumentChunks::Id)
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(string_len(DocumentChunks::DocumentId, 40))
                     // A full save (snapshot) or incremental change bytes.
                     .col(boolean(DocumentChunks::Snapshot))
@@ -121,8 +125,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(PeerSyncStates::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(DocumentChunks::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(Documents::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(PeerSyncStates::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(DocumentChunks::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Documents::Table).to_owned())
+            .await
     }
 }

@@ -72,6 +72,8 @@ pub struct TestApp {
     pub state: AppState,
     /// The server's clock; advance it to test expiry without sleeping.
     pub clock: ManualClock,
+    /// The server's sync hub (cache size, eviction).
+    pub hub: paindiary_server::hub::Hub,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     server: tokio::sync::Mutex<Option<JoinHandle<std::io::Result<()>>>>,
     config: Config,
@@ -84,6 +86,8 @@ pub struct TestApp {
 pub struct Replica {
     /// `http://127.0.0.1:<port>` of the replica.
     pub base_url: String,
+    /// The replica's sync hub.
+    pub hub: paindiary_server::hub::Hub,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     state: AppState,
@@ -106,15 +110,18 @@ impl Replica {
 /// Serves `router` on a fresh 127.0.0.1 port until the returned sender fires.
 async fn serve_on_ephemeral_port(
     router: axum::Router,
+    hub: paindiary_server::hub::Hub,
 ) -> (String, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(paindiary_server::server::serve_router(
+    let server = tokio::spawn(paindiary_server::server::serve_with_hub(
         listener,
         router,
+        hub,
+        Duration::from_secs(10),
         async move {
             let _ = rx.await;
         },
@@ -175,9 +182,9 @@ pub async fn spawn_app_with(
     let state = AppState::open_with_clock(config.clone(), Arc::new(clock.clone()))
         .await
         .expect("open state and migrate");
-    let router =
-        paindiary_server::api::router(state.clone()).merge(extra_routes.with_state(state.clone()));
-    let (base_url, tx, server) = serve_on_ephemeral_port(router).await;
+    let (router, hub) = paindiary_server::server::app(state.clone());
+    let router = router.merge(extra_routes.with_state(state.clone()));
+    let (base_url, tx, server) = serve_on_ephemeral_port(router, hub.clone()).await;
     TestApp {
         backend,
         base_url,
@@ -187,6 +194,7 @@ pub async fn spawn_app_with(
             .expect("client"),
         state,
         clock,
+        hub,
         shutdown: Mutex::new(Some(tx)),
         server: tokio::sync::Mutex::new(Some(server)),
         config,
@@ -407,9 +415,10 @@ impl TestApp {
         let state = AppState::open_with_clock(self.config.clone(), Arc::new(self.clock.clone()))
             .await
             .expect("open replica state");
-        let (base_url, shutdown, server) =
-            serve_on_ephemeral_port(paindiary_server::api::router(state.clone())).await;
+        let (router, hub) = paindiary_server::server::app(state.clone());
+        let (base_url, shutdown, server) = serve_on_ephemeral_port(router, hub.clone()).await;
         Replica {
+            hub,
             base_url,
             shutdown,
             server,

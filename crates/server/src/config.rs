@@ -169,6 +169,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Authentication.
     pub auth: AuthConfig,
+    /// The sync hub's limits and cache.
+    pub sync: crate::hub::SyncConfig,
 }
 
 impl Default for Config {
@@ -181,6 +183,7 @@ impl Default for Config {
             log: LogConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            sync: crate::hub::SyncConfig::default(),
         }
     }
 }

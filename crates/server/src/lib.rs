@@ -24,8 +24,11 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod hub;
+pub mod projection;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 
 pub use config::Config;

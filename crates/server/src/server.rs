@@ -1,21 +1,57 @@
 //! Running the HTTP server on a listener with graceful shutdown.
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::hub::Hub;
 use crate::state::AppState;
 
+/// The whole application: the REST API and the sync endpoint, with the hub behind it.
+pub fn app(state: AppState) -> (Router, Hub) {
+    let hub = Hub::new(state.clone(), state.config.sync.clone());
+    let router = crate::api::router(state).merge(crate::hub::connection::router(hub.clone()));
+    (router, hub)
+}
+
 /// Serves the full application on `listener` until `shutdown` completes, then stops
-/// accepting and waits for in-flight requests to finish. Tests bind port 0 and pass
-/// their own shutdown future.
+/// accepting, closes sync connections (each saves its sync states) and waits for
+/// in-flight requests to finish. Tests bind port 0 and pass their own shutdown future.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, crate::api::router(state), shutdown).await
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let (router, hub) = app(state);
+    serve_with_hub(listener, router, hub, grace, shutdown).await
+}
+
+/// Serves `router` and, once `shutdown` completes, closes the hub's WebSockets (upgraded
+/// connections are not tracked by the HTTP server's own graceful shutdown).
+pub async fn serve_with_hub(
+    listener: TcpListener,
+    router: Router,
+    hub: Hub,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closing = hub.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
+    let hub_stop = tokio::spawn(async move {
+        if stop_rx.await.is_ok() {
+            closing.shutdown(grace).await;
+        }
+    });
+    let served = serve_router(listener, router, shutdown).await;
+    let _ = hub_stop.await;
+    served
 }
 
 /// Like [`run`] for an already-built router (e.g. the application plus test-only routes).

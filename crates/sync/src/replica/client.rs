@@ -218,6 +218,15 @@ impl Connection {
             .map_err(|e| SyncError::Connection(e.to_string()))
     }
 
+    /// Sends raw bytes as one binary frame (for tests of how a server treats garbage).
+    pub async fn send_raw(&mut self, frame: Vec<u8>) -> Result<(), SyncError> {
+        self.bytes_sent += frame.len() as u64;
+        self.ws
+            .send(WsMessage::Binary(frame.into()))
+            .await
+            .map_err(|e| SyncError::Connection(e.to_string()))
+    }
+
     /// Receives the next protocol message (pings are answered by the WebSocket layer).
     pub async fn recv(&mut self) -> Result<Message, SyncError> {
         loop {

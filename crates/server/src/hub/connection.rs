@@ -1,0 +1,411 @@
+//! One WebSocket connection of the sync hub: authentication at upgrade, the `join`/`peer`
+//! handshake, the peer bound to its user, and the message loop with precise errors and
+//! close codes for anything malformed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use paindiary_sync::ids::DocumentId;
+use paindiary_sync::protocol::{Limits, Message, PeerId, PeerMetadata};
+use tokio::sync::{Notify, mpsc};
+
+use super::access::{self, DocAccess};
+use super::{ConnId, Hub, HubError, Outbound};
+use crate::auth::{AuthUser, AuthUserOrQueryToken};
+use crate::domain::UserId;
+use crate::error::ApiError;
+
+/// WebSocket close codes we use (RFC 6455).
+mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame type the protocol does not use (text).
+    pub const UNSUPPORTED: u16 = 1003;
+    /// A frame that is not a valid protocol message.
+    pub const INVALID: u16 = 1007;
+    /// A rule was broken (forged sender, stalled reader, unsupported version).
+    pub const POLICY: u16 = 1008;
+    /// Something failed on our side (storage); the client should retry later.
+    pub const SERVER_ERROR: u16 = 1011;
+}
+
+/// The routes of the sync endpoint (`GET /sync`, upgraded to a WebSocket).
+pub fn router(hub: Hub) -> Router {
+    Router::new().route("/sync", get(upgrade)).with_state(hub)
+}
+
+/// What the hub needs to know about a connected peer.
+pub(crate) struct PeerHandle {
+    pub(crate) conn_id: ConnId,
+    pub(crate) user_id: UserId,
+    pub(crate) peer_id: PeerId,
+    pub(crate) peer_key: Option<String>,
+    pub(crate) out: mpsc::Sender<Outbound>,
+    pub(crate) stalled: Arc<Notify>,
+}
+
+async fn upgrade(State(hub): State<Hub>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    // Browsers cannot set headers on a WebSocket, so `?token=` is accepted here.
+    let user = match AuthUserOrQueryToken::from_request_parts(&mut parts, &hub.inner.state).await {
+        Ok(AuthUserOrQueryToken(user)) => user,
+        Err(e) => return e.into_response(),
+    };
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(_) => {
+            return ApiError::BadRequest("expected a WebSocket upgrade".into()).into_response();
+        }
+    };
+    let max = hub.config().max_frame_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run(hub, user, socket))
+}
+
+struct Conn {
+    hub: Hub,
+    user: AuthUser,
+    handle: PeerHandle,
+    access: HashMap<DocumentId, DocAccess>,
+    open: BTreeSet<DocumentId>,
+    pending: usize,
+    limits: Limits,
+}
+
+/// Why the loop ends.
+enum End {
+    /// The peer went away or left.
+    Quiet,
+    /// We close with this code and reason (after an `error` message when `tell`).
+    Close {
+        code: u16,
+        reason: String,
+        tell: bool,
+    },
+}
+
+async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
+    let conn_id = hub.next_conn_id();
+    let mut shutdown = hub.connection_started();
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut queue) = mpsc::channel::<Outbound>(hub.config().outbound_queue.max(1));
+    let writer = tokio::spawn(async move {
+        while let Some(item) = queue.recv().await {
+            let sent = match item {
+                Outbound::Frame(frame) => sink.send(WsMessage::Binary(frame.into())).await,
+                Outbound::Close(code, reason) => {
+                    let _ = sink
+                        .send(WsMessage::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let limits = Limits {
+        max_frame_bytes: hub.config().max_frame_bytes,
+        ..Limits::default()
+    };
+    let handshake = Duration::from_secs(hub.config().handshake_timeout_secs);
+    let joined = match tokio::time::timeout(handshake, next_frame(&mut stream)).await {
+        Ok(Some(bytes)) => Message::decode(&bytes, &limits).map_err(|e| e.to_string()),
+        Ok(None) => Err("connection closed before join".to_owned()),
+        Err(_) => Err("no join message within the handshake timeout".to_owned()),
+    };
+    let end = match joined {
+        Ok(Message::Join {
+            sender_id,
+            peer_metadata,
+            supported_protocol_versions,
+        }) => {
+            if supported_protocol_versions.iter().any(|v| v == "1") {
+                let peer_key = peer_metadata
+                    .filter(|m| !m.is_ephemeral)
+                    .and_then(|m| m.storage_id)
+                    .map(|storage| format!("{}/{}", user.user_id, storage));
+                let _ = out
+                    .send(Outbound::Frame(
+                        Message::Peer {
+                            sender_id: hub.server_id().clone(),
+                            target_id: sender_id.clone(),
+                            selected_protocol_version: "1".to_owned(),
+                            peer_metadata: Some(PeerMetadata {
+                                storage_id: hub.inner.storage_id.clone(),
+                                is_ephemeral: false,
+                            }),
+                        }
+                        .encode(),
+                    ))
+                    .await;
+                let mut conn = Conn {
+                    handle: PeerHandle {
+                        conn_id,
+                        user_id: user.user_id,
+                        peer_id: sender_id,
+                        peer_key,
+                        out: out.clone(),
+                        stalled: Arc::new(Notify::new()),
+                    },
+                    hub: hub.clone(),
+                    user,
+                    access: HashMap::new(),
+                    open: BTreeSet::new(),
+                    pending: 0,
+                    limits,
+                };
+                let end = conn.serve(&mut stream, &mut shutdown).await;
+                hub.detach(&conn.handle, &conn.open).await;
+                end
+            } else {
+                End::Close {
+                    code: close::POLICY,
+                    reason: "unsupported protocol version".to_owned(),
+                    tell: true,
+                }
+            }
+        }
+        Ok(other) => End::Close {
+            code: close::POLICY,
+            reason: format!("expected join, got {}", other.type_name()),
+            tell: true,
+        },
+        Err(reason) => End::Close {
+            code: close::INVALID,
+            reason,
+            tell: true,
+        },
+    };
+    if let End::Close { code, reason, tell } = end {
+        if tell {
+            let _ = out
+                .send(Outbound::Frame(
+                    Message::Error {
+                        message: reason.clone(),
+                    }
+                    .encode(),
+                ))
+                .await;
+        }
+        let _ = out
+            .send(Outbound::Close(code, truncate(&reason, 120)))
+            .await;
+    }
+    drop(out);
+    let _ = writer.await;
+    hub.connection_ended();
+}
+
+/// The next binary frame's bytes; `None` when the peer closed or the socket failed.
+/// Text frames are reported as an empty frame (which fails to decode, precisely).
+async fn next_frame(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Option<Vec<u8>> {
+    loop {
+        match stream.next().await? {
+            Ok(WsMessage::Binary(bytes)) => return Some(bytes.to_vec()),
+            Ok(WsMessage::Text(_)) => return Some(Vec::new()),
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+        }
+    }
+}
+
+impl Conn {
+    async fn serve(
+        &mut self,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> End {
+        let stalled = self.handle.stalled.clone();
+        loop {
+            let frame = tokio::select! {
+                _ = shutdown.changed() => {
+                    return End::Close { code: close::GOING_AWAY, reason: "server shutting down".into(), tell: false };
+                }
+                () = stalled.notified() => {
+                    return End::Close { code: close::POLICY, reason: "peer is not reading its messages".into(), tell: false };
+                }
+                frame = stream.next() => frame,
+            };
+            let bytes = match frame {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::Quiet,
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(WsMessage::Text(_))) => {
+                    return End::Close {
+                        code: close::UNSUPPORTED,
+                        reason: "text frames are not part of the protocol; send binary CBOR".into(),
+                        tell: true,
+                    };
+                }
+                Some(Ok(WsMessage::Binary(bytes))) => bytes,
+            };
+            let message = match Message::decode(&bytes, &self.limits) {
+                Ok(message) => message,
+                Err(e) => {
+                    return End::Close {
+                        code: close::INVALID,
+                        reason: format!("invalid message: {e}"),
+                        tell: true,
+                    };
+                }
+            };
+            if let Some(sender) = message.sender_id()
+                && *sender != self.handle.peer_id
+            {
+                return End::Close {
+                    code: close::POLICY,
+                    reason: "senderId does not match the peer that joined".into(),
+                    tell: true,
+                };
+            }
+            match message {
+                Message::Sync {
+                    document_id, data, ..
+                } => {
+                    if let Some(end) = self.on_sync(document_id, &data, false).await {
+                        return end;
+                    }
+                }
+                Message::Request {
+                    document_id, data, ..
+                } => {
+                    if let Some(end) = self.on_sync(document_id, &data, true).await {
+                        return end;
+                    }
+                }
+                Message::Leave { .. } => return End::Quiet,
+                Message::Join { .. } => {
+                    return End::Close {
+                        code: close::POLICY,
+                        reason: "join sent twice".into(),
+                        tell: true,
+                    };
+                }
+                // Presence and heads gossip are not served; a client's doc-unavailable
+                // needs no answer.
+                Message::Ephemeral { .. }
+                | Message::RemoteSubscriptionChange { .. }
+                | Message::RemoteHeadsChanged { .. }
+                | Message::DocUnavailable { .. }
+                | Message::Peer { .. }
+                | Message::Error { .. } => {}
+            }
+        }
+    }
+
+    async fn unavailable(&self, id: DocumentId) {
+        let message = Message::DocUnavailable {
+            sender_id: self.hub.server_id().clone(),
+            target_id: self.handle.peer_id.clone(),
+            document_id: id,
+        };
+        let _ = self
+            .handle
+            .out
+            .send(Outbound::Frame(message.encode()))
+            .await;
+    }
+
+    async fn on_sync(&mut self, id: DocumentId, data: &[u8], request: bool) -> Option<End> {
+        let access = match self.access.get(&id) {
+            Some(access) => *access,
+            None => {
+                let resolved =
+                    match access::resolve(&self.hub.inner.state.db, &self.user, &id).await {
+                        Ok(access) => access,
+                        Err(e) => {
+                            tracing::error!(error = %e, "document access check failed");
+                            return Some(storage_failure());
+                        }
+                    };
+                self.hub.audit_open(self.user.user_id, id, &resolved).await;
+                if matches!(resolved, DocAccess::NewMonth(_)) {
+                    if self.pending >= self.hub.config().max_pending_documents {
+                        return Some(End::Close {
+                            code: close::POLICY,
+                            reason: HubError::TooManyPending.to_string(),
+                            tell: true,
+                        });
+                    }
+                    self.pending += 1;
+                }
+                self.access.insert(id, resolved);
+                resolved
+            }
+        };
+        match access {
+            DocAccess::Unavailable => {
+                self.unavailable(id).await;
+                return None;
+            }
+            // Neither side has it: the peer asked for a document that does not exist.
+            DocAccess::NewMonth(_) if request => {
+                self.access.remove(&id);
+                self.pending = self.pending.saturating_sub(1);
+                self.unavailable(id).await;
+                return None;
+            }
+            _ => {}
+        }
+        self.open.insert(id);
+        match self.hub.receive(&self.handle, id, access, data).await {
+            Ok(()) => {
+                if let DocAccess::NewMonth(_) = access {
+                    // Once stored it is an ordinary document: resolve it afresh next time.
+                    self.access.remove(&id);
+                    self.pending = self.pending.saturating_sub(1);
+                }
+                None
+            }
+            Err(HubError::WrongDocument(_)) => {
+                tracing::info!("refused a document whose content does not match its ID");
+                self.access.insert(id, DocAccess::Unavailable);
+                self.unavailable(id).await;
+                None
+            }
+            Err(e @ HubError::BadSyncMessage(_)) => Some(End::Close {
+                code: close::INVALID,
+                reason: e.to_string(),
+                tell: true,
+            }),
+            Err(e @ (HubError::TooLarge(_) | HubError::TooManyPending)) => Some(End::Close {
+                code: close::POLICY,
+                reason: e.to_string(),
+                tell: true,
+            }),
+            Err(HubError::Storage(e)) => {
+                tracing::error!(error = %e, "storing a change failed; nothing was acknowledged");
+                Some(storage_failure())
+            }
+        }
+    }
+}
+
+fn storage_failure() -> End {
+    End::Close {
+        code: close::SERVER_ERROR,
+        reason: "storage unavailable; nothing was acknowledged, retry later".into(),
+        tell: true,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => text[..cut].to_owned(),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,740 @@
+//! The sync hub: the server side of automerge-repo protocol v1. It keeps a bounded cache
+//! of open documents, applies each peer's sync messages, stores every accepted change
+//! (with its projection and audit row) in one transaction before anything is
+//! acknowledged or forwarded, and fans changes out to the other peers of a document.
+
+pub mod access;
+pub mod connection;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use chrono::{DateTime, Utc};
+use paindiary_sync::ids::{DocumentId, PatientId as DocPatientId};
+use paindiary_sync::protocol::{Message, PeerId, StorageId};
+use paindiary_sync::schema::{DocKind, Header, index as doc_index, month};
+use sea_orm::{DbErr, TransactionTrait};
+use serde::Deserialize;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::domain::{PatientId, UserId};
+use crate::projection::{self, ProjectionTarget};
+use crate::state::AppState;
+use crate::storage::{self, DocumentMeta, StorageError};
+
+use access::DocAccess;
+
+/// Audit action codes written by the hub.
+pub mod actions {
+    /// A peer opened a document for syncing (once per connection and document).
+    pub const DOCUMENT_OPEN: &str = "document.open";
+    /// Changes from a peer were stored.
+    pub const DOCUMENT_WRITE: &str = "document.write";
+}
+
+/// Limits and tuning of the sync hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Largest WebSocket frame accepted from a peer.
+    pub max_frame_bytes: usize,
+    /// Largest stored size of one document; changes beyond it are refused.
+    pub max_document_bytes: usize,
+    /// Memory budget of the document cache (estimated), beyond which idle documents are
+    /// evicted, least recently used first.
+    pub memory_budget_bytes: usize,
+    /// Chunks a document may accumulate before they are compacted into one snapshot.
+    pub compact_after_chunks: usize,
+    /// How long a new connection may take to send `join`.
+    pub handshake_timeout_secs: u64,
+    /// Frames queued for one peer before it is considered stalled and disconnected.
+    pub outbound_queue: usize,
+    /// Documents a connection may have open that the server does not hold yet.
+    pub max_pending_documents: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 8 * 1024 * 1024,
+            max_document_bytes: 32 * 1024 * 1024,
+            memory_budget_bytes: 256 * 1024 * 1024,
+            compact_after_chunks: 128,
+            handshake_timeout_secs: 10,
+            outbound_queue: 512,
+            max_pending_documents: 8,
+        }
+    }
+}
+
+/// How much memory a document takes per stored byte (Automerge's in-memory form is much
+/// larger than its compressed storage; measured: a month stores ~10 KB and holds ~71 KB).
+const MEMORY_PER_STORED_BYTE: usize = 8;
+
+/// Identifies one WebSocket connection.
+pub type ConnId = u64;
+
+/// What the hub sends to a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    /// One encoded protocol message.
+    Frame(Vec<u8>),
+    /// Close the WebSocket with this code and reason.
+    Close(u16, String),
+}
+
+/// One peer's view of an open document.
+struct PeerDoc {
+    state: SyncState,
+    peer_id: PeerId,
+    /// `<user>/<storage id>` when the device persists (its sync state is worth saving).
+    peer_key: Option<String>,
+    out: mpsc::Sender<Outbound>,
+    /// Signalled when the peer cannot keep up and must be disconnected.
+    stalled: Arc<Notify>,
+}
+
+struct DocSlot {
+    id: DocumentId,
+    meta: Option<DocumentMeta>,
+    loaded: bool,
+    doc: AutoCommit,
+    chunk_ids: Vec<i64>,
+    stored_bytes: usize,
+    peers: HashMap<ConnId, PeerDoc>,
+    last_used: Instant,
+    /// Removed from the cache: whoever holds this must look the document up again.
+    evicted: bool,
+}
+
+impl DocSlot {
+    fn memory(&self) -> usize {
+        self.stored_bytes.max(1024) * MEMORY_PER_STORED_BYTE
+    }
+}
+
+/// Why handling a message failed; the connection reports it and closes.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The database failed; the client should retry later (nothing was acknowledged).
+    #[error("storage unavailable")]
+    Storage(#[from] StorageError),
+    /// The peer sent something that is not a valid Automerge sync message.
+    #[error("invalid sync message for document {0}")]
+    BadSyncMessage(DocumentId),
+    /// The peer's changes do not form a valid document of the kind its ID implies.
+    #[error("document {0} does not match its ID, patient or schema")]
+    WrongDocument(DocumentId),
+    /// The document would grow past the configured limit.
+    #[error("document {0} is over the size limit")]
+    TooLarge(DocumentId),
+    /// Too many new documents at once on one connection.
+    #[error("too many new documents at once")]
+    TooManyPending,
+}
+
+impl From<DbErr> for HubError {
+    fn from(e: DbErr) -> Self {
+        HubError::Storage(StorageError::Db(e))
+    }
+}
+
+/// The server side of the sync protocol. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    state: AppState,
+    config: SyncConfig,
+    server_id: PeerId,
+    storage_id: Option<StorageId>,
+    actor: ActorId,
+    docs: StdMutex<HashMap<DocumentId, Arc<Mutex<DocSlot>>>>,
+    memory: AtomicUsize,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    live_connections: AtomicUsize,
+    connections_done: Notify,
+}
+
+impl Hub {
+    /// A hub over the application state.
+    pub fn new(state: AppState, config: SyncConfig) -> Self {
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        let server_id = PeerId::new(format!("paindiary-{}", &instance[..12]))
+            .unwrap_or_else(|_| unreachable_peer_id());
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(HubInner {
+                state,
+                config,
+                server_id,
+                // One storage for all replicas: they share the database.
+                storage_id: StorageId::new("paindiary-server").ok(),
+                actor: ActorId::random(),
+                docs: StdMutex::new(HashMap::new()),
+                memory: AtomicUsize::new(0),
+                next_conn: AtomicU64::new(1),
+                shutdown,
+                live_connections: AtomicUsize::new(0),
+                connections_done: Notify::new(),
+            }),
+        }
+    }
+
+    /// The hub's configuration.
+    pub fn config(&self) -> &SyncConfig {
+        &self.inner.config
+    }
+
+    /// The server's peer ID on the wire.
+    pub fn server_id(&self) -> &PeerId {
+        &self.inner.server_id
+    }
+
+    /// Documents currently in memory.
+    pub fn cached_documents(&self) -> usize {
+        self.inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Estimated memory held by cached documents.
+    pub fn cached_bytes(&self) -> usize {
+        self.inner.memory.load(Ordering::Relaxed)
+    }
+
+    /// Asks every connection to close (going away) and waits until they have saved their
+    /// sync states, at most `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.send_replace(true);
+        let wait = async {
+            while self.inner.live_connections.load(Ordering::Acquire) > 0 {
+                let notified = self.inner.connections_done.notified();
+                if self.inner.live_connections.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
+            tracing::warn!("sync connections still open after the shutdown grace period");
+        }
+    }
+
+    fn next_conn_id(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.state.clock.now()
+    }
+
+    /// The cache slot of a document, created empty (to be loaded by its first locker).
+    fn slot(&self, id: DocumentId, meta: Option<DocumentMeta>) -> Arc<Mutex<DocSlot>> {
+        let mut docs = self
+            .inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        docs.entry(id)
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(DocSlot {
+                    id,
+                    meta,
+                    loaded: false,
+                    doc: AutoCommit::new().with_actor(self.inner.actor.clone()),
+                    chunk_ids: Vec::new(),
+                    stored_bytes: 0,
+                    peers: HashMap::new(),
+                    last_used: Instant::now(),
+                    evicted: false,
+                }))
+            })
+            .clone()
+    }
+
+    /// Locks the slot of `id`, loading the document from storage on first use (creating
+    /// an index or care plan from its genesis if the server has none yet).
+    async fn lock_loaded(
+        &self,
+        id: DocumentId,
+        meta: Option<DocumentMeta>,
+    ) -> Result<tokio::sync::OwnedMutexGuard<DocSlot>, HubError> {
+        loop {
+            let slot = self.slot(id, meta);
+            let mut guard = slot.lock_owned().await;
+            if guard.evicted {
+                continue;
+            }
+            if guard.meta.is_none() {
+                guard.meta = meta;
+            }
+            if !guard.loaded {
+                self.load_into(&mut guard).await?;
+            }
+            guard.last_used = Instant::now();
+            return Ok(guard);
+        }
+    }
+
+    async fn load_into(&self, slot: &mut DocSlot) -> Result<(), HubError> {
+        let db = &self.inner.state.db;
+        match storage::load(db, &slot.id).await? {
+            Some(loaded) => {
+                slot.doc = AutoCommit::load(&loaded.doc.save())
+                    .map_err(|_| StorageError::Corrupt {
+                        document: slot.id.to_string(),
+                        chunk: 0,
+                    })?
+                    .with_actor(self.inner.actor.clone());
+                slot.chunk_ids = loaded.chunk_ids;
+                slot.stored_bytes = loaded.stored_bytes;
+            }
+            None => {
+                if let Some(
+                    meta @ DocumentMeta {
+                        kind: kind @ (DocKind::Index { .. } | DocKind::CarePlan { .. }),
+                    },
+                ) = slot.meta
+                {
+                    self.create_from_genesis(slot, meta, kind).await?;
+                }
+            }
+        }
+        slot.loaded = true;
+        self.inner
+            .memory
+            .fetch_add(slot.memory(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Creates a patient's index or care plan the first time anyone allowed opens it. The
+    /// index starts out listing every month the server already holds.
+    async fn create_from_genesis(
+        &self,
+        slot: &mut DocSlot,
+        meta: DocumentMeta,
+        kind: DocKind,
+    ) -> Result<(), HubError> {
+        let now = self.now();
+        let mut doc = kind
+            .create(self.inner.actor.clone())
+            .map_err(|_| HubError::WrongDocument(slot.id))?;
+        if let DocKind::Index { patient } = kind {
+            let existing =
+                storage::list_for_patient(&self.inner.state.db, *patient.as_uuid()).await?;
+            for (_, other) in existing {
+                if let DocKind::DiaryMonth { month, .. } = other.kind {
+                    doc_index::ensure_month(&mut doc, patient, month)
+                        .map_err(|_| HubError::WrongDocument(slot.id))?;
+                }
+            }
+        }
+        let bytes = doc.save();
+        let txn = self.inner.state.db.begin().await?;
+        storage::register(&txn, &slot.id, meta, now).await?;
+        let chunk = storage::append_chunk(&txn, &slot.id, bytes.clone(), true, now).await?;
+        txn.commit().await?;
+        slot.stored_bytes = bytes.len();
+        slot.chunk_ids = vec![chunk];
+        slot.doc = doc;
+        Ok(())
+    }
+
+    /// Applies one `sync`/`request` message from a peer: stores what is new (with its
+    /// projection and audit row) in one transaction, then answers the peer and forwards
+    /// the changes to the document's other peers. Returns whether the document is open.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn receive(
+        &self,
+        conn: &connection::PeerHandle,
+        id: DocumentId,
+        access: DocAccess,
+        data: &[u8],
+    ) -> Result<(), HubError> {
+        let mut message = SyncMessage::decode(data).map_err(|_| HubError::BadSyncMessage(id))?;
+        if !access.can_write() && !message.changes.is_empty() {
+            // Read-only peers (a patient's copy of the care plan) cannot change the
+            // server's document; their heads still sync.
+            message.changes = automerge::sync::ChunkList::empty();
+        }
+        let mut slot = self.lock_loaded(id, access.meta()).await?;
+        let now = self.now();
+        if !slot.peers.contains_key(&conn.conn_id) {
+            let state = match &conn.peer_key {
+                Some(key) => storage::load_sync_state(&self.inner.state.db, key, &id)
+                    .await?
+                    .unwrap_or_default(),
+                None => SyncState::new(),
+            };
+            slot.peers.insert(
+                conn.conn_id,
+                PeerDoc {
+                    state,
+                    peer_id: conn.peer_id.clone(),
+                    peer_key: conn.peer_key.clone(),
+                    out: conn.out.clone(),
+                    stalled: conn.stalled.clone(),
+                },
+            );
+        }
+
+        let heads_before = slot.doc.get_heads();
+        let result = {
+            let DocSlot { doc, peers, .. } = &mut *slot;
+            let peer = peers.get_mut(&conn.conn_id);
+            match peer {
+                Some(peer) => doc.sync().receive_sync_message(&mut peer.state, message),
+                None => Ok(()),
+            }
+        };
+        if result.is_err() {
+            self.reload(&mut slot).await?;
+            return Err(HubError::BadSyncMessage(id));
+        }
+        let heads_after = slot.doc.get_heads();
+        if heads_after != heads_before {
+            if let Err(e) = self
+                .commit(&mut slot, conn, &access, &heads_before, now)
+                .await
+            {
+                // Nothing was stored: forget the changes in memory too, so the document
+                // matches storage and the client (which got no acknowledgement) resends.
+                self.reload(&mut slot).await?;
+                if let Some(peer) = slot.peers.get_mut(&conn.conn_id) {
+                    peer.state = SyncState::new();
+                }
+                return Err(e);
+            }
+        }
+        self.answer(&mut slot, id, heads_after != heads_before, conn.conn_id);
+        drop(slot);
+        self.evict_if_over_budget();
+        Ok(())
+    }
+
+    /// Discards the in-memory document and loads it again from storage.
+    async fn reload(&self, slot: &mut DocSlot) -> Result<(), HubError> {
+        self.inner
+            .memory
+            .fetch_sub(slot.memory().min(self.cached_bytes()), Ordering::Relaxed);
+        slot.loaded = false;
+        slot.doc = AutoCommit::new().with_actor(self.inner.actor.clone());
+        slot.chunk_ids.clear();
+        slot.stored_bytes = 0;
+        if slot.meta.is_some()
+            || storage::find(&self.inner.state.db, &slot.id)
+                .await?
+                .is_some()
+        {
+            self.load_into(slot).await?;
+        } else {
+            slot.loaded = true;
+        }
+        Ok(())
+    }
+
+    /// Stores the changes made since `heads_before`: chunk, registry (for a new month,
+    /// after checking its header against its ID), index entry, projection, sync state and
+    /// audit row, in one transaction.
+    async fn commit(
+        &self,
+        slot: &mut DocSlot,
+        conn: &connection::PeerHandle,
+        access: &DocAccess,
+        heads_before: &[ChangeHash],
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let id = slot.id;
+        let changes = slot.doc.get_changes(heads_before);
+        let bytes: Vec<u8> = changes
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
+        if slot.stored_bytes + bytes.len() > self.inner.config.max_document_bytes {
+            return Err(HubError::TooLarge(id));
+        }
+
+        // A month the server has never seen: its header must name this patient and a
+        // month whose derived ID is this document's ID.
+        let new_month = match (access, slot.meta) {
+            (DocAccess::NewMonth(patient), None) => {
+                let kind = Header::read(&slot.doc)
+                    .and_then(|h| h.kind())
+                    .map_err(|_| HubError::WrongDocument(id))?;
+                match kind {
+                    DocKind::DiaryMonth { patient: p, .. }
+                        if p == *patient && kind.document_id() == id =>
+                    {
+                        Some(DocumentMeta { kind })
+                    }
+                    _ => return Err(HubError::WrongDocument(id)),
+                }
+            }
+            _ => None,
+        };
+        let meta = slot.meta.or(new_month).ok_or(HubError::WrongDocument(id))?;
+        let patient = meta.kind.patient();
+
+        let txn = self.inner.state.db.begin().await?;
+        if let Some(meta) = new_month {
+            storage::register(&txn, &id, meta, now).await?;
+        }
+        let chunk_id = storage::append_chunk(&txn, &id, bytes.clone(), false, now).await?;
+        if let DocKind::DiaryMonth { .. } = meta.kind {
+            let touched: BTreeSet<_> = month::touched_entries(slot.doc.document(), &changes);
+            let target = ProjectionTarget {
+                patient: *patient.as_uuid(),
+                document_id: &id.to_string(),
+                synced_at: now,
+            };
+            projection::project_entries(&txn, &target, slot.doc.document(), &touched, now)
+                .await
+                .map_err(|e| HubError::Storage(StorageError::Db(DbErr::Custom(e.to_string()))))?;
+        }
+        if let (Some(key), Some(peer)) = (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
+            storage::save_sync_state(&txn, key, &id, &peer.state, now).await?;
+        }
+        audit::record(
+            &txn,
+            AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
+                .patient(PatientId(*patient.as_uuid()))
+                .target(id.to_string()),
+        )
+        .await?;
+        // A new month is listed in the patient's index in the same transaction.
+        let index_update = match new_month {
+            Some(DocumentMeta {
+                kind: DocKind::DiaryMonth { patient, month },
+            }) => Some(self.stage_index_month(&txn, patient, month, now).await?),
+            _ => None,
+        };
+        txn.commit().await?;
+
+        slot.meta = Some(meta);
+        slot.chunk_ids.push(chunk_id);
+        slot.stored_bytes += bytes.len();
+        self.inner
+            .memory
+            .fetch_add(bytes.len() * MEMORY_PER_STORED_BYTE, Ordering::Relaxed);
+        if let Some(Some(mut index_slot)) = index_update {
+            let index_id = index_slot.id;
+            // The index changed in memory only after its chunk committed with ours.
+            index_slot.stored_bytes += 1;
+            self.answer(&mut index_slot, index_id, true, 0);
+        }
+        if slot.chunk_ids.len() > self.inner.config.compact_after_chunks {
+            self.compact(slot, now).await;
+        }
+        Ok(())
+    }
+
+    /// Adds `month` to the patient's index inside `txn` (the index slot stays locked until
+    /// the caller commits, and is returned so its peers can be told).
+    async fn stage_index_month(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        patient: DocPatientId,
+        month: paindiary_sync::ids::Month,
+        now: DateTime<Utc>,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<DocSlot>>, HubError> {
+        let kind = DocKind::Index { patient };
+        let index_id = kind.document_id();
+        let mut index = self
+            .lock_loaded(index_id, Some(DocumentMeta { kind }))
+            .await?;
+        let heads = index.doc.get_heads();
+        let wrote = doc_index::ensure_month(&mut index.doc, patient, month)
+            .map_err(|_| HubError::WrongDocument(index_id))?;
+        if !wrote {
+            return Ok(None);
+        }
+        let bytes: Vec<u8> = index
+            .doc
+            .get_changes(&heads)
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
+        match storage::append_chunk(txn, &index_id, bytes, false, now).await {
+            Ok(chunk) => {
+                index.chunk_ids.push(chunk);
+                Ok(Some(index))
+            }
+            Err(e) => {
+                self.reload(&mut index).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Folds a document's chunks into one snapshot. Failure only postpones compaction.
+    async fn compact(&self, slot: &mut DocSlot, now: DateTime<Utc>) {
+        let snapshot = slot.doc.save();
+        let result = async {
+            let txn = self.inner.state.db.begin().await?;
+            let id =
+                storage::compact(&txn, &slot.id, snapshot.clone(), &slot.chunk_ids, now).await?;
+            txn.commit().await?;
+            Ok::<_, DbErr>(id)
+        }
+        .await;
+        match result {
+            Ok(snapshot_id) => {
+                slot.chunk_ids = vec![snapshot_id];
+                slot.stored_bytes = snapshot.len();
+            }
+            Err(e) => tracing::warn!(error = %e, "compaction failed; will retry later"),
+        }
+    }
+
+    /// Sends each peer of the document what it lacks: the originator its reply, the others
+    /// the new changes (when `changed`). A peer whose queue is full is disconnected.
+    fn answer(&self, slot: &mut DocSlot, id: DocumentId, changed: bool, origin: ConnId) {
+        let server_id = self.inner.server_id.clone();
+        let DocSlot { doc, peers, .. } = slot;
+        let mut stalled = Vec::new();
+        for (conn_id, peer) in peers.iter_mut() {
+            if *conn_id != origin && !changed {
+                continue;
+            }
+            let Some(message) = doc.sync().generate_sync_message(&mut peer.state) else {
+                continue;
+            };
+            let frame = Message::Sync {
+                document_id: id,
+                sender_id: server_id.clone(),
+                target_id: peer.peer_id.clone(),
+                data: message.encode(),
+                doc_type: None,
+            }
+            .encode();
+            if peer.out.try_send(Outbound::Frame(frame)).is_err() {
+                peer.stalled.notify_one();
+                stalled.push(*conn_id);
+            }
+        }
+        for conn_id in stalled {
+            peers.remove(&conn_id);
+        }
+    }
+
+    /// Detaches a connection from the documents it had open, saving its sync states.
+    pub(crate) async fn detach(&self, conn: &connection::PeerHandle, open: &BTreeSet<DocumentId>) {
+        let now = self.now();
+        for id in open {
+            let slot = {
+                let docs = self
+                    .inner
+                    .docs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                docs.get(id).cloned()
+            };
+            let Some(slot) = slot else { continue };
+            let mut slot = slot.lock().await;
+            slot.last_used = Instant::now();
+            let Some(peer) = slot.peers.remove(&conn.conn_id) else {
+                continue;
+            };
+            if let (Some(key), true) = (&peer.peer_key, slot.meta.is_some()) {
+                if let Err(e) =
+                    storage::save_sync_state(&self.inner.state.db, key, id, &peer.state, now).await
+                {
+                    tracing::warn!(error = %e, "could not save a sync state; the device will resync more");
+                }
+            }
+        }
+        self.evict_if_over_budget();
+    }
+
+    /// Evicts idle documents (no peers), least recently used first, until the cache fits
+    /// its memory budget.
+    fn evict_if_over_budget(&self) {
+        let budget = self.inner.config.memory_budget_bytes;
+        if self.inner.memory.load(Ordering::Relaxed) <= budget {
+            return;
+        }
+        let mut docs = self
+            .inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut idle: Vec<(Instant, DocumentId, usize)> = docs
+            .iter()
+            .filter_map(|(id, slot)| {
+                let slot = slot.try_lock().ok()?;
+                slot.peers
+                    .is_empty()
+                    .then(|| (slot.last_used, *id, slot.memory()))
+            })
+            .collect();
+        idle.sort();
+        for (_, id, _) in idle {
+            if self.inner.memory.load(Ordering::Relaxed) <= budget {
+                break;
+            }
+            let Some(slot) = docs.get(&id) else { continue };
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            if !guard.peers.is_empty() {
+                continue;
+            }
+            guard.evicted = true;
+            if guard.loaded {
+                let memory = guard.memory();
+                let _ = self
+                    .inner
+                    .memory
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                        Some(m.saturating_sub(memory))
+                    });
+            }
+            drop(guard);
+            docs.remove(&id);
+        }
+    }
+
+    fn connection_started(&self) -> watch::Receiver<bool> {
+        self.inner.live_connections.fetch_add(1, Ordering::AcqRel);
+        self.inner.shutdown.subscribe()
+    }
+
+    fn connection_ended(&self) {
+        self.inner.live_connections.fetch_sub(1, Ordering::AcqRel);
+        self.inner.connections_done.notify_waiters();
+    }
+
+    /// Audits a peer opening a document (or being refused it).
+    pub(crate) async fn audit_open(&self, user: UserId, id: DocumentId, access: &DocAccess) {
+        let now = self.now();
+        let mut event =
+            AuditEvent::new(now, Some(user), actions::DOCUMENT_OPEN).target(id.to_string());
+        match access {
+            DocAccess::ReadWrite(meta) | DocAccess::ReadOnly(meta) => {
+                event = event.patient(PatientId(*meta.kind.patient().as_uuid()));
+            }
+            DocAccess::NewMonth(patient) => event = event.patient(PatientId(*patient.as_uuid())),
+            DocAccess::Unavailable => event = event.outcome(Outcome::Denied),
+        }
+        if let Err(e) = audit::record(&self.inner.state.db, event).await {
+            tracing::error!(error = %e, "could not write an audit row for a document open");
+        }
+    }
+}
+
+fn unreachable_peer_id() -> PeerId {
+    // "paindiary-<12 hex>" is always a valid peer ID; this fallback keeps `Hub::new`
+    // infallible without a panic.
+    PeerId::new("paindiary").unwrap_or_else(|_| unreachable_peer_id())
+}
