@@ -370,23 +370,20 @@ impl Hub {
         }
         let mut slot = self.lock_loaded(id, access.meta()).await?;
         let now = self.now();
-        if !slot.peers.contains_key(&conn.conn_id) {
+        if let std::collections::hash_map::Entry::Vacant(vacant) = slot.peers.entry(conn.conn_id) {
             let state = match &conn.peer_key {
                 Some(key) => storage::load_sync_state(&self.inner.state.db, key, &id)
                     .await?
                     .unwrap_or_default(),
                 None => SyncState::new(),
             };
-            slot.peers.insert(
-                conn.conn_id,
-                PeerDoc {
-                    state,
-                    peer_id: conn.peer_id.clone(),
-                    peer_key: conn.peer_key.clone(),
-                    out: conn.out.clone(),
-                    stalled: conn.stalled.clone(),
-                },
-            );
+            vacant.insert(PeerDoc {
+                state,
+                peer_id: conn.peer_id.clone(),
+                peer_key: conn.peer_key.clone(),
+                out: conn.out.clone(),
+                stalled: conn.stalled.clone(),
+            });
         }
 
         let heads_before = slot.doc.get_heads();
@@ -403,19 +400,18 @@ impl Hub {
             return Err(HubError::BadSyncMessage(id));
         }
         let heads_after = slot.doc.get_heads();
-        if heads_after != heads_before {
-            if let Err(e) = self
+        if heads_after != heads_before
+            && let Err(e) = self
                 .commit(&mut slot, conn, &access, &heads_before, now)
                 .await
-            {
-                // Nothing was stored: forget the changes in memory too, so the document
-                // matches storage and the client (which got no acknowledgement) resends.
-                self.reload(&mut slot).await?;
-                if let Some(peer) = slot.peers.get_mut(&conn.conn_id) {
-                    peer.state = SyncState::new();
-                }
-                return Err(e);
+        {
+            // Nothing was stored: forget the changes in memory too, so the document
+            // matches storage and the client (which got no acknowledgement) resends.
+            self.reload(&mut slot).await?;
+            if let Some(peer) = slot.peers.get_mut(&conn.conn_id) {
+                peer.state = SyncState::new();
             }
+            return Err(e);
         }
         self.answer(&mut slot, id, heads_after != heads_before, conn.conn_id);
         drop(slot);
@@ -646,12 +642,11 @@ impl Hub {
             let Some(peer) = slot.peers.remove(&conn.conn_id) else {
                 continue;
             };
-            if let (Some(key), true) = (&peer.peer_key, slot.meta.is_some()) {
-                if let Err(e) =
+            if let (Some(key), true) = (&peer.peer_key, slot.meta.is_some())
+                && let Err(e) =
                     storage::save_sync_state(&self.inner.state.db, key, id, &peer.state, now).await
-                {
-                    tracing::warn!(error = %e, "could not save a sync state; the device will resync more");
-                }
+            {
+                tracing::warn!(error = %e, "could not save a sync state; the device will resync more");
             }
         }
         self.evict_if_over_budget();
