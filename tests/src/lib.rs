@@ -210,6 +210,15 @@ where
     F: FnOnce(Arc<TestApp>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_story_with(backend, |_| {}, story).await
+}
+
+/// Like [`run_story`] with configuration changes applied before the app starts.
+pub async fn run_story_with<F, Fut>(backend: Backend, configure: impl FnOnce(&mut Config), story: F)
+where
+    F: FnOnce(Arc<TestApp>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     if !backend.selected() {
         eprintln!(
             "backend {} not selected by PAINDIARY_TEST_BACKENDS; not run",
@@ -217,7 +226,7 @@ where
         );
         return;
     }
-    let app = Arc::new(spawn_app(backend).await);
+    let app = Arc::new(spawn_app_with(backend, configure, axum::Router::new()).await);
     let outcome = tokio::spawn(story(app.clone())).await;
     app.stop().await;
     if let Err(e) = outcome {
@@ -267,6 +276,11 @@ impl TestApp {
     /// Absolute URL for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Sends a request with an optional bearer token and JSON body; returns status and JSON

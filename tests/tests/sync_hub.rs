@@ -475,3 +475,96 @@ async fn restart_keeps_everything_and_resumes_without_history(app: Arc<TestApp>)
     replica.stop().await;
 }
 story!(restart_keeps_everything_and_resumes_without_history);
+
+async fn compaction_and_eviction_keep_every_entry(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let now = Utc::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut patients = Vec::new();
+    for n in 0..6 {
+        let patient = app.enrolled_patient(clinic, &format!("PD-50{n:02}")).await;
+        let doc_patient = DocPatientId::from_uuid(patient.patient_id.unwrap().uuid());
+        let mut phone = Replica::open(
+            tmp.path().join(format!("p{n}")),
+            doc_patient,
+            Durability::Buffered,
+        )
+        .unwrap();
+        // One sync per entry: each stores a chunk, so the month passes the compaction
+        // threshold (5 in this app) several times.
+        for k in 0..12 {
+            phone
+                .record(
+                    &pain(
+                        f64::from(k % 10),
+                        now - TimeDelta::minutes(i64::from(k) + 1),
+                    ),
+                    now,
+                )
+                .unwrap();
+            phone.sync(&endpoint(&app, &patient.token)).await.unwrap();
+        }
+        patients.push((patient, doc_patient));
+    }
+    let month = paindiary_sync::ids::Month::of(now.date_naive()).unwrap();
+    // Compacted: far fewer chunks than the 12 syncs wrote per month.
+    let chunks = count(
+        &app,
+        "SELECT COUNT(*) FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE d.kind = 'diary_month'",
+    )
+    .await;
+    assert!(
+        chunks <= 6 * 6,
+        "{chunks} chunks for 6 months: compaction did not run"
+    );
+    assert!(
+        count(&app, "SELECT COUNT(*) FROM document_chunks WHERE snapshot").await >= 6,
+        "no snapshot chunks"
+    );
+
+    // The cache stays within its (tiny) budget once phones are gone: idle documents left.
+    assert!(
+        app.hub.cached_bytes() <= app.config().sync.memory_budget_bytes,
+        "cache holds {} bytes over a budget of {}",
+        app.hub.cached_bytes(),
+        app.config().sync.memory_budget_bytes
+    );
+    assert!(
+        app.hub.cached_documents() < 6 * 2,
+        "{} documents still cached",
+        app.hub.cached_documents()
+    );
+
+    // Evicted and compacted documents load again with every entry.
+    for (patient, doc_patient) in &patients {
+        let id = DocKind::DiaryMonth {
+            patient: *doc_patient,
+            month,
+        }
+        .document_id();
+        let doc = fetch(&app, &patient.token, id).await.unwrap().unwrap();
+        assert_eq!(read_entries(&doc).entries.len(), 12);
+    }
+}
+
+mod compaction_and_eviction_keep_every_entry {
+    async fn run(backend: paindiary_tests::Backend) {
+        paindiary_tests::run_story_with(
+            backend,
+            |config| {
+                config.sync.compact_after_chunks = 5;
+                config.sync.memory_budget_bytes = 96 * 1024;
+            },
+            super::compaction_and_eviction_keep_every_entry,
+        )
+        .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(paindiary_tests::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(paindiary_tests::Backend::Postgres).await
+    }
+}

@@ -108,6 +108,8 @@ struct DocSlot {
     stored_bytes: usize,
     peers: HashMap<ConnId, PeerDoc>,
     last_used: Instant,
+    /// What this slot currently adds to the hub's memory estimate.
+    accounted: usize,
     /// Removed from the cache: whoever holds this must look the document up again.
     evicted: bool,
 }
@@ -257,6 +259,7 @@ impl Hub {
                     stored_bytes: 0,
                     peers: HashMap::new(),
                     last_used: Instant::now(),
+                    accounted: 0,
                     evicted: false,
                 }))
             })
@@ -312,10 +315,27 @@ impl Hub {
             }
         }
         slot.loaded = true;
-        self.inner
-            .memory
-            .fetch_add(slot.memory(), Ordering::Relaxed);
+        self.reaccount(slot);
         Ok(())
+    }
+
+    /// Brings the hub's memory estimate in line with the slot's current size.
+    fn reaccount(&self, slot: &mut DocSlot) {
+        let current = if slot.loaded && !slot.evicted {
+            slot.memory()
+        } else {
+            0
+        };
+        if current >= slot.accounted {
+            self.inner
+                .memory
+                .fetch_add(current - slot.accounted, Ordering::Relaxed);
+        } else {
+            self.inner
+                .memory
+                .fetch_sub(slot.accounted - current, Ordering::Relaxed);
+        }
+        slot.accounted = current;
     }
 
     /// Creates a patient's index or care plan the first time anyone allowed opens it. The
@@ -421,10 +441,8 @@ impl Hub {
 
     /// Discards the in-memory document and loads it again from storage.
     async fn reload(&self, slot: &mut DocSlot) -> Result<(), HubError> {
-        self.inner
-            .memory
-            .fetch_sub(slot.memory().min(self.cached_bytes()), Ordering::Relaxed);
         slot.loaded = false;
+        self.reaccount(slot);
         slot.doc = AutoCommit::new().with_actor(self.inner.actor.clone());
         slot.chunk_ids.clear();
         slot.stored_bytes = 0;
@@ -515,18 +533,21 @@ impl Hub {
             }) => Some(self.stage_index_month(&txn, patient, month, now).await?),
             _ => None,
         };
-        txn.commit().await?;
+        if let Err(e) = txn.commit().await {
+            // The index was changed in memory for this transaction: undo that too.
+            if let Some(Some(mut index_slot)) = index_update {
+                self.reload(&mut index_slot).await?;
+            }
+            return Err(e.into());
+        }
 
         slot.meta = Some(meta);
         slot.chunk_ids.push(chunk_id);
         slot.stored_bytes += bytes.len();
-        self.inner
-            .memory
-            .fetch_add(bytes.len() * MEMORY_PER_STORED_BYTE, Ordering::Relaxed);
+        self.reaccount(slot);
         if let Some(Some(mut index_slot)) = index_update {
             let index_id = index_slot.id;
-            // The index changed in memory only after its chunk committed with ours.
-            index_slot.stored_bytes += 1;
+            self.reaccount(&mut index_slot);
             self.answer(&mut index_slot, index_id, true, 0);
         }
         if slot.chunk_ids.len() > self.inner.config.compact_after_chunks {
@@ -561,9 +582,11 @@ impl Hub {
             .iter()
             .flat_map(|c| c.raw_bytes().iter().copied())
             .collect();
+        let len = bytes.len();
         match storage::append_chunk(txn, &index_id, bytes, false, now).await {
             Ok(chunk) => {
                 index.chunk_ids.push(chunk);
+                index.stored_bytes += len;
                 Ok(Some(index))
             }
             Err(e) => {
@@ -588,6 +611,7 @@ impl Hub {
             Ok(snapshot_id) => {
                 slot.chunk_ids = vec![snapshot_id];
                 slot.stored_bytes = snapshot.len();
+                self.reaccount(slot);
             }
             Err(e) => tracing::warn!(error = %e, "compaction failed; will retry later"),
         }
@@ -686,15 +710,7 @@ impl Hub {
                 continue;
             }
             guard.evicted = true;
-            if guard.loaded {
-                let memory = guard.memory();
-                let _ = self
-                    .inner
-                    .memory
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
-                        Some(m.saturating_sub(memory))
-                    });
-            }
+            self.reaccount(&mut guard);
             drop(guard);
             docs.remove(&id);
         }
