@@ -27,6 +27,9 @@ pub enum Command {
     /// Administrative actions on the database (the operator acts with full authority).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Drive a running server with simulated phones and report throughput, latency,
+    /// bytes, server CPU and memory (uses the same configuration to create accounts).
+    Load(crate::load::LoadArgs),
 }
 
 /// `paindiary admin ...`

@@ -25,6 +25,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod hub;
+pub mod load;
 pub mod projection;
 pub mod server;
 pub mod state;

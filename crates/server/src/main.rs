@@ -31,6 +31,25 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Admin(cmd) => admin(config, cmd).await,
+            Command::Load(args) => {
+                let state = if args.no_auth {
+                    None
+                } else {
+                    Some(
+                        AppState::open(config)
+                            .await
+                            .context("opening the database")?,
+                    )
+                };
+                let json = args.json;
+                let report = paindiary_server::load::run(state, args).await?;
+                if json {
+                    output(&serde_json::to_string(&report)?);
+                } else {
+                    output(&report.line());
+                }
+                Ok(())
+            }
         }
     })
 }

@@ -1,0 +1,425 @@
+//! `paindiary load`: a load generator on the sync crate's real client. N simulated phones,
+//! each with its own account and month document (optionally pre-filled), add entries in a
+//! closed loop (one change, then wait until the server's reply covers it) and report
+//! entry-syncs per second, latency percentiles, bytes, and the server's CPU and peak RSS.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use automerge::AutoCommit;
+use automerge::sync::State as SyncState;
+use chrono::{TimeDelta, Utc};
+use paindiary_sync::ids::{EntryId, Month, PatientId as DocPatientId};
+use paindiary_sync::protocol::PeerId;
+use paindiary_sync::replica::{Connection, ServerEndpoint, SyncTarget};
+use paindiary_sync::schema::month::{add_entry_unchecked, read_entries};
+use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
+use serde::Serialize;
+
+use crate::accounts::{self, NewPatient};
+use crate::domain::{DisplayCode, Email, Password, TimeZoneName};
+use crate::state::AppState;
+
+/// Options of `paindiary load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// The sync endpoint, e.g. `ws://127.0.0.1:8080/sync`.
+    #[arg(long)]
+    pub url: String,
+    /// Simulated phones (each its own patient and connection).
+    #[arg(long, default_value_t = 10)]
+    pub phones: usize,
+    /// Entries each phone adds in the measured closed loop.
+    #[arg(long, default_value_t = 20)]
+    pub entries: usize,
+    /// Entries already in each phone's month before measuring.
+    #[arg(long, default_value_t = 0)]
+    pub history: usize,
+    /// The server's process ID, to report its CPU time and peak RSS (Linux /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Target an unauthenticated automerge-repo server (e.g. the JS reference server):
+    /// no accounts are created and no token is sent.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Print the report as one JSON object instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds one entry-sync may take before it counts as an error.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+}
+
+/// What a load run measured.
+#[derive(Debug, Serialize)]
+pub struct LoadReport {
+    /// Phones.
+    pub phones: usize,
+    /// Entries per document before measuring.
+    pub history: usize,
+    /// Entry-syncs completed in the measured phase.
+    pub entry_syncs: usize,
+    /// Entry-syncs that failed or timed out.
+    pub errors: usize,
+    /// Measured wall time, seconds.
+    pub seconds: f64,
+    /// Entry-syncs per second.
+    pub per_second: f64,
+    /// Latency percentiles, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// WebSocket payload bytes (both directions) per entry-sync.
+    pub bytes_per_entry_sync: f64,
+    /// Bytes (both directions) of a reconnect that brings one entry made offline.
+    pub reconnect_bytes: Option<u64>,
+    /// Server CPU (user + system) per entry-sync, microseconds.
+    pub server_cpu_us_per_entry_sync: Option<f64>,
+    /// Server peak resident memory, MiB.
+    pub server_peak_rss_mib: Option<f64>,
+    /// Every acknowledged entry was found on the server over a fresh connection.
+    pub verified: bool,
+}
+
+struct Phone {
+    endpoint: ServerEndpoint,
+    peer: PeerId,
+    patient: DocPatientId,
+    doc: AutoCommit,
+    state: SyncState,
+}
+
+fn pain_entry(minute: i64) -> Entry {
+    let now = Utc::now();
+    Entry::Pain(PainEntry {
+        meta: EntryMeta {
+            recorded_at: now - TimeDelta::minutes(minute),
+            tz: "Europe/Berlin".into(),
+            deleted_at: None,
+            updated_at: None,
+        },
+        score: f64::from(u8::try_from(minute % 11).unwrap_or(5)),
+        worst: None,
+        least: None,
+        locations: vec!["lower_back".into()],
+        location_note: None,
+        qualities: vec![],
+        note: None,
+    })
+}
+
+/// Runs a load test and returns its report.
+pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<LoadReport> {
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let month = Month::of(Utc::now().date_naive()).context("current month")?;
+    let tokens = if args.no_auth {
+        vec![None; args.phones]
+    } else {
+        let state =
+            state.context("the load generator needs the server's database to create accounts")?;
+        create_accounts(&state, args.phones).await?
+    };
+
+    // Prepare every phone's document and bring it to the server (not measured).
+    let mut phones = Vec::with_capacity(args.phones);
+    for (n, token) in tokens.into_iter().enumerate() {
+        let (patient, token) = match token {
+            Some((patient, token)) => (patient, Some(token)),
+            None => (DocPatientId::new_random(), None),
+        };
+        let mut doc = DocKind::DiaryMonth { patient, month }.create(automerge::ActorId::random())?;
+        for k in 0..args.history {
+            add_entry_unchecked(
+                &mut doc,
+                EntryId::new(),
+                &pain_entry(k as i64 + 60),
+                Utc::now(),
+            )?;
+        }
+        phones.push(Phone {
+            endpoint: ServerEndpoint {
+                url: args.url.clone(),
+                token,
+            },
+            peer: PeerId::new(format!("load-{n}"))?,
+            patient,
+            doc,
+            state: SyncState::new(),
+        });
+    }
+    let mut prepared = Vec::with_capacity(phones.len());
+    let mut setup = tokio::task::JoinSet::new();
+    for mut phone in phones {
+        setup.spawn(async move {
+            let mut conn =
+                Connection::connect(&phone.endpoint, phone.peer.clone(), None, timeout).await?;
+            let id = DocKind::DiaryMonth {
+                patient: phone.patient,
+                month,
+            }
+            .document_id();
+            conn.sync_documents(
+                &mut [SyncTarget {
+                    id,
+                    doc: &mut phone.doc,
+                    state: &mut phone.state,
+                }],
+                timeout * 4,
+            )
+            .await?;
+            Ok::<_, anyhow::Error>((phone, conn))
+        });
+    }
+    while let Some(joined) = setup.join_next().await {
+        prepared.push(joined??);
+    }
+
+    // The measured closed loop.
+    let cpu_before = args.server_pid.and_then(process_cpu_ticks);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mut phone, mut conn) in prepared {
+        let entries = args.entries;
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(entries);
+            let mut errors = 0usize;
+            let bytes_before = conn.bytes_sent() + conn.bytes_received();
+            let id = DocKind::DiaryMonth {
+                patient: phone.patient,
+                month,
+            }
+            .document_id();
+            for k in 0..entries {
+                let t = Instant::now();
+                if add_entry_unchecked(
+                    &mut phone.doc,
+                    EntryId::new(),
+                    &pain_entry(k as i64),
+                    Utc::now(),
+                )
+                .is_err()
+                {
+                    errors += 1;
+                    continue;
+                }
+                let synced = conn
+                    .sync_documents(
+                        &mut [SyncTarget {
+                            id,
+                            doc: &mut phone.doc,
+                            state: &mut phone.state,
+                        }],
+                        timeout,
+                    )
+                    .await;
+                match synced {
+                    Ok(_) => latencies.push(t.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            let bytes = conn.bytes_sent() + conn.bytes_received() - bytes_before;
+            conn.close().await;
+            (phone, latencies, errors, bytes)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut bytes = 0;
+    let mut finished = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (phone, l, e, b) = joined?;
+        latencies.extend(l);
+        errors += e;
+        bytes += b;
+        finished.push(phone);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = args.server_pid.and_then(process_cpu_ticks);
+    let entry_syncs = latencies.len();
+    latencies.sort();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let server_cpu_us_per_entry_sync = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if entry_syncs > 0 => {
+            Some((a.saturating_sub(b)) as f64 / ticks_per_second * 1e6 / entry_syncs as f64)
+        }
+        _ => None,
+    };
+
+    // Reconnect cost: one phone adds an entry offline and reconnects with its state kept.
+    let reconnect_bytes = match finished.first_mut() {
+        Some(phone) => {
+            let state_bytes = phone.state.encode();
+            let mut state = SyncState::decode(&state_bytes).unwrap_or_default();
+            add_entry_unchecked(&mut phone.doc, EntryId::new(), &pain_entry(0), Utc::now())?;
+            let mut conn =
+                Connection::connect(&phone.endpoint, phone.peer.clone(), None, timeout).await?;
+            let id = DocKind::DiaryMonth {
+                patient: phone.patient,
+                month,
+            }
+            .document_id();
+            conn.sync_documents(
+                &mut [SyncTarget {
+                    id,
+                    doc: &mut phone.doc,
+                    state: &mut state,
+                }],
+                timeout,
+            )
+            .await?;
+            let total = conn.bytes_sent() + conn.bytes_received();
+            conn.close().await;
+            Some(total)
+        }
+        None => None,
+    };
+
+    // Verify over fresh connections that the server holds every acknowledged entry.
+    let mut verified = errors == 0;
+    for phone in &mut finished {
+        let id = DocKind::DiaryMonth {
+            patient: phone.patient,
+            month,
+        }
+        .document_id();
+        let mut conn =
+            Connection::connect(&phone.endpoint, PeerId::new("load-verify")?, None, timeout)
+                .await?;
+        let mut copy = AutoCommit::new();
+        let mut state = SyncState::new();
+        conn.sync_documents(
+            &mut [SyncTarget {
+                id,
+                doc: &mut copy,
+                state: &mut state,
+            }],
+            timeout * 4,
+        )
+        .await?;
+        conn.close().await;
+        if read_entries(&copy).entries.len() != read_entries(&phone.doc).entries.len() {
+            verified = false;
+        }
+    }
+
+    Ok(LoadReport {
+        phones: args.phones,
+        history: args.history,
+        entry_syncs,
+        errors,
+        seconds,
+        per_second: entry_syncs as f64 / seconds.max(1e-9),
+        p50_ms: pct(0.50),
+        p95_ms: pct(0.95),
+        p99_ms: pct(0.99),
+        bytes_per_entry_sync: bytes as f64 / entry_syncs.max(1) as f64,
+        reconnect_bytes,
+        server_cpu_us_per_entry_sync,
+        server_peak_rss_mib: args.server_pid.and_then(peak_rss_mib),
+        verified,
+    })
+}
+
+/// Creates a clinic and `n` enrolled patients; returns each patient's ID and device token.
+async fn create_accounts(
+    state: &AppState,
+    n: usize,
+) -> anyhow::Result<Vec<Option<(DocPatientId, String)>>> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let clinic = accounts::create_clinic(state, &format!("load-{}", &run[..8])).await?;
+    let state = Arc::new(state.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let state = state.clone();
+        let run = run.clone();
+        tasks.spawn(async move {
+            let created = accounts::create_patient(
+                &state,
+                None,
+                NewPatient {
+                    clinic: clinic.id,
+                    display_code: DisplayCode::parse(&format!("L{}-{i}", &run[..6]))?,
+                    timezone: TimeZoneName::parse("Europe/Berlin")?,
+                },
+            )
+            .await?;
+            let login = accounts::enrol(
+                &state,
+                &created.invitation.code,
+                Email::parse(&format!("load-{}-{i}@example.invalid", &run[..8]))?,
+                Password::parse("load-test-password")?,
+                Some("load generator".into()),
+            )
+            .await?;
+            Ok::<_, anyhow::Error>(Some((
+                DocPatientId::from_uuid(created.patient.id.uuid()),
+                login.token,
+            )))
+        });
+        // Argon2 hashing is deliberately slow: keep a few enrolments in flight, not n.
+        if tasks.len() >= 4
+            && let Some(joined) = tasks.join_next().await
+        {
+            out.push(joined??);
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        out.push(joined??);
+    }
+    Ok(out)
+}
+
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/stat"))).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+impl LoadReport {
+    /// The human-readable summary line.
+    pub fn line(&self) -> String {
+        format!(
+            "{} phones, history {}: {} entry-syncs in {:.1} s = {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
+             {:.0} B/entry-sync; reconnect {} B; server CPU {}; peak RSS {}; errors {}; verified {}",
+            self.phones,
+            self.history,
+            self.entry_syncs,
+            self.seconds,
+            self.per_second,
+            self.p50_ms,
+            self.p95_ms,
+            self.p99_ms,
+            self.bytes_per_entry_sync,
+            self.reconnect_bytes.map_or("-".into(), |b| b.to_string()),
+            self.server_cpu_us_per_entry_sync
+                .map_or("-".into(), |c| format!("{c:.0} us/entry-sync")),
+            self.server_peak_rss_mib
+                .map_or("-".into(), |m| format!("{m:.0} MiB")),
+            self.errors,
+            self.verified,
+        )
+    }
+}
