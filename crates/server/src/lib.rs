@@ -24,6 +24,7 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod projection;
 pub mod server;
 pub mod state;
 pub mod telemetry;
