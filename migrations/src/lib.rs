@@ -15,6 +15,7 @@ mod m20251127_000006_create_auth_tokens;
 mod m20251127_000007_create_login_failures;
 mod m20251127_000008_create_audit_events;
 mod m20251127_000009_create_documents;
+mod m20251127_000010_create_projection;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251127_000007_create_login_failures::Migration),
             Box::new(m20251127_000008_create_audit_events::Migration),
             Box::new(m20251127_000009_create_documents::Migration),
+            Box::new(m20251127_000010_create_projection::Migration),
         ]
     }
 }

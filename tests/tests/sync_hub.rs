@@ -179,6 +179,25 @@ async fn phone_syncs_and_devices_converge(app: Arc<TestApp>) {
         .expect("nurse reads the diary");
     assert_eq!(read_entries(&server_copy), on_phone);
 
+    // The projection agrees with the merged document: three live, valid pain rows, the
+    // edited one with both devices' changes.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM pain_entries WHERE valid AND NOT deleted"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM pain_entries WHERE score = 8 AND note = 'after the walk'",
+        )
+        .await,
+        1
+    );
+
     // Every write was audited against the patient.
     assert!(
         count(

@@ -24,6 +24,8 @@ pub enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Rebuild the projection tables from every stored month document, then exit.
+    Reproject,
     /// Administrative actions on the database (the operator acts with full authority).
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -11,7 +11,7 @@ use paindiary_server::cli::{AdminCommand, Cli, Command};
 use paindiary_server::domain::{
     ClinicId, DisplayCode, DisplayName, Email, Password, PatientId, Role, TimeZoneName, UserId,
 };
-use paindiary_server::{AppState, Config, db, server, telemetry};
+use paindiary_server::{AppState, Config, db, projection, server, telemetry};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Reproject => reproject(config).await,
         }
     })
 }
@@ -148,6 +149,25 @@ async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             ));
         }
     }
+    Ok(())
+}
+
+async fn reproject(config: Config) -> anyhow::Result<()> {
+    let conn = db::connect(&config).await?;
+    db::migrate(&conn).await?;
+    let report = projection::reproject_all(&conn, chrono::Utc::now()).await?;
+    let secs = report.elapsed.as_secs_f64();
+    output(&format!("documents={}", report.documents));
+    output(&format!("corrupt_documents={}", report.corrupt_documents));
+    output(&format!("entries={}", report.entries));
+    output(&format!("invalid={}", report.invalid));
+    output(&format!("unreadable={}", report.unreadable));
+    output(&format!("orphans_removed={}", report.orphans_removed));
+    output(&format!("seconds={secs:.3}"));
+    output(&format!(
+        "entries_per_second={:.0}",
+        report.entries as f64 / secs.max(1e-9)
+    ));
     Ok(())
 }
 

@@ -1,0 +1,414 @@
+//! Writing projected rows: batched upserts, deletion of rows and issues that no longer
+//! apply, all scoped to one document and (for incremental projection) the touched entries.
+//!
+//! Statements per projection: per kind in scope, one select of the rows already there and
+//! one multi-row upsert (plus a delete when rows went away); then one select of the
+//! document's issues in scope and, when there are issues, one upsert. Batches hold at most
+//! [`ROWS_PER_STATEMENT`] rows, well under SQLite's and PostgreSQL's bind-parameter limits.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use paindiary_sync::schema::EntryKind;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic,
+    IntoActiveModel, Iterable, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{
+    Collected, DUPLICATE_ENTRY_ID, LATE_AFTER_SECS, ProjectionError, ProjectionSummary,
+    ProjectionTarget,
+};
+use crate::entity::{
+    entry_issues, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
+    wellbeing_entries,
+};
+
+/// Most rows in one INSERT (21 columns at most: about 10,500 bind parameters).
+const ROWS_PER_STATEMENT: usize = 500;
+/// Most values in one `IN (...)` list.
+const IDS_PER_STATEMENT: usize = 500;
+/// Most issue keys in one DELETE (three parameters each).
+const ISSUES_PER_DELETE: usize = 200;
+
+/// Which rows a projection is responsible for.
+pub(crate) enum Scope {
+    /// The touched entries, by kind.
+    Entries(BTreeMap<EntryKind, Vec<Uuid>>),
+    /// Everything of the document.
+    Document,
+}
+
+impl Scope {
+    /// The entry IDs of `kind` in scope; `None` for the whole document; an empty slice
+    /// when the kind was not touched at all.
+    fn ids(&self, kind: EntryKind) -> Option<&[Uuid]> {
+        match self {
+            Scope::Entries(map) => Some(map.get(&kind).map_or(&[][..], Vec::as_slice)),
+            Scope::Document => None,
+        }
+    }
+}
+
+fn db(step: &'static str) -> impl FnOnce(DbErr) -> ProjectionError {
+    move |source| ProjectionError::Database { step, source }
+}
+
+/// One kind's table, as the generic writer needs it.
+trait KindTable: EntityTrait + Default
+where
+    Self::Model: IntoActiveModel<Self::ActiveModel> + Clone,
+{
+    const KIND: EntryKind;
+    const ENTRY_ID: Self::Column;
+    const DOCUMENT_ID: Self::Column;
+    const LOCAL_DATE: Self::Column;
+    const SYNCED_AT: Self::Column;
+    const LATE: Self::Column;
+    fn id(row: &Self::Model) -> Uuid;
+    fn date(row: &Self::Model) -> NaiveDate;
+    fn valid(row: &Self::Model) -> bool;
+}
+
+macro_rules! kind_table {
+    ($module:ident, $kind:expr) => {
+        impl KindTable for $module::Entity {
+            const KIND: EntryKind = $kind;
+            const ENTRY_ID: $module::Column = $module::Column::EntryId;
+            const DOCUMENT_ID: $module::Column = $module::Column::DocumentId;
+            const LOCAL_DATE: $module::Column = $module::Column::LocalDate;
+            const SYNCED_AT: $module::Column = $module::Column::SyncedAt;
+            const LATE: $module::Column = $module::Column::Late;
+            fn id(row: &$module::Model) -> Uuid {
+                row.entry_id
+            }
+            fn date(row: &$module::Model) -> NaiveDate {
+                row.local_date
+            }
+            fn valid(row: &$module::Model) -> bool {
+                row.valid
+            }
+        }
+    };
+}
+
+kind_table!(pain_entries, EntryKind::Pain);
+kind_table!(medication_intakes, EntryKind::Medication);
+kind_table!(exercise_sessions, EntryKind::Exercise);
+kind_table!(wellbeing_entries, EntryKind::Wellbeing);
+kind_table!(peg_checkins, EntryKind::Checkin);
+
+/// Writes everything collected from the document for `scope`.
+pub(crate) async fn write(
+    conn: &impl ConnectionTrait,
+    target: &ProjectionTarget<'_>,
+    now: DateTime<Utc>,
+    mut collected: Collected,
+    scope: &Scope,
+) -> Result<ProjectionSummary, ProjectionError> {
+    let mut summary = ProjectionSummary::default();
+    let rows = std::mem::take(&mut collected.pain);
+    summary.pain_days =
+        write_kind::<pain_entries::Entity>(conn, target, scope, rows, &mut collected, &mut summary)
+            .await?;
+    let rows = std::mem::take(&mut collected.medication);
+    summary.intake_days = write_kind::<medication_intakes::Entity>(
+        conn,
+        target,
+        scope,
+        rows,
+        &mut collected,
+        &mut summary,
+    )
+    .await?;
+    let rows = std::mem::take(&mut collected.exercise);
+    write_kind::<exercise_sessions::Entity>(
+        conn,
+        target,
+        scope,
+        rows,
+        &mut collected,
+        &mut summary,
+    )
+    .await?;
+    let rows = std::mem::take(&mut collected.wellbeing);
+    write_kind::<wellbeing_entries::Entity>(
+        conn,
+        target,
+        scope,
+        rows,
+        &mut collected,
+        &mut summary,
+    )
+    .await?;
+    let rows = std::mem::take(&mut collected.checkin);
+    write_kind::<peg_checkins::Entity>(conn, target, scope, rows, &mut collected, &mut summary)
+        .await?;
+    summary.unreadable = collected.unprojected.len();
+    write_issues(conn, target, now, collected.issues, scope).await?;
+    tracing::debug!(
+        document_id = target.document_id,
+        upserted = summary.upserted,
+        invalid = summary.invalid,
+        unreadable = summary.unreadable,
+        "projected"
+    );
+    Ok(summary)
+}
+
+/// Upserts one kind's rows and deletes the document's rows in scope that are gone.
+/// Returns the local days of the rows written or deleted, before and after.
+async fn write_kind<E>(
+    conn: &impl ConnectionTrait,
+    target: &ProjectionTarget<'_>,
+    scope: &Scope,
+    mut rows: Vec<E::Model>,
+    collected: &mut Collected,
+    summary: &mut ProjectionSummary,
+) -> Result<BTreeSet<NaiveDate>, ProjectionError>
+where
+    E: KindTable,
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+{
+    let mut days = BTreeSet::new();
+    let scoped_ids = scope.ids(E::KIND);
+    if scoped_ids.is_some_and(<[Uuid]>::is_empty) {
+        return Ok(days);
+    }
+
+    // Rows already there: this document's (to find the ones that went away and the days
+    // they were on) and other documents' rows under the same UUIDs (never overwritten).
+    let row_ids: Vec<Uuid> = rows.iter().map(E::id).collect();
+    let mut existing: Vec<(Uuid, String, NaiveDate)> = Vec::new();
+    match scoped_ids {
+        Some(ids) => {
+            for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                existing.extend(
+                    select_existing::<E>(conn, E::ENTRY_ID.is_in(chunk.iter().copied())).await?,
+                );
+            }
+        }
+        None => {
+            existing
+                .extend(select_existing::<E>(conn, E::DOCUMENT_ID.eq(target.document_id)).await?);
+            for chunk in row_ids.chunks(IDS_PER_STATEMENT) {
+                let cond = Condition::all()
+                    .add(E::ENTRY_ID.is_in(chunk.iter().copied()))
+                    .add(E::DOCUMENT_ID.ne(target.document_id));
+                existing.extend(select_existing::<E>(conn, cond).await?);
+            }
+        }
+    }
+
+    let foreign: HashSet<Uuid> = existing
+        .iter()
+        .filter(|(_, doc, _)| doc != target.document_id)
+        .map(|(id, _, _)| *id)
+        .collect();
+    if !foreign.is_empty() {
+        rows.retain(|row| {
+            let id = E::id(row);
+            if foreign.contains(&id) {
+                let key = id.to_string();
+                collected.add_issue(
+                    E::KIND,
+                    key.clone(),
+                    DUPLICATE_ENTRY_ID,
+                    "entry ID is already projected from another document".to_owned(),
+                );
+                collected.unprojected.insert((E::KIND, key));
+                false
+            } else {
+                true
+            }
+        });
+    }
+    let kept: HashSet<Uuid> = rows.iter().map(E::id).collect();
+    let mut stale = Vec::new();
+    for (id, doc, date) in &existing {
+        if doc == target.document_id {
+            days.insert(*date);
+            if !kept.contains(id) {
+                stale.push(*id);
+            }
+        }
+    }
+    for chunk in stale.chunks(IDS_PER_STATEMENT) {
+        E::delete_many()
+            .filter(E::DOCUMENT_ID.eq(target.document_id))
+            .filter(E::ENTRY_ID.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await
+            .map_err(db("deleting rows of entries gone from the document"))?;
+    }
+
+    days.extend(rows.iter().map(E::date));
+    summary.upserted += rows.len();
+    summary.invalid += rows.iter().filter(|r| !E::valid(r)).count();
+    let on_conflict = upsert_rule::<E>(conn.get_database_backend());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<E::Model> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        E::insert_many(batch.into_iter().map(IntoActiveModel::into_active_model))
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(conn)
+            .await
+            .map_err(db("upserting projected rows"))?;
+    }
+    Ok(days)
+}
+
+async fn select_existing<E: KindTable>(
+    conn: &impl ConnectionTrait,
+    cond: impl sea_orm::sea_query::IntoCondition,
+) -> Result<Vec<(Uuid, String, NaiveDate)>, ProjectionError>
+where
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+{
+    E::find()
+        .select_only()
+        .column(E::ENTRY_ID)
+        .column(E::DOCUMENT_ID)
+        .column(E::LOCAL_DATE)
+        .filter(cond)
+        .into_tuple::<(Uuid, String, NaiveDate)>()
+        .all(conn)
+        .await
+        .map_err(db("reading projected rows"))
+}
+
+/// `ON CONFLICT (entry_id) DO UPDATE SET <every column but entry_id and synced_at>`, with
+/// `late` recomputed from the stored `synced_at`, and only when the stored row belongs to
+/// the same document.
+fn upsert_rule<E>(backend: DbBackend) -> OnConflict
+where
+    E: KindTable,
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+{
+    let fixed = [
+        E::ENTRY_ID.as_str(),
+        E::SYNCED_AT.as_str(),
+        E::LATE.as_str(),
+    ];
+    let table = E::default().table_name();
+    let mut rule = OnConflict::column(E::ENTRY_ID);
+    rule.update_columns(E::Column::iter().filter(|c| !fixed.contains(&c.as_str())))
+        .value(E::LATE, late_expr(backend, table))
+        .action_and_where(
+            Expr::col((Alias::new(table), E::DOCUMENT_ID))
+                .equals((Alias::new("excluded"), E::DOCUMENT_ID)),
+        );
+    rule
+}
+
+/// `stored synced_at - new recorded_at > 24 h`, in whole seconds, in each dialect.
+fn late_expr(backend: DbBackend, table: &str) -> Expr {
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "floor(extract(epoch from \"{table}\".\"synced_at\")) \
+             - floor(extract(epoch from \"excluded\".\"recorded_at\")) > {LATE_AFTER_SECS}"
+        ),
+        _ => format!(
+            "CAST(strftime('%s', \"{table}\".\"synced_at\") AS INTEGER) \
+             - CAST(strftime('%s', \"excluded\".\"recorded_at\") AS INTEGER) > {LATE_AFTER_SECS}"
+        ),
+    };
+    Expr::cust(sql)
+}
+
+/// Replaces the document's issues in scope with `issues`: stale ones are deleted, the rest
+/// upserted (keeping `first_seen_at`).
+async fn write_issues(
+    conn: &impl ConnectionTrait,
+    target: &ProjectionTarget<'_>,
+    now: DateTime<Utc>,
+    issues: BTreeMap<(EntryKind, String, String), String>,
+    scope: &Scope,
+) -> Result<(), ProjectionError> {
+    use entry_issues::Column as C;
+
+    let mut existing: Vec<(String, String, String)> = Vec::new();
+    let select = |cond: Condition| {
+        entry_issues::Entity::find()
+            .select_only()
+            .column(C::Kind)
+            .column(C::EntryKey)
+            .column(C::ReasonCode)
+            .filter(C::DocumentId.eq(target.document_id))
+            .filter(cond)
+            .into_tuple::<(String, String, String)>()
+            .all(conn)
+    };
+    match scope {
+        Scope::Document => {
+            existing = select(Condition::all())
+                .await
+                .map_err(db("reading entry issues"))?;
+        }
+        Scope::Entries(map) => {
+            for (kind, ids) in map {
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                    let cond = Condition::all()
+                        .add(C::Kind.eq(kind.as_str()))
+                        .add(C::EntryKey.is_in(chunk.iter().map(Uuid::to_string)));
+                    existing.extend(select(cond).await.map_err(db("reading entry issues"))?);
+                }
+            }
+        }
+    }
+
+    let wanted: BTreeSet<(&str, &str, &str)> = issues
+        .keys()
+        .map(|(kind, key, code)| (kind.as_str(), key.as_str(), code.as_str()))
+        .collect();
+    let stale: Vec<&(String, String, String)> = existing
+        .iter()
+        .filter(|(kind, key, code)| !wanted.contains(&(kind.as_str(), key.as_str(), code.as_str())))
+        .collect();
+    for chunk in stale.chunks(ISSUES_PER_DELETE) {
+        let mut any = Condition::any();
+        for (kind, key, code) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(C::Kind.eq(kind.as_str()))
+                    .add(C::EntryKey.eq(key.as_str()))
+                    .add(C::ReasonCode.eq(code.as_str())),
+            );
+        }
+        entry_issues::Entity::delete_many()
+            .filter(C::DocumentId.eq(target.document_id))
+            .filter(any)
+            .exec(conn)
+            .await
+            .map_err(db("deleting entry issues that no longer apply"))?;
+    }
+
+    let mut rule = OnConflict::columns([C::DocumentId, C::Kind, C::EntryKey, C::ReasonCode]);
+    rule.update_columns([C::PatientId, C::Reason, C::LastSeenAt]);
+    let mut models = issues
+        .into_iter()
+        .map(|((kind, key, code), reason)| entry_issues::Model {
+            patient_id: target.patient,
+            document_id: target.document_id.to_owned(),
+            kind: kind.as_str().to_owned(),
+            entry_key: key,
+            reason_code: code,
+            reason,
+            first_seen_at: now,
+            last_seen_at: now,
+        })
+        .peekable();
+    while models.peek().is_some() {
+        let batch: Vec<entry_issues::Model> = models.by_ref().take(ROWS_PER_STATEMENT).collect();
+        entry_issues::Entity::insert_many(
+            batch.into_iter().map(IntoActiveModel::into_active_model),
+        )
+        .on_conflict(rule.clone())
+        .exec_without_returning(conn)
+        .await
+        .map_err(db("upserting entry issues"))?;
+    }
+    Ok(())
+}
