@@ -6,6 +6,9 @@
 //! [`story!`] turns one async story function into a `sqlite` and a `postgres` test;
 //! `PAINDIARY_TEST_BACKENDS` (default `sqlite,postgres`) selects which of them run.
 
+// A test harness: failing loudly on a broken setup is its job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -97,8 +100,7 @@ pub async fn spawn_app_with(
     extra_routes: axum::Router,
 ) -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.data_dir = tmp.path().to_owned();
+    let mut config = Config { data_dir: tmp.path().to_owned(), ..Config::default() };
     config.database.max_connections = 5;
     let mut pg_database = None;
     if backend == Backend::Postgres {
@@ -345,11 +347,11 @@ impl TestApp {
         self.trigger_shutdown();
         let _ = self.wait_stopped(Duration::from_secs(30)).await;
         self.state.db.clone().close().await.ok();
-        if let Some(name) = &self.pg_database {
-            if let Ok(admin) = Database::connect(pg_admin_url().as_str()).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                admin.close().await.ok();
-            }
+        if let Some(name) = &self.pg_database
+            && let Ok(admin) = Database::connect(pg_admin_url().as_str()).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin.close().await.ok();
         }
     }
 }

@@ -1,6 +1,9 @@
 //! End-to-end stories for the server foundation: accounts, auth, access, audit, errors,
 //! health and shutdown. Each story runs on SQLite and on PostgreSQL.
 
+// Stories are tests: a failed step panics (clippy's test allowances see only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
