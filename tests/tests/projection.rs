@@ -2,6 +2,9 @@
 //! projected into the relational tables through the server's projection API. Each story
 //! runs on SQLite and on PostgreSQL.
 
+// Stories are tests: a failed step panics (clippy's test allowances see only #[test] fns).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
