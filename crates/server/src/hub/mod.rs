@@ -531,7 +531,10 @@ impl Hub {
                     kind: DocKind::DiaryMonth { patient, month },
                 }),
                 Some(index),
-            ) => self.stage_index_month(&txn, index, patient, month, now).await?,
+            ) => {
+                self.stage_index_month(&txn, index, patient, month, now)
+                    .await?
+            }
             _ => None,
         };
         if let Err(e) = txn.commit().await {
