@@ -16,6 +16,13 @@
 //       -> {"doc":<plain JSON>,"heads":[...]}
 //   save-bytes --json '<object>' --file F [--raw-strings]   (no network)
 //       -> {"file":F,"bytes":N,"heads":[...]}
+//   import-write --server S --url automerge:ID --genesis BASE64 --set '<object>' [--raw-strings]
+//       -> {"ok":true,"heads":[...]}
+//       repo.import(genesis bytes, {docId: ID}) (how a phone creates a month offline from the
+//       canonical genesis the server's documents endpoint serves), then one change that sets
+//       every "dotted.path": value of --set (missing maps are created), then waits until the
+//       server has every local head. The genesis header (schema, patient, month) must derive
+//       to ID (docs/schema.md), otherwise a usage error: the server would refuse it anyway.
 //
 // Strings: by default JS automerge 3 writes strings as Text objects (--text-strings says so
 // explicitly); --raw-strings writes scalar strings (A.ImmutableString). Input JSON may use
@@ -33,9 +40,10 @@
 // server has applied our changes and replied. A read waits until every head the server
 // reported is in the local document.
 
+import { createHash } from "node:crypto"
 import fs from "node:fs"
 import * as A from "@automerge/automerge"
-import { Repo, isValidAutomergeUrl } from "@automerge/automerge-repo"
+import { Repo, isValidAutomergeUrl, parseAutomergeUrl, stringifyAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { SyncWatcher, heads, toAutomerge, toPlain } from "./lib.mjs"
 
@@ -65,7 +73,7 @@ process.on("unhandledRejection", err => fail(err))
 function parseArgs(argv) {
   const [command, ...rest] = argv
   const flags = { timeout: "15", strings: "text" }
-  const valued = new Set(["server", "url", "token", "timeout", "json", "path", "value", "file"])
+  const valued = new Set(["server", "url", "token", "timeout", "json", "path", "value", "file", "genesis", "set"])
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]
     if (!a.startsWith("--")) throw new CliError("usage", `unexpected argument ${a}`)
@@ -151,6 +159,30 @@ function setPath(root, path, value) {
   obj[Array.isArray(obj) ? Number(last) : last] = value
 }
 
+// The derived document ID (docs/schema.md, "Document IDs") of a document with this header.
+function derivedUrl(header) {
+  const { schema, patient, month } = header
+  const hex = typeof patient === "string" ? patient.replace(/-/g, "") : ""
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new CliError("usage", "genesis: patient is not a UUID")
+  const parts = [Buffer.from(String(schema)), Buffer.from([0]), Buffer.from(hex, "hex")]
+  if (month !== undefined && month !== null) parts.push(Buffer.from([0]), Buffer.from(String(month)))
+  const digest = createHash("sha256").update(Buffer.concat(parts)).digest()
+  return stringifyAutomergeUrl({ documentId: new Uint8Array(digest.subarray(0, 16)) })
+}
+
+function parseGenesis(base64, url) {
+  const bytes = new Uint8Array(Buffer.from(base64, "base64"))
+  let doc
+  try {
+    doc = A.load(bytes)
+  } catch (e) {
+    throw new CliError("usage", `--genesis is not an Automerge document: ${e.message}`)
+  }
+  const expected = derivedUrl(toPlain({ schema: doc.schema, patient: doc.patient, month: doc.month }))
+  if (expected !== url) throw new CliError("usage", `--genesis belongs to ${expected}, not ${url}`)
+  return bytes
+}
+
 const commands = {
   async create(flags) {
     const init = parseJson(need(flags, "json"), "--json")
@@ -178,6 +210,25 @@ const commands = {
     const handle = await find(repo, need(flags, "url"), flags.timeoutMs)
     await watcher.weHave(handle)
     handle.change(d => setPath(d, path, value))
+    await watcher.serverHas(handle)
+    return { ok: true, heads: heads(handle.doc()) }
+  },
+
+  async "import-write"(flags) {
+    const url = need(flags, "url")
+    if (!isValidAutomergeUrl(url)) throw new CliError("usage", `not an automerge URL: ${url}`)
+    const bytes = parseGenesis(need(flags, "genesis"), url)
+    const set = parseJson(need(flags, "set"), "--set")
+    if (set === null || typeof set !== "object" || Array.isArray(set))
+      throw new CliError("usage", "--set must be a JSON object of path -> value")
+    const writes = Object.entries(set).map(([path, v]) => [path, toAutomerge(v, flags.strings)])
+    const { repo, watcher } = connect(flags)
+    const { documentId } = parseAutomergeUrl(url)
+    // Loads the genesis into a fresh handle (it becomes ready at once, without asking the
+    // server) and registers it for sync; whatever the server holds arrives by sync later.
+    const handle = repo.import(bytes, { docId: documentId })
+    await handle.whenReady()
+    if (writes.length > 0) handle.change(d => writes.forEach(([path, v]) => setPath(d, path, v)))
     await watcher.serverHas(handle)
     return { ok: true, heads: heads(handle.doc()) }
   },

@@ -63,6 +63,8 @@ pub mod action {
     pub const TOKEN_REVOKE: &str = "auth.token_revoke";
     /// An admin queried the audit trail.
     pub const AUDIT_QUERY: &str = "audit.query";
+    /// A patient's document IDs and URLs were listed through the API.
+    pub const DOCUMENT_LIST: &str = "document.list";
 }
 
 /// An event to record.

@@ -5,6 +5,7 @@
 //! add their routes in [`router`].
 
 mod admin;
+mod documents;
 mod extract;
 mod health;
 mod me;
@@ -39,7 +40,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/audit", get(admin::audit))
         .route("/patients", get(patients::list))
-        .route("/patients/{id}", get(patients::get));
+        .route("/patients/{id}", get(patients::get))
+        .route("/patients/{id}/documents", get(documents::list));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -499,6 +499,22 @@ impl Hub {
         };
         let meta = slot.meta.or(new_month).ok_or(HubError::WrongDocument(id))?;
         let patient = meta.kind.patient();
+        // A new month is listed in the patient's index. Lock the index (creating it from its
+        // genesis if the server has none yet) before our transaction begins: the creation
+        // commits in a transaction of its own, which on SQLite would wait for the write lock
+        // our transaction holds until the busy timeout, and fail the month's commit.
+        let index_slot = match new_month {
+            Some(DocumentMeta {
+                kind: DocKind::DiaryMonth { patient, .. },
+            }) => {
+                let kind = DocKind::Index { patient };
+                Some(
+                    self.lock_loaded(kind.document_id(), Some(DocumentMeta { kind }))
+                        .await?,
+                )
+            }
+            _ => None,
+        };
 
         let txn = self.inner.state.db.begin().await?;
         if let Some(meta) = new_month {
@@ -527,16 +543,22 @@ impl Hub {
         )
         .await?;
         // A new month is listed in the patient's index in the same transaction.
-        let index_update = match new_month {
-            Some(DocumentMeta {
-                kind: DocKind::DiaryMonth { patient, month },
-            }) => Some(self.stage_index_month(&txn, patient, month, now).await?),
+        let index_update = match (new_month, index_slot) {
+            (
+                Some(DocumentMeta {
+                    kind: DocKind::DiaryMonth { patient, month },
+                }),
+                Some(index),
+            ) => {
+                self.stage_index_month(&txn, index, patient, month, now)
+                    .await?
+            }
             _ => None,
         };
         if let Err(e) = txn.commit().await {
-            // The index was changed in memory for this transaction: undo that too.
-            if let Some(Some(mut index_slot)) = index_update {
-                self.reload(&mut index_slot).await?;
+            if let Some(mut index) = index_update {
+                // The index's change was staged in this transaction: forget it in memory too.
+                self.reload(&mut index).await?;
             }
             return Err(e.into());
         }
@@ -545,7 +567,7 @@ impl Hub {
         slot.chunk_ids.push(chunk_id);
         slot.stored_bytes += bytes.len();
         self.reaccount(slot);
-        if let Some(Some(mut index_slot)) = index_update {
+        if let Some(mut index_slot) = index_update {
             let index_id = index_slot.id;
             self.reaccount(&mut index_slot);
             self.answer(&mut index_slot, index_id, true, 0);
@@ -556,20 +578,17 @@ impl Hub {
         Ok(())
     }
 
-    /// Adds `month` to the patient's index inside `txn` (the index slot stays locked until
-    /// the caller commits, and is returned so its peers can be told).
+    /// Adds `month` to the patient's `index` (its locked slot) inside `txn`; the slot stays
+    /// locked until the caller commits, and is returned so its peers can be told.
     async fn stage_index_month(
         &self,
         txn: &sea_orm::DatabaseTransaction,
+        mut index: tokio::sync::OwnedMutexGuard<DocSlot>,
         patient: DocPatientId,
         month: paindiary_sync::ids::Month,
         now: DateTime<Utc>,
     ) -> Result<Option<tokio::sync::OwnedMutexGuard<DocSlot>>, HubError> {
-        let kind = DocKind::Index { patient };
-        let index_id = kind.document_id();
-        let mut index = self
-            .lock_loaded(index_id, Some(DocumentMeta { kind }))
-            .await?;
+        let index_id = index.id;
         let heads = index.doc.get_heads();
         let wrote = doc_index::ensure_month(&mut index.doc, patient, month)
             .map_err(|_| HubError::WrongDocument(index_id))?;
