@@ -232,6 +232,44 @@ impl ValidationError {
     }
 }
 
+/// Every field name of any kind of entry, sorted: what [`Entry::read`] takes out of an
+/// entry's map (anything else in the map is ignored).
+const ENTRY_FIELDS: [&str; 30] = [
+    "activity",
+    "amount",
+    "deleted_at",
+    "drug",
+    "enjoyment",
+    "exertion",
+    "least",
+    "location_note",
+    "locations",
+    "minutes",
+    "mood",
+    "note",
+    "pain",
+    "prn",
+    "prn_reason",
+    "qualities",
+    "recorded_at",
+    "reps",
+    "route",
+    "rxnorm",
+    "score",
+    "sets",
+    "sleep_hours",
+    "sleep_quality",
+    "status",
+    "stress",
+    "tz",
+    "unit",
+    "updated_at",
+    "worst",
+];
+
+/// The fields of one entry's map, found in one pass.
+type EntryFields<'a, D> = read::MapFields<'a, D, 30>;
+
 /// Fields every entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryMeta {
@@ -246,12 +284,12 @@ pub struct EntryMeta {
 }
 
 impl EntryMeta {
-    fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Result<Self, FieldError> {
+    fn read<D: ReadDoc>(f: &EntryFields<'_, D>) -> Result<Self, FieldError> {
         Ok(Self {
-            recorded_at: read::instant(doc, obj, "recorded_at")?,
-            tz: read::string(doc, obj, "tz")?,
-            deleted_at: read::opt_instant(doc, obj, "deleted_at")?,
-            updated_at: read::opt_instant(doc, obj, "updated_at")?,
+            recorded_at: f.instant("recorded_at")?,
+            tz: f.string("tz")?,
+            deleted_at: f.opt_instant("deleted_at")?,
+            updated_at: f.opt_instant("updated_at")?,
         })
     }
 
@@ -438,55 +476,60 @@ impl Entry {
     }
 
     /// Reads an entry of `kind` from the map `obj`.
+    ///
+    /// The map is read in one pass; each field is then read leniently (see
+    /// [`FieldError`] for what is refused).
     pub fn read<D: ReadDoc>(doc: &D, obj: &ObjId, kind: EntryKind) -> Result<Self, FieldError> {
-        let meta = EntryMeta::read(doc, obj)?;
-        let note = read::opt_string(doc, obj, "note")?;
+        let f = EntryFields::read(doc, obj, &ENTRY_FIELDS);
+        let meta = EntryMeta::read(&f)?;
+        let note = f.opt_string("note")?;
         Ok(match kind {
             EntryKind::Pain => Entry::Pain(PainEntry {
                 meta,
-                score: read::number(doc, obj, "score")?,
-                worst: read::opt_number(doc, obj, "worst")?,
-                least: read::opt_number(doc, obj, "least")?,
-                locations: read::string_list(doc, obj, "locations")?,
-                location_note: read::opt_string(doc, obj, "location_note")?,
-                qualities: read::string_list(doc, obj, "qualities")?,
+                score: f.number("score")?,
+                worst: f.opt_number("worst")?,
+                least: f.opt_number("least")?,
+                locations: f.string_list("locations")?,
+                location_note: f.opt_string("location_note")?,
+                qualities: f.string_list("qualities")?,
                 note,
             }),
             EntryKind::Medication => Entry::Medication(MedicationIntake {
                 meta,
-                drug: read::string(doc, obj, "drug")?,
-                rxnorm: read::opt_string(doc, obj, "rxnorm")?,
-                amount: read::number(doc, obj, "amount")?,
-                unit: read::string(doc, obj, "unit")?,
-                route: read::opt_string(doc, obj, "route")?,
-                status: read::opt_string(doc, obj, "status")?
+                drug: f.string("drug")?,
+                rxnorm: f.opt_string("rxnorm")?,
+                amount: f.number("amount")?,
+                unit: f.string("unit")?,
+                route: f.opt_string("route")?,
+                status: f
+                    .opt_string("status")?
                     .unwrap_or_else(|| IntakeStatus::Taken.as_str().to_owned()),
-                prn: read::opt_bool(doc, obj, "prn")?.unwrap_or(false),
-                prn_reason: read::opt_string(doc, obj, "prn_reason")?,
+                prn: f.opt_bool("prn")?.unwrap_or(false),
+                prn_reason: f.opt_string("prn_reason")?,
                 note,
             }),
             EntryKind::Exercise => Entry::Exercise(ExerciseSession {
                 meta,
-                activity: read::string(doc, obj, "activity")?,
-                minutes: read::number(doc, obj, "minutes")?,
-                sets: read::opt_number(doc, obj, "sets")?,
-                reps: read::opt_number(doc, obj, "reps")?,
-                exertion: read::opt_number(doc, obj, "exertion")?,
+                activity: f.string("activity")?,
+                minutes: f.number("minutes")?,
+                sets: f.opt_number("sets")?,
+                reps: f.opt_number("reps")?,
+                exertion: f.opt_number("exertion")?,
                 note,
             }),
             EntryKind::Wellbeing => Entry::Wellbeing(WellbeingEntry {
                 meta,
-                sleep_hours: read::opt_number(doc, obj, "sleep_hours")?,
-                sleep_quality: read::opt_number(doc, obj, "sleep_quality")?,
-                mood: read::opt_number(doc, obj, "mood")?,
-                stress: read::opt_number(doc, obj, "stress")?,
+                sleep_hours: f.opt_number("sleep_hours")?,
+                sleep_quality: f.opt_number("sleep_quality")?,
+                mood: f.opt_number("mood")?,
+                stress: f.opt_number("stress")?,
                 note,
             }),
             EntryKind::Checkin => Entry::Checkin(PegCheckin {
                 meta,
-                pain: read::number(doc, obj, "pain")?,
-                enjoyment: read::number(doc, obj, "enjoyment")?,
-                activity: read::number(doc, obj, "activity")?,
+                pain: f.number("pain")?,
+                enjoyment: f.number("enjoyment")?,
+                activity: f.number("activity")?,
                 note,
             }),
         })

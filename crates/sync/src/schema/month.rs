@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{AutoCommit, Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -267,9 +269,16 @@ pub fn read_entries<D: ReadDoc>(doc: &D) -> MonthEntries {
                 if seen.insert(id, ()).is_some() {
                     continue;
                 }
-                match read_entry_at(doc, &map, kind, &key) {
-                    Ok(Some(entry)) => out.entries.push(StoredEntry { id, entry }),
-                    Ok(None) => {}
+                // The item is the value `get` would give (the winner of a conflict), so
+                // the entry's map is at hand without looking the key up again.
+                let read = match item.value {
+                    ValueRef::Object(ObjType::Map | ObjType::Table) => {
+                        Entry::read(doc, &item.id(), kind).map_err(EntryReadError::from)
+                    }
+                    _ => Err(EntryReadError::NotAMap),
+                };
+                match read {
+                    Ok(entry) => out.entries.push(StoredEntry { id, entry }),
                     Err(reason) => out.unreadable.push(UnreadableEntry {
                         kind,
                         key,
