@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use automerge::{ObjId, ReadDoc};
+use automerge::{ObjId, ObjType, ReadDoc};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -232,43 +232,82 @@ impl ValidationError {
     }
 }
 
-/// Every field name of any kind of entry, sorted: what [`Entry::read`] takes out of an
-/// entry's map (anything else in the map is ignored).
-const ENTRY_FIELDS: [&str; 30] = [
-    "activity",
-    "amount",
-    "deleted_at",
-    "drug",
-    "enjoyment",
-    "exertion",
-    "least",
-    "location_note",
-    "locations",
-    "minutes",
-    "mood",
-    "note",
-    "pain",
-    "prn",
-    "prn_reason",
-    "qualities",
-    "recorded_at",
-    "reps",
-    "route",
-    "rxnorm",
-    "score",
-    "sets",
-    "sleep_hours",
-    "sleep_quality",
-    "status",
-    "stress",
-    "tz",
-    "unit",
-    "updated_at",
-    "worst",
-];
+/// Every field name of any kind of entry: what [`Entry::read`] takes out of an entry's map
+/// (anything else in the map is ignored).
+pub(crate) static ENTRY_FIELDS: read::Fields<30> = read::Fields {
+    names: [
+        "activity",
+        "amount",
+        "deleted_at",
+        "drug",
+        "enjoyment",
+        "exertion",
+        "least",
+        "location_note",
+        "locations",
+        "minutes",
+        "mood",
+        "note",
+        "pain",
+        "prn",
+        "prn_reason",
+        "qualities",
+        "recorded_at",
+        "reps",
+        "route",
+        "rxnorm",
+        "score",
+        "sets",
+        "sleep_hours",
+        "sleep_quality",
+        "status",
+        "stress",
+        "tz",
+        "unit",
+        "updated_at",
+        "worst",
+    ],
+    slot: entry_field_slot,
+};
+
+fn entry_field_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "activity" => 0,
+        "amount" => 1,
+        "deleted_at" => 2,
+        "drug" => 3,
+        "enjoyment" => 4,
+        "exertion" => 5,
+        "least" => 6,
+        "location_note" => 7,
+        "locations" => 8,
+        "minutes" => 9,
+        "mood" => 10,
+        "note" => 11,
+        "pain" => 12,
+        "prn" => 13,
+        "prn_reason" => 14,
+        "qualities" => 15,
+        "recorded_at" => 16,
+        "reps" => 17,
+        "route" => 18,
+        "rxnorm" => 19,
+        "score" => 20,
+        "sets" => 21,
+        "sleep_hours" => 22,
+        "sleep_quality" => 23,
+        "status" => 24,
+        "stress" => 25,
+        "tz" => 26,
+        "unit" => 27,
+        "updated_at" => 28,
+        "worst" => 29,
+        _ => return None,
+    })
+}
 
 /// The fields of one entry's map, found in one pass.
-type EntryFields<'a, D> = read::MapFields<'a, D, 30>;
+pub(crate) type EntryFields<'a, D> = read::MapFields<'a, D, 30>;
 
 /// Fields every entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -480,8 +519,28 @@ impl Entry {
     /// The map is read in one pass; each field is then read leniently (see
     /// [`FieldError`] for what is refused).
     pub fn read<D: ReadDoc>(doc: &D, obj: &ObjId, kind: EntryKind) -> Result<Self, FieldError> {
-        let f = EntryFields::read(doc, obj, &ENTRY_FIELDS);
-        let meta = EntryMeta::read(&f)?;
+        let fields = match doc.object_type(obj) {
+            Ok(ObjType::Map) => read::read_tree(doc, obj, &ENTRY_FIELDS, false, 1)
+                .pop()
+                .and_then(|(_, found)| match found {
+                    read::Found::Map(fields) => Some(fields),
+                    read::Found::ReadAlone(_) | read::Found::NotAMap => None,
+                })
+                .unwrap_or_else(|| EntryFields::not_a_map(doc, &ENTRY_FIELDS)),
+            Ok(ObjType::Table) => EntryFields::read(doc, obj, &ENTRY_FIELDS),
+            Ok(ObjType::List | ObjType::Text) | Err(_) => {
+                EntryFields::not_a_map(doc, &ENTRY_FIELDS)
+            }
+        };
+        Self::from_fields(&fields, kind)
+    }
+
+    /// Reads an entry of `kind` from fields already found.
+    pub(crate) fn from_fields<D: ReadDoc>(
+        f: &EntryFields<'_, D>,
+        kind: EntryKind,
+    ) -> Result<Self, FieldError> {
+        let meta = EntryMeta::read(f)?;
         let note = f.opt_string("note")?;
         Ok(match kind {
             EntryKind::Pain => Entry::Pain(PainEntry {
@@ -699,5 +758,24 @@ fn terms<T: FromStr<Err = UnknownTerm>>(
         if let Err(err) = value.parse::<T>() {
             errors.push(ValidationError::unknown(field, err));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_field_has_its_own_slot() {
+        for (i, name) in ENTRY_FIELDS.names.iter().enumerate() {
+            assert_eq!((ENTRY_FIELDS.slot)(name), Some(i), "{name}");
+        }
+        for kind in EntryKind::ALL {
+            for name in crate::schema::month::fields_of(kind) {
+                assert!(ENTRY_FIELDS.names.contains(name), "{name}");
+            }
+        }
+        assert_eq!((ENTRY_FIELDS.slot)("unknown"), None);
+        assert_eq!((ENTRY_FIELDS.slot)(""), None);
     }
 }

@@ -2,13 +2,16 @@
 //! numbers as any numeric scalar, instants as timestamps, milliseconds or RFC 3339.
 //!
 //! A field is first taken out of the document as a [`Raw`] value, then read as its schema
-//! type. One field is found with `get` (the `opt_string(doc, obj, key)` family); all fields
-//! of a map are found in one pass with [`MapFields`], which is what reading many entries
-//! needs: each `get` seeks through the document's columns afresh, a pass over the map
-//! seeks once.
+//! type. One field is found with `get` (the `opt_string(doc, obj, key)` family); the fields
+//! of a map are found in one pass with [`MapFields::read`], and those of many maps (a
+//! month's entries) in one pass with [`read_tree`]. Each `get` seeks through the
+//! document's columns afresh, which costs microseconds: a pass seeks once.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
+use automerge::iter::{DocItem, DocObjItem};
 use automerge::{
     AutomergeError, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
 };
@@ -61,6 +64,8 @@ pub(crate) enum Raw<'a> {
     Text(ObjId),
     /// A List object.
     List(ObjId),
+    /// A List object's first [`MAX_LIST_ITEMS`] items, already read (Text items as `Str`).
+    Items(Vec<Raw<'a>>),
     /// Anything no reader accepts: bytes, unknown scalars, maps, tables, or a field the
     /// document refused to give.
     Other,
@@ -88,24 +93,35 @@ impl<'a> Raw<'a> {
         }
     }
 
-    /// A value from a pass over a map; `id` is asked for only when it is an object.
-    fn from_value_ref(value: ValueRef<'a>, id: impl FnOnce() -> ObjId) -> Self {
+    /// A scalar from a pass over a map or list.
+    fn from_scalar(value: ScalarValueRef<'a>) -> Self {
         match value {
-            ValueRef::Scalar(s) => match s {
-                ScalarValueRef::Str(text) => Raw::Str(text),
-                ScalarValueRef::Int(i) => Raw::Int(i),
-                ScalarValueRef::Uint(u) => Raw::Uint(u),
-                ScalarValueRef::F64(f) => Raw::F64(f),
-                ScalarValueRef::Counter(c) => Raw::Counter(c),
-                ScalarValueRef::Timestamp(ms) => Raw::Timestamp(ms),
-                ScalarValueRef::Boolean(b) => Raw::Bool(b),
-                ScalarValueRef::Null => Raw::Null,
-                ScalarValueRef::Bytes(_) | ScalarValueRef::Unknown { .. } => Raw::Other,
-            },
-            ValueRef::Object(ObjType::Text) => Raw::Text(id()),
-            ValueRef::Object(ObjType::List) => Raw::List(id()),
-            ValueRef::Object(ObjType::Map | ObjType::Table) => Raw::Other,
+            ScalarValueRef::Str(text) => Raw::Str(text),
+            ScalarValueRef::Int(i) => Raw::Int(i),
+            ScalarValueRef::Uint(u) => Raw::Uint(u),
+            ScalarValueRef::F64(f) => Raw::F64(f),
+            ScalarValueRef::Counter(c) => Raw::Counter(c),
+            ScalarValueRef::Timestamp(ms) => Raw::Timestamp(ms),
+            ScalarValueRef::Boolean(b) => Raw::Bool(b),
+            ScalarValueRef::Null => Raw::Null,
+            ScalarValueRef::Bytes(_) | ScalarValueRef::Unknown { .. } => Raw::Other,
         }
+    }
+}
+
+/// The names of the fields a reader wants, each with its place among the values found.
+pub(crate) struct Fields<const N: usize> {
+    /// The names; `slot(names[i]) == Some(i)`.
+    pub(crate) names: [&'static str; N],
+    /// The place of a name (a `match`: looking names up is most of the work of a pass).
+    pub(crate) slot: fn(&str) -> Option<usize>,
+}
+
+impl<const N: usize> Fields<N> {
+    fn slot(&self, key: &str) -> Option<usize> {
+        let slot = (self.slot)(key);
+        debug_assert!(slot.is_none_or(|i| self.names[i] == key), "slot of {key}");
+        slot
     }
 }
 
@@ -113,27 +129,42 @@ impl<'a> Raw<'a> {
 /// (unknown fields are ignored, and cost no memory however many there are).
 pub(crate) struct MapFields<'a, D, const N: usize> {
     doc: &'a D,
-    names: &'static [&'static str; N],
+    names: &'static Fields<N>,
     values: [Option<Raw<'a>>; N],
 }
 
 impl<'a, D: ReadDoc, const N: usize> MapFields<'a, D, N> {
-    /// Reads the fields of the map `obj` named in `names` (which must be sorted).
-    pub(crate) fn read(doc: &'a D, obj: &ObjId, names: &'static [&'static str; N]) -> Self {
-        debug_assert!(names.is_sorted(), "field names must be sorted");
+    /// Reads the fields of the map `obj` named in `names`.
+    pub(crate) fn read(doc: &'a D, obj: &ObjId, names: &'static Fields<N>) -> Self {
         let mut values = [const { None }; N];
         for item in doc.map_range(obj, ..) {
-            if let Ok(slot) = names.binary_search(&item.key.as_ref()) {
-                values[slot] = Some(Raw::from_value_ref(item.value.clone(), || item.id()));
+            if let Some(slot) = names.slot(&item.key) {
+                values[slot] = Some(match &item.value {
+                    ValueRef::Scalar(s) => Raw::from_scalar(s.clone()),
+                    ValueRef::Object(ObjType::Text) => Raw::Text(item.id()),
+                    ValueRef::Object(ObjType::List) => Raw::List(item.id()),
+                    ValueRef::Object(ObjType::Map | ObjType::Table) => Raw::Other,
+                });
             }
         }
         Self { doc, names, values }
     }
 
+    /// The fields of something that is not a map: every field has the wrong type, as
+    /// `get` of a key on it fails.
+    pub(crate) fn not_a_map(doc: &'a D, names: &'static Fields<N>) -> Self {
+        Self::from_values(doc, names, [const { Some(Raw::Other) }; N])
+    }
+
+    /// Fields already found (by [`read_tree`]).
+    fn from_values(doc: &'a D, names: &'static Fields<N>, values: [Option<Raw<'a>>; N]) -> Self {
+        Self { doc, names, values }
+    }
+
     fn get(&self, key: &'static str) -> Option<&Raw<'a>> {
-        match self.names.binary_search(&key) {
-            Ok(slot) => self.values[slot].as_ref(),
-            Err(_) => {
+        match self.names.slot(key) {
+            Some(slot) => self.values[slot].as_ref(),
+            None => {
                 debug_assert!(false, "field `{key}` was not read");
                 None
             }
@@ -331,6 +362,15 @@ fn raw_string_list<D: ReadDoc>(
     let list = match raw {
         None | Some(Raw::Null) => return Ok(Vec::new()),
         Some(Raw::List(id)) => id,
+        Some(Raw::Items(items)) => {
+            return items
+                .iter()
+                .map(|item| match item {
+                    Raw::Str(text) => Ok(cap(text)),
+                    _ => Err(wrong.clone()),
+                })
+                .collect();
+        }
         Some(_) => return Err(wrong),
     };
     let mut out = Vec::new();
@@ -345,4 +385,277 @@ fn raw_string_list<D: ReadDoc>(
         }
     }
     Ok(out)
+}
+
+/// What one map under the root of [`read_tree`] holds.
+pub(crate) enum Found<'a, D, const N: usize> {
+    /// A map, with its fields.
+    Map(MapFields<'a, D, N>),
+    /// A table: the pass cannot read it (tables are iterated like lists), so it is read
+    /// on its own, with `map_range`.
+    ReadAlone(ObjId),
+    /// Anything but a map or table.
+    NotAMap,
+}
+
+/// What a key of the container in [`read_tree`] holds.
+enum Under {
+    Map,
+    Table(ObjId),
+    Other,
+}
+
+/// Where the values of an object seen during [`read_tree`] go.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The container whose values are the maps read.
+    Container,
+    /// The map read as `found[i]`.
+    Map(usize),
+    /// The List or Text in field `slot` of map `i`.
+    Field(usize, usize),
+    /// The Text that is item `item` of the List in field `slot` of map `i`.
+    ListItem(usize, usize, usize),
+}
+
+/// Reads many maps at once, in one pass over `root` and every object under it (Automerge
+/// seeks once for the pass; each `get`, `map_range` or `list_range` seeks afresh, which is
+/// what reading entry by entry spends its time on). With `container`, the values of `root`
+/// are the maps read (at most `limit` of its keys are looked at), each returned with its
+/// key; otherwise `root` itself is the one map read (its key is empty). Each map's fields
+/// named in `names` are found, the contents of their Lists and Texts included, just as
+/// [`MapFields::read`] and the readers find them.
+pub(crate) fn read_tree<'a, D: ReadDoc, const N: usize>(
+    doc: &'a D,
+    root: &ObjId,
+    names: &'static Fields<N>,
+    container: bool,
+    limit: usize,
+) -> Vec<(Cow<'a, str>, Found<'a, D, N>)> {
+    // Each key of the container (or the one root map), and what is under it.
+    let mut keys: Vec<(Cow<'a, str>, Under)> = Vec::new();
+    let mut maps: Vec<[Option<Raw<'a>>; N]> = Vec::new();
+    let mut targets: HashMap<ObjId, Target> = HashMap::new();
+    if container {
+        targets.insert(root.clone(), Target::Container);
+    } else {
+        keys.push((Cow::Borrowed(""), Under::Map));
+        maps.push([const { None }; N]);
+        targets.insert(root.clone(), Target::Map(0));
+    }
+    let mut looked_at = 0;
+    // Items come object by object: look the object up once per run of its items.
+    let mut current: Option<(Arc<ObjId>, Option<Target>)> = None;
+    for DocObjItem { obj, item } in doc.iter_at(root, None) {
+        let target = match &current {
+            Some((last, target)) if Arc::ptr_eq(last, &obj) => *target,
+            _ => {
+                let target = targets.get(obj.as_ref()).copied();
+                current = Some((obj, target));
+                target
+            }
+        };
+        match (target, item) {
+            (Some(Target::Container), DocItem::Map(m)) => {
+                if looked_at >= limit {
+                    continue;
+                }
+                looked_at += 1;
+                match m.value {
+                    ValueRef::Object(ObjType::Map) => {
+                        let i = maps.len();
+                        maps.push([const { None }; N]);
+                        targets.insert(m.id(), Target::Map(i));
+                        keys.push((m.key, Under::Map));
+                    }
+                    ValueRef::Object(ObjType::Table) => {
+                        let id = m.id();
+                        keys.push((m.key, Under::Table(id)));
+                    }
+                    _ => keys.push((m.key, Under::Other)),
+                }
+            }
+            (Some(Target::Map(i)), DocItem::Map(m)) => {
+                let Some(slot) = names.slot(&m.key) else {
+                    continue;
+                };
+                let raw = match m.value {
+                    ValueRef::Object(ObjType::Text) => {
+                        targets.insert(m.id(), Target::Field(i, slot));
+                        Raw::Str(Cow::Owned(String::new()))
+                    }
+                    ValueRef::Object(ObjType::List) => {
+                        targets.insert(m.id(), Target::Field(i, slot));
+                        Raw::Items(Vec::new())
+                    }
+                    ValueRef::Scalar(s) => Raw::from_scalar(s),
+                    ValueRef::Object(ObjType::Map | ObjType::Table) => Raw::Other,
+                };
+                maps[i][slot] = Some(raw);
+            }
+            (Some(Target::Field(i, slot)), DocItem::List(l)) => {
+                if let Some(Raw::Items(items)) = &mut maps[i][slot]
+                    && items.len() < MAX_LIST_ITEMS
+                {
+                    let raw = match l.value {
+                        ValueRef::Scalar(ScalarValueRef::Str(text)) => Raw::Str(text),
+                        ValueRef::Object(ObjType::Text) => {
+                            targets.insert(l.id(), Target::ListItem(i, slot, items.len()));
+                            Raw::Str(Cow::Owned(String::new()))
+                        }
+                        _ => Raw::Other,
+                    };
+                    items.push(raw);
+                }
+            }
+            (Some(Target::Field(i, slot)), DocItem::Text(span)) => {
+                if let Some(Raw::Str(Cow::Owned(text))) = &mut maps[i][slot] {
+                    text.push_str(span.as_str());
+                }
+            }
+            (Some(Target::ListItem(i, slot, item)), DocItem::Text(span)) => {
+                if let Some(Raw::Items(items)) = &mut maps[i][slot]
+                    && let Some(Raw::Str(Cow::Owned(text))) = items.get_mut(item)
+                {
+                    text.push_str(span.as_str());
+                }
+            }
+            // Anything else: keys past the limit and objects no field holds (nested maps,
+            // blocks in a Text). Values that lost a conflict never come: the pass yields
+            // what `get` would give.
+            _ => {}
+        }
+    }
+    // Maps were numbered in key order.
+    let mut maps = maps.into_iter();
+    keys.into_iter()
+        .map(|(key, under)| {
+            let found = match under {
+                Under::Map => maps.next().map_or(Found::NotAMap, |values| {
+                    Found::Map(MapFields::from_values(doc, names, values))
+                }),
+                Under::Table(id) => Found::ReadAlone(id),
+                Under::Other => Found::NotAMap,
+            };
+            (key, found)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit, ROOT};
+
+    use super::*;
+
+    static NAMES: Fields<6> = Fields {
+        names: ["count", "list", "note", "num", "text", "when"],
+        slot: |key| NAMES.names.iter().position(|name| *name == key),
+    };
+
+    fn text(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &str) -> ObjId {
+        let id = doc.put_object(obj, key, ObjType::Text).unwrap();
+        doc.splice_text(&id, 0, 0, value).unwrap();
+        id
+    }
+
+    /// Everything one field can hold, as JS and other clients write it.
+    fn month() -> (AutoCommit, ObjId) {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from([1; 16]));
+        let kind = doc.put_object(ROOT, "pain", ObjType::Map).unwrap();
+        // Texts, lists of texts and strings, a block and a mark inside a text.
+        let a = doc.put_object(&kind, "a", ObjType::Map).unwrap();
+        let note = text(&mut doc, &a, "note", "hello world");
+        doc.split_block(&note, 5).unwrap();
+        text(&mut doc, &a, "when", " 2026-11-02T08:00:00+01:00 ");
+        let list = doc.put_object(&a, "list", ObjType::List).unwrap();
+        let item = doc.insert_object(&list, 0, ObjType::Text).unwrap();
+        doc.splice_text(&item, 0, 0, "lower_back").unwrap();
+        doc.insert(&list, 1, "hip_left").unwrap();
+        doc.put(&a, "count", ScalarValue::counter(3)).unwrap();
+        doc.increment(&a, "count", 4).unwrap();
+        doc.put(&a, "unknown", "ignored").unwrap();
+        // Wrong types, nulls and nested objects.
+        let b = doc.put_object(&kind, "b", ObjType::Map).unwrap();
+        doc.put(&b, "note", ScalarValue::Null).unwrap();
+        doc.put(&b, "num", "seven").unwrap();
+        let list = doc.put_object(&b, "list", ObjType::List).unwrap();
+        doc.insert(&list, 0, "ok").unwrap();
+        doc.insert(&list, 1, 7).unwrap();
+        doc.put_object(&b, "text", ObjType::Map).unwrap();
+        doc.put(&b, "when", ScalarValue::Timestamp(1_800_000_000_000))
+            .unwrap();
+        // Not a map, and a list longer than is read.
+        doc.put(&kind, "c", 1).unwrap();
+        let d = doc.put_object(&kind, "d", ObjType::Map).unwrap();
+        let list = doc.put_object(&d, "list", ObjType::List).unwrap();
+        for i in 0..MAX_LIST_ITEMS + 3 {
+            doc.insert(&list, i, format!("x{i}")).unwrap();
+        }
+        doc.put(&d, "num", 2.5).unwrap();
+        // Concurrent writes: the winner is read, as `get` gives it.
+        let mut other = doc.fork().with_actor(ActorId::from([2; 16]));
+        doc.put(&a, "num", 1).unwrap();
+        other.put(&a, "num", 2).unwrap();
+        text(&mut other, &b, "note", "from the other device");
+        doc.put(&b, "note", "from this device").unwrap();
+        doc.merge(&mut other).unwrap();
+        (doc, kind)
+    }
+
+    fn all<D: ReadDoc>(f: &MapFields<'_, D, 6>) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?}",
+            f.opt_number("count"),
+            f.string_list("list"),
+            f.opt_string("note"),
+            f.opt_number("num"),
+            f.opt_string("text"),
+            f.opt_instant("when"),
+        )
+    }
+
+    #[test]
+    fn one_pass_over_many_maps_finds_what_get_finds() {
+        let (doc, kind) = month();
+        let tree = read_tree(&doc, &kind, &NAMES, true, 100);
+        let keys: Vec<_> = tree.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, ["a", "b", "c", "d"]);
+        for (key, found) in &tree {
+            match (doc.get(&kind, key.as_ref()).unwrap().unwrap(), found) {
+                ((Value::Object(ObjType::Map), obj), Found::Map(fields)) => {
+                    let one_by_one = MapFields::read(&doc, &obj, &NAMES);
+                    assert_eq!(all(fields), all(&one_by_one), "entry {key}");
+                    let alone = read_tree(&doc, &obj, &NAMES, false, 1);
+                    let Some((_, Found::Map(alone))) = alone.first() else {
+                        panic!("entry {key} read alone is a map");
+                    };
+                    assert_eq!(all(alone), all(&one_by_one), "entry {key}");
+                    // And what the `get`-based readers give.
+                    assert_eq!(
+                        fields.opt_string("note"),
+                        opt_string(&doc, &obj, "note"),
+                        "entry {key}"
+                    );
+                    assert_eq!(fields.opt_number("num"), opt_number(&doc, &obj, "num"));
+                    assert_eq!(fields.opt_instant("when"), opt_instant(&doc, &obj, "when"));
+                }
+                ((Value::Scalar(_), _), Found::NotAMap) => {}
+                (value, _) => panic!("entry {key}: unexpected {value:?}"),
+            }
+        }
+        let Found::Map(a) = &tree[0].1 else { panic!() };
+        assert_eq!(a.opt_number("count"), Ok(Some(7.0)));
+        assert_eq!(a.string_list("list").unwrap(), ["lower_back", "hip_left"]);
+        assert_eq!(
+            a.opt_string("note").unwrap().unwrap(),
+            "hello\u{fffc} world"
+        );
+        let Found::Map(d) = &tree[3].1 else { panic!() };
+        assert_eq!(d.string_list("list").unwrap().len(), MAX_LIST_ITEMS);
+        assert_eq!(read_tree(&doc, &kind, &NAMES, true, 2).len(), 2);
+    }
 }
