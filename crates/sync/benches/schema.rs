@@ -1,5 +1,5 @@
 //! Phone-sized month documents (240 entries, about eight a day for a month): recording one
-//! more entry, reading the whole month, and loading a saved month.
+//! more entry, reading the whole month or one entry, and loading a saved month.
 //!
 //! `cargo bench -p paindiary-sync --bench schema` (add `-- --quick` for a short run).
 
@@ -11,9 +11,9 @@ use automerge::{ActorId, AutoCommit};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use paindiary_sync::ids::PatientId;
-use paindiary_sync::schema::month::{add_entry, read_entries};
+use paindiary_sync::schema::month::{add_entry, read_entries, read_entry};
 use paindiary_sync::schema::{
-    DocKind, Entry, EntryMeta, MedicationIntake, PainEntry, WellbeingEntry,
+    DocKind, Entry, EntryKind, EntryMeta, MedicationIntake, PainEntry, WellbeingEntry,
 };
 
 const ENTRIES: usize = 240;
@@ -101,6 +101,13 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("read_entries: 240-entry month", |b| {
         b.iter(|| black_box(read_entries(black_box(&month))));
+    });
+
+    c.bench_function("read_entry: one pain entry of a 240-entry month", |b| {
+        let read = read_entries(&month);
+        let id = read.entries[read.entries.len() / 4].id;
+        assert!(read_entry(&month, EntryKind::Pain, &id).unwrap().is_some());
+        b.iter(|| black_box(read_entry(black_box(&month), EntryKind::Pain, &id).unwrap()));
     });
 
     c.bench_function("AutoCommit::load: saved 240-entry month", |b| {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use automerge::{ObjId, ReadDoc};
+use automerge::{ObjId, ObjType, ReadDoc};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -232,6 +232,83 @@ impl ValidationError {
     }
 }
 
+/// Every field name of any kind of entry: what [`Entry::read`] takes out of an entry's map
+/// (anything else in the map is ignored).
+pub(crate) static ENTRY_FIELDS: read::Fields<30> = read::Fields {
+    names: [
+        "activity",
+        "amount",
+        "deleted_at",
+        "drug",
+        "enjoyment",
+        "exertion",
+        "least",
+        "location_note",
+        "locations",
+        "minutes",
+        "mood",
+        "note",
+        "pain",
+        "prn",
+        "prn_reason",
+        "qualities",
+        "recorded_at",
+        "reps",
+        "route",
+        "rxnorm",
+        "score",
+        "sets",
+        "sleep_hours",
+        "sleep_quality",
+        "status",
+        "stress",
+        "tz",
+        "unit",
+        "updated_at",
+        "worst",
+    ],
+    slot: entry_field_slot,
+};
+
+fn entry_field_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "activity" => 0,
+        "amount" => 1,
+        "deleted_at" => 2,
+        "drug" => 3,
+        "enjoyment" => 4,
+        "exertion" => 5,
+        "least" => 6,
+        "location_note" => 7,
+        "locations" => 8,
+        "minutes" => 9,
+        "mood" => 10,
+        "note" => 11,
+        "pain" => 12,
+        "prn" => 13,
+        "prn_reason" => 14,
+        "qualities" => 15,
+        "recorded_at" => 16,
+        "reps" => 17,
+        "route" => 18,
+        "rxnorm" => 19,
+        "score" => 20,
+        "sets" => 21,
+        "sleep_hours" => 22,
+        "sleep_quality" => 23,
+        "status" => 24,
+        "stress" => 25,
+        "tz" => 26,
+        "unit" => 27,
+        "updated_at" => 28,
+        "worst" => 29,
+        _ => return None,
+    })
+}
+
+/// The fields of one entry's map, found in one pass.
+pub(crate) type EntryFields<'a, D> = read::MapFields<'a, D, 30>;
+
 /// Fields every entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryMeta {
@@ -246,12 +323,12 @@ pub struct EntryMeta {
 }
 
 impl EntryMeta {
-    fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Result<Self, FieldError> {
+    fn read<D: ReadDoc>(f: &EntryFields<'_, D>) -> Result<Self, FieldError> {
         Ok(Self {
-            recorded_at: read::instant(doc, obj, "recorded_at")?,
-            tz: read::string(doc, obj, "tz")?,
-            deleted_at: read::opt_instant(doc, obj, "deleted_at")?,
-            updated_at: read::opt_instant(doc, obj, "updated_at")?,
+            recorded_at: f.instant("recorded_at")?,
+            tz: f.string("tz")?,
+            deleted_at: f.opt_instant("deleted_at")?,
+            updated_at: f.opt_instant("updated_at")?,
         })
     }
 
@@ -438,55 +515,80 @@ impl Entry {
     }
 
     /// Reads an entry of `kind` from the map `obj`.
+    ///
+    /// The map is read in one pass; each field is then read leniently (see
+    /// [`FieldError`] for what is refused).
     pub fn read<D: ReadDoc>(doc: &D, obj: &ObjId, kind: EntryKind) -> Result<Self, FieldError> {
-        let meta = EntryMeta::read(doc, obj)?;
-        let note = read::opt_string(doc, obj, "note")?;
+        let fields = match doc.object_type(obj) {
+            Ok(ObjType::Map) => read::read_tree(doc, obj, &ENTRY_FIELDS, false, 1)
+                .pop()
+                .and_then(|(_, found)| match found {
+                    read::Found::Map(fields) => Some(fields),
+                    read::Found::ReadAlone(_) | read::Found::NotAMap => None,
+                })
+                .unwrap_or_else(|| EntryFields::not_a_map(doc, &ENTRY_FIELDS)),
+            Ok(ObjType::Table) => EntryFields::read(doc, obj, &ENTRY_FIELDS),
+            Ok(ObjType::List | ObjType::Text) | Err(_) => {
+                EntryFields::not_a_map(doc, &ENTRY_FIELDS)
+            }
+        };
+        Self::from_fields(&fields, kind)
+    }
+
+    /// Reads an entry of `kind` from fields already found.
+    pub(crate) fn from_fields<D: ReadDoc>(
+        f: &EntryFields<'_, D>,
+        kind: EntryKind,
+    ) -> Result<Self, FieldError> {
+        let meta = EntryMeta::read(f)?;
+        let note = f.opt_string("note")?;
         Ok(match kind {
             EntryKind::Pain => Entry::Pain(PainEntry {
                 meta,
-                score: read::number(doc, obj, "score")?,
-                worst: read::opt_number(doc, obj, "worst")?,
-                least: read::opt_number(doc, obj, "least")?,
-                locations: read::string_list(doc, obj, "locations")?,
-                location_note: read::opt_string(doc, obj, "location_note")?,
-                qualities: read::string_list(doc, obj, "qualities")?,
+                score: f.number("score")?,
+                worst: f.opt_number("worst")?,
+                least: f.opt_number("least")?,
+                locations: f.string_list("locations")?,
+                location_note: f.opt_string("location_note")?,
+                qualities: f.string_list("qualities")?,
                 note,
             }),
             EntryKind::Medication => Entry::Medication(MedicationIntake {
                 meta,
-                drug: read::string(doc, obj, "drug")?,
-                rxnorm: read::opt_string(doc, obj, "rxnorm")?,
-                amount: read::number(doc, obj, "amount")?,
-                unit: read::string(doc, obj, "unit")?,
-                route: read::opt_string(doc, obj, "route")?,
-                status: read::opt_string(doc, obj, "status")?
+                drug: f.string("drug")?,
+                rxnorm: f.opt_string("rxnorm")?,
+                amount: f.number("amount")?,
+                unit: f.string("unit")?,
+                route: f.opt_string("route")?,
+                status: f
+                    .opt_string("status")?
                     .unwrap_or_else(|| IntakeStatus::Taken.as_str().to_owned()),
-                prn: read::opt_bool(doc, obj, "prn")?.unwrap_or(false),
-                prn_reason: read::opt_string(doc, obj, "prn_reason")?,
+                prn: f.opt_bool("prn")?.unwrap_or(false),
+                prn_reason: f.opt_string("prn_reason")?,
                 note,
             }),
             EntryKind::Exercise => Entry::Exercise(ExerciseSession {
                 meta,
-                activity: read::string(doc, obj, "activity")?,
-                minutes: read::number(doc, obj, "minutes")?,
-                sets: read::opt_number(doc, obj, "sets")?,
-                reps: read::opt_number(doc, obj, "reps")?,
-                exertion: read::opt_number(doc, obj, "exertion")?,
+                activity: f.string("activity")?,
+                minutes: f.number("minutes")?,
+                sets: f.opt_number("sets")?,
+                reps: f.opt_number("reps")?,
+                exertion: f.opt_number("exertion")?,
                 note,
             }),
             EntryKind::Wellbeing => Entry::Wellbeing(WellbeingEntry {
                 meta,
-                sleep_hours: read::opt_number(doc, obj, "sleep_hours")?,
-                sleep_quality: read::opt_number(doc, obj, "sleep_quality")?,
-                mood: read::opt_number(doc, obj, "mood")?,
-                stress: read::opt_number(doc, obj, "stress")?,
+                sleep_hours: f.opt_number("sleep_hours")?,
+                sleep_quality: f.opt_number("sleep_quality")?,
+                mood: f.opt_number("mood")?,
+                stress: f.opt_number("stress")?,
                 note,
             }),
             EntryKind::Checkin => Entry::Checkin(PegCheckin {
                 meta,
-                pain: read::number(doc, obj, "pain")?,
-                enjoyment: read::number(doc, obj, "enjoyment")?,
-                activity: read::number(doc, obj, "activity")?,
+                pain: f.number("pain")?,
+                enjoyment: f.number("enjoyment")?,
+                activity: f.number("activity")?,
                 note,
             }),
         })
@@ -656,5 +758,24 @@ fn terms<T: FromStr<Err = UnknownTerm>>(
         if let Err(err) = value.parse::<T>() {
             errors.push(ValidationError::unknown(field, err));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_field_has_its_own_slot() {
+        for (i, name) in ENTRY_FIELDS.names.iter().enumerate() {
+            assert_eq!((ENTRY_FIELDS.slot)(name), Some(i), "{name}");
+        }
+        for kind in EntryKind::ALL {
+            for name in crate::schema::month::fields_of(kind) {
+                assert!(ENTRY_FIELDS.names.contains(name), "{name}");
+            }
+        }
+        assert_eq!((ENTRY_FIELDS.slot)("unknown"), None);
+        assert_eq!((ENTRY_FIELDS.slot)(""), None);
     }
 }

@@ -5,12 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{AutoCommit, Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, Automerge, Change, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, ValueRef,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::entry::{Entry, EntryKind, ValidationError};
-use super::read::FieldError;
+use super::entry::{ENTRY_FIELDS, Entry, EntryKind, ValidationError};
+use super::read::{self, FieldError};
 use crate::ids::EntryId;
 
 /// The most entries of one kind read from one month (about 30 per day): a guard against a
@@ -254,8 +256,29 @@ pub fn read_entries<D: ReadDoc>(doc: &D) -> MonthEntries {
     for kind in EntryKind::ALL {
         let mut seen: BTreeMap<EntryId, ()> = BTreeMap::new();
         for map in kind_maps(doc, kind) {
-            for item in doc.map_range(&map, ..).take(MAX_ENTRIES_PER_KIND) {
-                let key = item.key.to_string();
+            // One pass over the kind map and everything under it finds every entry's
+            // fields; the map's values are what `get` would give (conflicts' winners).
+            let found = match doc.object_type(&map) {
+                Ok(ObjType::Map) => {
+                    read::read_tree(doc, &map, &ENTRY_FIELDS, true, MAX_ENTRIES_PER_KIND)
+                }
+                // A table (never written by our SDK or JS) is read entry by entry.
+                _ => doc
+                    .map_range(&map, ..)
+                    .take(MAX_ENTRIES_PER_KIND)
+                    .map(|item| {
+                        let found = match item.value {
+                            ValueRef::Object(ObjType::Map | ObjType::Table) => {
+                                read::Found::ReadAlone(item.id())
+                            }
+                            _ => read::Found::NotAMap,
+                        };
+                        (item.key, found)
+                    })
+                    .collect(),
+            };
+            for (key, found) in found {
+                let key = key.into_owned();
                 let Ok(id) = key.parse::<EntryId>() else {
                     out.unreadable.push(UnreadableEntry {
                         kind,
@@ -267,9 +290,17 @@ pub fn read_entries<D: ReadDoc>(doc: &D) -> MonthEntries {
                 if seen.insert(id, ()).is_some() {
                     continue;
                 }
-                match read_entry_at(doc, &map, kind, &key) {
-                    Ok(Some(entry)) => out.entries.push(StoredEntry { id, entry }),
-                    Ok(None) => {}
+                let read = match found {
+                    read::Found::Map(fields) => {
+                        Entry::from_fields(&fields, kind).map_err(EntryReadError::from)
+                    }
+                    read::Found::ReadAlone(obj) => {
+                        Entry::read(doc, &obj, kind).map_err(EntryReadError::from)
+                    }
+                    read::Found::NotAMap => Err(EntryReadError::NotAMap),
+                };
+                match read {
+                    Ok(entry) => out.entries.push(StoredEntry { id, entry }),
                     Err(reason) => out.unreadable.push(UnreadableEntry {
                         kind,
                         key,
