@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let mut patient = PatientId::new_random();
     for i in 0..docs {
         // Twelve months per patient, 2025.
-        if i % 12 == 0 {
+        if i.is_multiple_of(12) {
             patient = PatientId::new_random();
         }
         let month_no = u8::try_from(i % 12 + 1)?;
@@ -127,18 +127,25 @@ fn entry(n: usize, at: DateTime<Utc>) -> Entry {
             locations: vec!["lower_back".into(), "hip_left".into()],
             location_note: None,
             qualities: vec!["aching".into()],
-            note: (n % 5 == 0).then(|| "worse after sitting for a long time".into()),
+            note: n
+                .is_multiple_of(5)
+                .then(|| "worse after sitting for a long time".into()),
         }),
         1 | 4 => Entry::Medication(MedicationIntake {
             meta: meta(at),
-            drug: if n % 3 == 0 { "Oxycodone" } else { "Ibuprofen" }.into(),
+            drug: if n.is_multiple_of(3) {
+                "Oxycodone"
+            } else {
+                "Ibuprofen"
+            }
+            .into(),
             rxnorm: None,
-            amount: if n % 3 == 0 { 5.0 } else { 400.0 },
+            amount: if n.is_multiple_of(3) { 5.0 } else { 400.0 },
             unit: "mg".into(),
             route: Some("oral".into()),
             status: "taken".into(),
-            prn: n % 3 == 0,
-            prn_reason: (n % 3 == 0).then(|| "flare".into()),
+            prn: n.is_multiple_of(3),
+            prn_reason: n.is_multiple_of(3).then(|| "flare".into()),
             note: None,
         }),
         2 => Entry::Exercise(ExerciseSession {
