@@ -164,6 +164,7 @@ async fn reproject(config: Config) -> anyhow::Result<()> {
     output(&format!("unreadable={}", report.unreadable));
     output(&format!("orphans_removed={}", report.orphans_removed));
     output(&format!("seconds={secs:.3}"));
+    output(&format!("load_seconds={:.3}", report.loading.as_secs_f64()));
     output(&format!(
         "entries_per_second={:.0}",
         report.entries as f64 / secs.max(1e-9)

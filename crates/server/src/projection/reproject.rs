@@ -42,6 +42,8 @@ pub struct ReprojectReport {
     pub orphans_removed: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Of which reading chunks and loading documents.
+    pub loading: Duration,
 }
 
 /// Why a reprojection stopped.
@@ -116,10 +118,12 @@ pub async fn reproject_all(
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        let Some(doc) = load_document(&txn, &document_id)
+        let load_started = Instant::now();
+        let loaded = load_document(&txn, &document_id)
             .await
-            .map_err(db("reading chunks"))?
-        else {
+            .map_err(db("reading chunks"))?;
+        report.loading += load_started.elapsed();
+        let Some(doc) = loaded else {
             tracing::warn!(document_id, "document chunks do not load; not reprojected");
             report.corrupt_documents += 1;
             continue;
