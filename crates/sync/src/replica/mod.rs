@@ -358,13 +358,24 @@ impl Replica {
         scope: SyncScope,
         today: DateTime<Utc>,
     ) -> Result<SyncReport, ReplicaError> {
-        let mut conn = Connection::connect(
-            endpoint,
-            self.peer_id(),
-            Some(self.storage_id.clone()),
-            self.timeout,
-        )
-        .await?;
+        match self.sync_once(endpoint, scope, today).await {
+            // A connection that broke before anything was confirmed is retried once: the
+            // exchange is idempotent and sync states are saved only after a round.
+            Err(ReplicaError::Sync(SyncError::Connection(reason))) => {
+                tracing::debug!(%reason, "sync connection broke; retrying once");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                self.sync_once(endpoint, scope, today).await
+            }
+            other => other,
+        }
+    }
+
+    async fn sync_once(
+        &mut self,
+        endpoint: &ServerEndpoint,
+        scope: SyncScope,
+        today: DateTime<Utc>,
+    ) -> Result<SyncReport, ReplicaError> {
         let server_key = endpoint.url.clone();
         let mut report = SyncReport::default();
 
@@ -400,6 +411,15 @@ impl Replica {
             }
             .document_id(),
         );
+        // Everything local is prepared before connecting, so the connection carries traffic
+        // from its first moment (servers drop peers that stay silent through a keepalive).
+        let mut conn = Connection::connect(
+            endpoint,
+            self.peer_id(),
+            Some(self.storage_id.clone()),
+            self.timeout,
+        )
+        .await?;
         self.sync_round(&mut conn, &server_key, &ids, &mut report)
             .await?;
 
