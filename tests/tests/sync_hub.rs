@@ -587,3 +587,78 @@ mod compaction_and_eviction_keep_every_entry {
         run(paindiary_tests::Backend::Postgres).await
     }
 }
+
+async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let alice = app.enrolled_patient(clinic, "PD-6001").await;
+    let alice_doc = DocPatientId::from_uuid(alice.patient_id.unwrap().uuid());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut phone = Replica::open(tmp.path(), alice_doc, Durability::Buffered).unwrap();
+    let now = Utc::now();
+    phone
+        .record(&pain(4.0, now - TimeDelta::hours(2)), now)
+        .unwrap();
+    phone.sync(&endpoint(&app, &alice.token)).await.unwrap();
+
+    // Past the configured size limit (8 KiB here) the change is refused with a clear
+    // error and nothing of it is stored; what was stored before stays.
+    for k in 0..60 {
+        phone
+            .record(&pain(5.0, now - TimeDelta::minutes(k + 1)), now)
+            .unwrap();
+    }
+    match phone.sync(&endpoint(&app, &alice.token)).await {
+        Err(paindiary_sync::replica::ReplicaError::Sync(SyncError::Server(message))) => {
+            assert!(message.contains("over the size limit"), "{message}")
+        }
+        other => panic!("expected a size-limit error, got {other:?}"),
+    }
+    let month = paindiary_sync::ids::Month::of(now.date_naive()).unwrap();
+    let stored = fetch(
+        &app,
+        &alice.token,
+        DocKind::DiaryMonth {
+            patient: alice_doc,
+            month,
+        }
+        .document_id(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(read_entries(&stored).entries.len(), 1);
+
+    // A device token past its lifetime can no longer open a sync connection.
+    app.clock.advance(chrono::Duration::days(91));
+    let result = Connection::connect(
+        &endpoint(&app, &alice.token),
+        PeerId::new("late").unwrap(),
+        None,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(result, Err(SyncError::Refused(401))),
+        "{:?}",
+        result.err()
+    );
+}
+
+mod oversized_documents_and_expired_tokens_are_refused {
+    async fn run(backend: paindiary_tests::Backend) {
+        paindiary_tests::run_story_with(
+            backend,
+            |config| config.sync.max_document_bytes = 8 * 1024,
+            super::oversized_documents_and_expired_tokens_are_refused,
+        )
+        .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(paindiary_tests::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(paindiary_tests::Backend::Postgres).await
+    }
+}

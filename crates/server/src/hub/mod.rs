@@ -530,7 +530,13 @@ impl Hub {
             };
             projection::project_entries(&txn, &target, slot.doc.document(), &touched, now)
                 .await
-                .map_err(|e| HubError::Storage(StorageError::Db(DbErr::Custom(e.to_string()))))?;
+                .map_err(|e| {
+                    // Keep the driver's error for the log (it holds no bound values).
+                    let source = std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    HubError::Storage(StorageError::Db(DbErr::Custom(format!("{e}: {source}"))))
+                })?;
         }
         if let (Some(key), Some(peer)) = (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
             storage::save_sync_state(&txn, key, &id, &peer.state, now).await?;
