@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use paindiary_sync::ids::{DocumentId, PatientId as DocPatientId};
 use paindiary_sync::protocol::{Message, PeerId, StorageId};
 use paindiary_sync::schema::{DocKind, Header, index as doc_index, month};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use serde::Deserialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
@@ -361,7 +361,7 @@ impl Hub {
             }
         }
         let bytes = doc.save();
-        let txn = self.inner.state.db.begin().await?;
+        let txn = crate::db::begin_write(&self.inner.state.db).await?;
         storage::register(&txn, &slot.id, meta, now).await?;
         let chunk = storage::append_chunk(&txn, &slot.id, bytes.clone(), true, now).await?;
         txn.commit().await?;
@@ -516,7 +516,7 @@ impl Hub {
             _ => None,
         };
 
-        let txn = self.inner.state.db.begin().await?;
+        let txn = crate::db::begin_write(&self.inner.state.db).await?;
         if let Some(meta) = new_month {
             storage::register(&txn, &id, meta, now).await?;
         }
@@ -625,7 +625,7 @@ impl Hub {
     async fn compact(&self, slot: &mut DocSlot, now: DateTime<Utc>) {
         let snapshot = slot.doc.save();
         let result = async {
-            let txn = self.inner.state.db.begin().await?;
+            let txn = crate::db::begin_write(&self.inner.state.db).await?;
             let id =
                 storage::compact(&txn, &slot.id, snapshot.clone(), &slot.chunk_ids, now).await?;
             txn.commit().await?;
