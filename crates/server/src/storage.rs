@@ -2,14 +2,13 @@
 //! compaction into snapshots that tolerates a concurrent writer, and persisted per-peer
 //! sync states. Every write takes the caller's connection so it joins their transaction.
 
-use automerge::Automerge;
+use automerge::AutoCommit;
 use chrono::{DateTime, Utc};
 use paindiary_sync::ids::DocumentId;
 use paindiary_sync::schema::DocKind;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -66,7 +65,7 @@ impl DocumentMeta {
 /// A document loaded from its chunks.
 pub struct LoadedDocument {
     /// The merged document.
-    pub doc: Automerge,
+    pub doc: AutoCommit,
     /// Row ids of the chunks folded into `doc` (what a compaction may delete).
     pub chunk_ids: Vec<i64>,
     /// Total stored bytes.
@@ -141,7 +140,7 @@ pub async fn load(
     if chunks.is_empty() {
         return Ok(None);
     }
-    let mut doc = Automerge::new();
+    let mut doc = AutoCommit::new();
     let mut chunk_ids = Vec::with_capacity(chunks.len());
     let mut stored_bytes = 0;
     for chunk in chunks {
@@ -206,17 +205,6 @@ pub async fn compact(
             .await?;
     }
     Ok(snapshot_id)
-}
-
-/// Number of chunks stored for a document.
-pub async fn chunk_count(conn: &impl ConnectionTrait, id: &DocumentId) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
-    document_chunks::Entity::find()
-        .filter(document_chunks::Column::DocumentId.eq(id.to_string()))
-        .select_only()
-        .column(document_chunks::Column::Id)
-        .count(conn)
-        .await
 }
 
 /// The persisted sync state of a device for a document.

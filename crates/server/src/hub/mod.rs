@@ -294,12 +294,7 @@ impl Hub {
         let db = &self.inner.state.db;
         match storage::load(db, &slot.id).await? {
             Some(loaded) => {
-                slot.doc = AutoCommit::load(&loaded.doc.save())
-                    .map_err(|_| StorageError::Corrupt {
-                        document: slot.id.to_string(),
-                        chunk: 0,
-                    })?
-                    .with_actor(self.inner.actor.clone());
+                slot.doc = loaded.doc.with_actor(self.inner.actor.clone());
                 slot.chunk_ids = loaded.chunk_ids;
                 slot.stored_bytes = loaded.stored_bytes;
             }
@@ -373,8 +368,7 @@ impl Hub {
 
     /// Applies one `sync`/`request` message from a peer: stores what is new (with its
     /// projection and audit row) in one transaction, then answers the peer and forwards
-    /// the changes to the document's other peers. Returns whether the document is open.
-    #[allow(clippy::too_many_arguments)]
+    /// the changes to the document's other peers.
     pub(crate) async fn receive(
         &self,
         conn: &connection::PeerHandle,

@@ -41,7 +41,7 @@ use crate::entity::{
     exercise_sessions, medication_intakes, pain_entries, peg_checkins, wellbeing_entries,
 };
 
-pub use reproject::{ReprojectReport, load_document, reproject_all};
+pub use reproject::{ReprojectReport, reproject_all};
 
 /// Reason code of an entry that cannot be read as its kind.
 pub const UNREADABLE: &str = "unreadable";

@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use automerge::Automerge;
+use automerge::AutoCommit;
 use chrono::{DateTime, Utc};
+use paindiary_sync::ids::DocumentId;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -18,9 +19,10 @@ use uuid::Uuid;
 
 use super::{ProjectionError, ProjectionTarget, project_document};
 use crate::entity::{
-    document_chunks, documents, entry_issues, exercise_sessions, medication_intakes, pain_entries,
-    peg_checkins, wellbeing_entries,
+    documents, entry_issues, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
+    wellbeing_entries,
 };
+use crate::storage::{self, StorageError};
 
 /// The `documents.kind` of month diaries.
 const DIARY_MONTH: &str = "diary_month";
@@ -67,31 +69,6 @@ fn db(step: &'static str) -> impl FnOnce(sea_orm::DbErr) -> ReprojectError {
     move |source| ReprojectError::Database { step, source }
 }
 
-/// Loads a document from its chunks, oldest first. `None` if a chunk does not load.
-///
-/// A private stand-in until the storage module offers its loader: `load_incremental`
-/// accepts snapshots and change chunks alike.
-pub async fn load_document(
-    conn: &impl ConnectionTrait,
-    document_id: &str,
-) -> Result<Option<Automerge>, sea_orm::DbErr> {
-    let chunks: Vec<Vec<u8>> = document_chunks::Entity::find()
-        .select_only()
-        .column(document_chunks::Column::Bytes)
-        .filter(document_chunks::Column::DocumentId.eq(document_id))
-        .order_by_asc(document_chunks::Column::Id)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let mut doc = Automerge::new();
-    for bytes in chunks {
-        if doc.load_incremental(&bytes).is_err() {
-            return Ok(None);
-        }
-    }
-    Ok(Some(doc))
-}
-
 /// Reprojects every month document, then removes projections of documents that are gone.
 ///
 /// Entries projected for the first time get the document's `created_at` as `synced_at`:
@@ -119,11 +96,17 @@ pub async fn reproject_all(
             .await
             .map_err(db("starting a transaction"))?;
         let load_started = Instant::now();
-        let loaded = load_document(&txn, &document_id)
-            .await
-            .map_err(db("reading chunks"))?;
+        let loaded = match document_id.parse::<DocumentId>() {
+            Ok(id) => match storage::load(&txn, &id).await {
+                // A registered document without chunks holds no entries.
+                Ok(loaded) => Some(loaded.map_or_else(AutoCommit::new, |l| l.doc)),
+                Err(StorageError::Corrupt { .. }) => None,
+                Err(StorageError::Db(e)) => return Err(db("reading chunks")(e)),
+            },
+            Err(_) => None,
+        };
         report.loading += load_started.elapsed();
-        let Some(doc) = loaded else {
+        let Some(mut doc) = loaded else {
             tracing::warn!(document_id, "document chunks do not load; not reprojected");
             report.corrupt_documents += 1;
             continue;
@@ -133,7 +116,7 @@ pub async fn reproject_all(
             document_id: &document_id,
             synced_at: created_at,
         };
-        let summary = project_document(&txn, &target, &doc, now).await?;
+        let summary = project_document(&txn, &target, doc.document(), now).await?;
         txn.commit().await.map_err(db("committing"))?;
         report.documents += 1;
         report.entries += summary.upserted;
