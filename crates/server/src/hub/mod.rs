@@ -465,10 +465,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         let id = slot.id;
         let changes = slot.doc.get_changes(heads_before);
-        let bytes: Vec<u8> = changes
-            .iter()
-            .flat_map(|c| c.raw_bytes().iter().copied())
-            .collect();
+        let bytes = chunk_bytes(&changes);
         if slot.stored_bytes + bytes.len() > self.inner.config.max_document_bytes {
             return Err(HubError::TooLarge(id));
         }
@@ -595,12 +592,7 @@ impl Hub {
         if !wrote {
             return Ok(None);
         }
-        let bytes: Vec<u8> = index
-            .doc
-            .get_changes(&heads)
-            .iter()
-            .flat_map(|c| c.raw_bytes().iter().copied())
-            .collect();
+        let bytes = chunk_bytes(&index.doc.get_changes(&heads));
         let len = bytes.len();
         match storage::append_chunk(txn, &index_id, bytes, false, now).await {
             Ok(chunk) => {
@@ -761,6 +753,15 @@ impl Hub {
             tracing::error!(error = %e, "could not write an audit row for a document open");
         }
     }
+}
+
+/// The stored form of new changes: their encoded chunks back to back, which
+/// `load_incremental` reads as one chunk row.
+fn chunk_bytes(changes: &[automerge::Change]) -> Vec<u8> {
+    changes
+        .iter()
+        .flat_map(|c| c.raw_bytes().iter().copied())
+        .collect()
 }
 
 fn unreachable_peer_id() -> PeerId {
