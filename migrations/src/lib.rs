@@ -16,6 +16,8 @@ mod m20251127_000007_create_login_failures;
 mod m20251127_000008_create_audit_events;
 mod m20251127_000009_create_documents;
 mod m20251127_000010_create_projection;
+mod m20251203_000011_create_alerts;
+mod m20251203_000012_create_outbox;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20251127_000008_create_audit_events::Migration),
             Box::new(m20251127_000009_create_documents::Migration),
             Box::new(m20251127_000010_create_projection::Migration),
+            Box::new(m20251203_000011_create_alerts::Migration),
+            Box::new(m20251203_000012_create_outbox::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ pub mod entity;
 pub mod error;
 pub mod hub;
 pub mod load;
+pub mod outbox;
 pub mod projection;
 pub mod server;
 pub mod state;

@@ -3,10 +3,14 @@
 //! These are plain row types. Rules (who may see what, what a role means) live in the
 //! domain and service modules, so the entities stay a faithful mirror of the schema.
 
+pub mod alert_events;
+pub mod alerts;
 pub mod audit_events;
 pub mod auth_tokens;
 pub mod care_team_members;
+pub mod clinic_notification_settings;
 pub mod clinics;
+pub mod delivery_attempts;
 pub mod document_chunks;
 pub mod documents;
 pub mod entry_issues;
@@ -14,6 +18,7 @@ pub mod exercise_sessions;
 pub mod invitations;
 pub mod login_failures;
 pub mod medication_intakes;
+pub mod notification_outbox;
 pub mod pain_entries;
 pub mod patients;
 pub mod peer_sync_states;

@@ -1,0 +1,63 @@
+//! `alerts` rows: one clinically meaningful worsening and where it is in its lifecycle.
+
+use sea_orm::entity::prelude::*;
+
+/// An alert about one patient raised by one rule.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "alerts")]
+pub struct Model {
+    /// Alert id (UUID v7).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The patient concerned.
+    pub patient_id: Uuid,
+    /// The patient's clinic (whose recipients and settings apply).
+    pub clinic_id: Uuid,
+    /// Rule code: `worsening`, `severe`, `opioid_load`, `prn_overuse`, `missed_logging`.
+    pub rule: String,
+    /// `info`, `warning` or `urgent`.
+    pub severity: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// `"{patient_id}:{rule}"` while not resolved, else `None` (unique: one open alert per
+    /// patient and rule).
+    pub open_slot: Option<String>,
+    /// When the alert was opened.
+    pub opened_at: DateTimeUtc,
+    /// When a trigger last attached to it.
+    pub last_triggered_at: DateTimeUtc,
+    /// How many triggers attached (the first included).
+    pub trigger_count: i32,
+    /// The patient's local day the latest trigger was about.
+    pub local_day: Date,
+    /// Whether the triggering data arrived more than 24 h after it was recorded.
+    pub reported_late: bool,
+    /// Human-readable explanation with the numbers that triggered the rule.
+    pub explanation: String,
+    /// The rule's evidence, JSON.
+    pub evidence: String,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<Uuid>,
+    /// When it was acknowledged.
+    pub acknowledged_at: Option<DateTimeUtc>,
+    /// Who resolved it.
+    pub resolved_by: Option<Uuid>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTimeUtc>,
+    /// The resolver's note.
+    pub resolution_note: Option<String>,
+    /// When the care team was last notified.
+    pub last_notified_at: Option<DateTimeUtc>,
+    /// When to notify again while still open.
+    pub next_repeat_at: Option<DateTimeUtc>,
+    /// When an unacknowledged urgent alert escalates.
+    pub escalate_at: Option<DateTimeUtc>,
+    /// When it escalated.
+    pub escalated_at: Option<DateTimeUtc>,
+}
+
+/// No navigable relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
