@@ -431,6 +431,9 @@ pub async fn remove_from_care_team(
         .await?;
     }
     txn.commit().await?;
+    state
+        .access_changes
+        .publish(crate::access_changes::AccessChange::UserChanged(UserId(u.id)));
     Ok(())
 }
 
@@ -692,6 +695,9 @@ pub async fn revoke_device(
     )
     .await?;
     txn.commit().await?;
+    state
+        .access_changes
+        .publish(crate::access_changes::AccessChange::TokenRevoked(id));
     Ok(())
 }
 

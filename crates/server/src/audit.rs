@@ -65,6 +65,8 @@ pub mod action {
     pub const AUDIT_QUERY: &str = "audit.query";
     /// A patient's document IDs and URLs were listed through the API.
     pub const DOCUMENT_LIST: &str = "document.list";
+    /// A patient was erased; the only audit row about them that remains.
+    pub const PATIENT_ERASE: &str = "patient.erase";
 }
 
 /// An event to record.

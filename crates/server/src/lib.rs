@@ -13,6 +13,7 @@
 //! - [`server`]: running on a listener with graceful shutdown.
 
 pub mod access;
+pub mod access_changes;
 pub mod accounts;
 pub mod api;
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod entity;
+pub mod erasure;
 pub mod error;
 pub mod hub;
 pub mod load;

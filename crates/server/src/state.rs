@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::access_changes::AccessChanges;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DbOpenError};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Revocations and other access changes, for live sync sessions to act on.
+    pub access_changes: AccessChanges,
     /// An argon2id hash of a random password, verified against when a login names an
     /// unknown email so that the response time does not reveal which emails exist.
     pub(crate) dummy_password_hash: Arc<str>,
@@ -51,6 +54,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             clock,
+            access_changes: AccessChanges::default(),
             dummy_password_hash: Arc::from(dummy),
         })
     }

@@ -18,6 +18,18 @@ use crate::error::{ApiError, ApiJson, Json};
 use crate::state::AppState;
 use sea_orm::EntityTrait;
 
+/// `DELETE /admin/patients/{id}`: erases a patient of the admin's clinic (documents,
+/// projections, alerts, access) and answers what was removed.
+pub async fn erase_patient(
+    State(state): State<AppState>,
+    admin: AuthUser,
+    ApiPath(id): ApiPath<PatientId>,
+) -> Result<Json<crate::erasure::ErasureReport>, ApiError> {
+    Ok(Json(
+        crate::erasure::erase_patient(&state, &admin, id).await?,
+    ))
+}
+
 /// `POST /admin/users` body.
 #[derive(Deserialize)]
 pub struct CreateUserRequest {

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/me/devices/{id}", delete(me::revoke_device))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/patients", post(admin::create_patient))
+        .route("/admin/patients/{id}", delete(admin::erase_patient))
         .route(
             "/admin/patients/{id}/care-team/{user_id}",
             put(admin::add_care_team_member).delete(admin::remove_care_team_member),

@@ -9,7 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter};
 
 use crate::auth::token::hash_secret;
 use crate::domain::{ClinicId, Role, TokenId, UserId};
@@ -86,6 +86,25 @@ fn query_token(parts: &Parts) -> Option<String> {
         // Our tokens are [a-z0-9_], so no percent-decoding is needed; anything else is unknown.
         (k == "token" && !v.is_empty()).then(|| v.to_owned())
     })
+}
+
+/// Whether the token behind a live session still authenticates its user: not revoked,
+/// not expired, the user not disabled. Live sync sessions call this periodically.
+pub async fn token_still_valid(state: &AppState, token: TokenId) -> Result<bool, DbErr> {
+    let now = state.clock.now();
+    let Some(row) = auth_tokens::Entity::find_by_id(token.uuid())
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Ok(false);
+    }
+    Ok(users::Entity::find_by_id(row.user_id)
+        .one(&state.db)
+        .await?
+        .is_some_and(|u| u.disabled_at.is_none()))
 }
 
 /// Resolves a presented token to its user. Unknown, expired, idle, revoked and

@@ -17,6 +17,7 @@ use paindiary_sync::protocol::{Limits, Message, PeerId, PeerMetadata};
 use tokio::sync::{Notify, mpsc};
 
 use super::access::{self, DocAccess};
+use crate::access_changes::AccessChange;
 use super::{ConnId, Hub, HubError, Outbound};
 use crate::auth::{AuthUser, AuthUserOrQueryToken};
 use crate::domain::UserId;
@@ -231,6 +232,10 @@ impl Conn {
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
     ) -> End {
         let stalled = self.handle.stalled.clone();
+        let mut changes = Some(self.hub.inner.state.access_changes.subscribe());
+        let period = Duration::from_secs(self.hub.config().session_recheck_secs.max(1));
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let frame = tokio::select! {
                 _ = shutdown.changed() => {
@@ -238,6 +243,18 @@ impl Conn {
                 }
                 () = stalled.notified() => {
                     return End::Close { code: close::POLICY, reason: "peer is not reading its messages".into(), tell: false };
+                }
+                change = next_change(&mut changes) => {
+                    if let Some(end) = self.on_access_change(change).await {
+                        return end;
+                    }
+                    continue;
+                }
+                _ = recheck.tick() => {
+                    if let Some(end) = self.recheck().await {
+                        return end;
+                    }
+                    continue;
                 }
                 frame = stream.next() => frame,
             };
@@ -305,6 +322,57 @@ impl Conn {
                 | Message::Error { .. } => {}
             }
         }
+    }
+
+    /// Acts on a change published on this replica; `None` (lagged) means "recheck all".
+    async fn on_access_change(&mut self, change: Option<AccessChange>) -> Option<End> {
+        match change {
+            Some(AccessChange::TokenRevoked(token)) if token == self.user.token_id => {
+                Some(revoked())
+            }
+            Some(AccessChange::UserChanged(user)) if user == self.user.user_id => {
+                self.recheck().await
+            }
+            Some(AccessChange::PatientErased(_)) | None => self.recheck().await,
+            Some(_) => None,
+        }
+    }
+
+    /// Checks that the session's token still authenticates and that every open document
+    /// is still visible; otherwise the session ends (the client reconnects and learns
+    /// which documents it lost as `doc-unavailable`). Cached decisions for documents not
+    /// open are dropped so they are decided afresh.
+    async fn recheck(&mut self) -> Option<End> {
+        let state = &self.hub.inner.state;
+        match crate::auth::token_still_valid(state, self.user.token_id).await {
+            Ok(true) => {}
+            Ok(false) => return Some(revoked()),
+            Err(e) => {
+                // A database hiccup must not drop healthy sessions: try at the next tick.
+                tracing::warn!(error = %e, "session recheck failed");
+                return None;
+            }
+        }
+        for id in &self.open {
+            match access::resolve(&state.db, &self.user, id).await {
+                Ok(DocAccess::Unavailable) => {
+                    return Some(End::Close {
+                        code: close::POLICY,
+                        reason: "access to an open document was withdrawn; reconnect".into(),
+                        tell: true,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "session recheck failed");
+                    return None;
+                }
+            }
+        }
+        let open = &self.open;
+        self.access
+            .retain(|id, access| open.contains(id) || matches!(access, DocAccess::NewMonth(_)));
+        None
     }
 
     async fn unavailable(&self, id: DocumentId) {
@@ -392,6 +460,33 @@ impl Conn {
                 Some(storage_failure())
             }
         }
+    }
+}
+
+/// The next access change for this session; `None` when it fell behind (recheck all).
+/// Never resolves once the channel is gone, so a closed channel cannot spin the loop.
+async fn next_change(
+    changes: &mut Option<tokio::sync::broadcast::Receiver<AccessChange>>,
+) -> Option<AccessChange> {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(receiver) = changes else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Ok(change) => Some(change),
+        Err(RecvError::Lagged(_)) => None,
+        Err(RecvError::Closed) => {
+            *changes = None;
+            std::future::pending().await
+        }
+    }
+}
+
+fn revoked() -> End {
+    End::Close {
+        code: close::POLICY,
+        reason: "token revoked or expired; log in again".into(),
+        tell: true,
     }
 }
 

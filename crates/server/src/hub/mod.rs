@@ -56,6 +56,10 @@ pub struct SyncConfig {
     pub outbound_queue: usize,
     /// Documents a connection may have open that the server does not hold yet.
     pub max_pending_documents: usize,
+    /// How often a live session checks that its token is still valid and its open
+    /// documents still visible. Revocations on this replica act at once; this bounds how
+    /// long a revocation on another replica, or an expiry, takes to close the session.
+    pub session_recheck_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -68,6 +72,7 @@ impl Default for SyncConfig {
             handshake_timeout_secs: 10,
             outbound_queue: 512,
             max_pending_documents: 8,
+            session_recheck_secs: 30,
         }
     }
 }
