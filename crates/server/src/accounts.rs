@@ -433,7 +433,9 @@ pub async fn remove_from_care_team(
     txn.commit().await?;
     state
         .access_changes
-        .publish(crate::access_changes::AccessChange::UserChanged(UserId(u.id)));
+        .publish(crate::access_changes::AccessChange::UserChanged(UserId(
+            u.id,
+        )));
     Ok(())
 }
 

@@ -15,9 +15,9 @@ use crate::audit::{self, AuditEvent, action};
 use crate::auth::AuthUser;
 use crate::domain::{PatientId, TokenId, UserId};
 use crate::entity::{
-    alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents,
-    entry_issues, exercise_sessions, invitations, medication_intakes, pain_entries, patients,
-    peer_sync_states, peg_checkins, users, wellbeing_entries,
+    alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents, entry_issues,
+    exercise_sessions, invitations, medication_intakes, pain_entries, patients, peer_sync_states,
+    peg_checkins, users, wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -39,6 +39,7 @@ pub async fn serve_with_hub(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = hub.clone();
+    let follower = tokio::spawn(hub.clone().follow_access_changes());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
@@ -51,6 +52,7 @@ pub async fn serve_with_hub(
     });
     let served = serve_router(listener, router, shutdown).await;
     let _ = hub_stop.await;
+    follower.abort();
     served
 }
 

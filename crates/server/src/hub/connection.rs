@@ -17,8 +17,8 @@ use paindiary_sync::protocol::{Limits, Message, PeerId, PeerMetadata};
 use tokio::sync::{Notify, mpsc};
 
 use super::access::{self, DocAccess};
-use crate::access_changes::AccessChange;
 use super::{ConnId, Hub, HubError, Outbound};
+use crate::access_changes::AccessChange;
 use crate::auth::{AuthUser, AuthUserOrQueryToken};
 use crate::domain::UserId;
 use crate::error::ApiError;

@@ -21,6 +21,7 @@ use sea_orm::DbErr;
 use serde::Deserialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
+use crate::access_changes::AccessChange;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::domain::{PatientId, UserId};
 use crate::projection::{self, ProjectionTarget};
@@ -690,6 +691,50 @@ impl Hub {
             }
         }
         self.evict_if_over_budget();
+    }
+
+    /// Drops every cached document of an erased patient, so that nothing of theirs stays
+    /// in memory until eviction would have reached it. A slot busy with a commit is
+    /// skipped: that commit fails on the deleted rows and the slot is dropped at eviction.
+    pub fn forget_patient(&self, patient: PatientId) {
+        let mut docs = self
+            .inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ids: Vec<DocumentId> = docs
+            .iter()
+            .filter_map(|(id, slot)| {
+                let slot = slot.try_lock().ok()?;
+                let meta = slot.meta?;
+                (*meta.kind.patient().as_uuid() == patient.uuid()).then_some(*id)
+            })
+            .collect();
+        for id in ids {
+            let Some(slot) = docs.get(&id) else { continue };
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            guard.evicted = true;
+            guard.loaded = false;
+            guard.doc = AutoCommit::new();
+            self.reaccount(&mut guard);
+            drop(guard);
+            docs.remove(&id);
+        }
+    }
+
+    /// Follows access changes for the cache's sake until the sender is gone.
+    pub async fn follow_access_changes(self) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut changes = self.inner.state.access_changes.subscribe();
+        loop {
+            match changes.recv().await {
+                Ok(AccessChange::PatientErased(patient)) => self.forget_patient(patient),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Evicts idle documents (no peers), least recently used first, until the cache fits
