@@ -13,7 +13,7 @@ use paindiary_sync::ids::DocumentId;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -91,8 +91,9 @@ pub async fn reproject_all(
         .await
         .map_err(db("listing documents"))?;
     for (document_id, patient, created_at) in docs {
-        let txn = db_conn
-            .begin()
+        // Reprojection may run beside a live server: take the write lock up front (see
+        // `db::begin_write`) so SQLite waits for it instead of failing mid-document.
+        let txn = crate::db::begin_write(db_conn)
             .await
             .map_err(db("starting a transaction"))?;
         let load_started = Instant::now();
