@@ -399,17 +399,27 @@ fn edit_to_an_invalid_value_is_refused_and_nothing_is_written() {
     ));
     assert_eq!(doc.get_heads(), heads);
 
-    // Removing a required field is refused too.
-    assert!(matches!(
-        edit_entry(
-            &mut doc,
-            EntryKind::Pain,
-            &id,
-            &[("score", FieldValue::Remove)],
-            now()
-        ),
-        Err(WriteError::Invalid(_))
-    ));
+    // Removing a required field is refused too, naming the field.
+    let removed = edit_entry(
+        &mut doc,
+        EntryKind::Pain,
+        &id,
+        &[("score", FieldValue::Remove)],
+        now(),
+    );
+    assert_eq!(
+        removed,
+        Err(WriteError::Invalid(vec![ValidationError::Required {
+            field: "score",
+            expected: "present",
+        }]))
+    );
+    assert!(
+        removed
+            .unwrap_err()
+            .to_string()
+            .contains("score is required")
+    );
     assert_eq!(doc.get_heads(), heads);
 
     // Fields a pain entry does not have, and entries that do not exist.

@@ -301,6 +301,14 @@ pub enum CarePlanError {
         /// The field named.
         field: String,
     },
+    /// The threshold key is not one the alert rules know.
+    #[error("unknown threshold `{key}`; known: {known}")]
+    UnknownThreshold {
+        /// The key named, cut to 40 characters.
+        key: String,
+        /// The keys accepted, comma-separated.
+        known: String,
+    },
     /// The document lacks the section's map.
     #[error("the care plan has no `{0}` map")]
     MissingMap(&'static str),
@@ -336,6 +344,12 @@ pub fn put_item(
         };
         for (field, value) in fields {
             put_field(doc, &obj, field, value.clone()).map_err(|_| CarePlanError::Document)?;
+        }
+        // Writing an item that was deleted brings it back: the editor re-adding it means
+        // it is prescribed again.
+        if matches!(doc.get(&obj, "deleted_at"), Ok(Some(_))) {
+            put_field(doc, &obj, "deleted_at", FieldValue::Remove)
+                .map_err(|_| CarePlanError::Document)?;
         }
         put_field(doc, &obj, "updated_at", FieldValue::Instant(now))
             .map_err(|_| CarePlanError::Document)
@@ -380,9 +394,9 @@ pub fn set_threshold(
     now: DateTime<Utc>,
 ) -> Result<(), CarePlanError> {
     if !THRESHOLD_KEYS.contains(&key) {
-        return Err(CarePlanError::UnknownField {
-            section: Section::Goals,
-            field: key.chars().take(40).collect(),
+        return Err(CarePlanError::UnknownThreshold {
+            key: key.chars().take(40).collect(),
+            known: THRESHOLD_KEYS.join(", "),
         });
     }
     let map = match doc.get(ROOT, "thresholds") {
@@ -461,5 +475,23 @@ mod tests {
         ));
         delete_item(&mut doc, Section::Medications, "m1", now).unwrap();
         assert!(read_care_plan(&doc).medications.is_empty());
+
+        // Prescribing it again brings it back with its fields.
+        put_item(
+            &mut doc,
+            Section::Medications,
+            "m1",
+            &[("dose_amount", FieldValue::Float(10.0))],
+            now,
+        )
+        .unwrap();
+        let plan = read_care_plan(&doc);
+        assert_eq!(plan.medications.len(), 1);
+        assert_eq!(plan.medications[0].drug, "oxycodone");
+
+        // A threshold the rules do not know names itself and the known ones.
+        let err = set_threshold(&mut doc, "severity", Some(1.0), now).unwrap_err();
+        assert!(matches!(err, CarePlanError::UnknownThreshold { .. }));
+        assert!(err.to_string().contains("severe_score"), "{err}");
     }
 }

@@ -200,6 +200,14 @@ pub enum ValidationError {
         /// Least.
         least: f64,
     },
+    /// A required field was removed, or holds a value of another type.
+    #[error("{field} is required and must be {expected}")]
+    Required {
+        /// The field.
+        field: &'static str,
+        /// What the schema expects, in words.
+        expected: &'static str,
+    },
     /// A wellbeing entry with none of its measures.
     #[error("a wellbeing entry needs at least one of sleep_hours, sleep_quality, mood, stress")]
     NothingRecorded,

@@ -426,10 +426,14 @@ pub fn edit_entry(
                     Err(WriteError::Invalid(errors))
                 }
             }
-            Err(e) => Err(WriteError::Invalid(vec![ValidationError::EmptyText {
-                field: match e {
-                    FieldError::Missing(f) | FieldError::WrongType { field: f, .. } => f,
+            Err(e) => Err(WriteError::Invalid(vec![match e {
+                FieldError::Missing(field) => ValidationError::Required {
+                    field,
+                    expected: "present",
                 },
+                FieldError::WrongType { field, expected } => {
+                    ValidationError::Required { field, expected }
+                }
             }])),
         }
     })();
