@@ -164,6 +164,63 @@ async fn wrong_password_then_rate_limited(app: Arc<TestApp>) {
 }
 story!(wrong_password_then_rate_limited);
 
+/// Wrong passwords from one address block that address, not the account's owner
+/// elsewhere; failures from many addresses together reach the per-email ceiling.
+async fn a_stranger_cannot_lock_the_owner_out(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let doc = app.create_staff(clinic, Role::Physician).await;
+    let attempt = |from: &'static str, password: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", format!("10.0.0.1, {from}"))
+            .json(&json!({"email": doc.email, "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        let res = attempt("203.0.113.9", "not the password").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = attempt("203.0.113.9", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from their own address, still gets in.
+    let res = attempt("198.51.100.7", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Three more addresses guess once each: 8 failures for this email in the window is
+    // the configured ceiling, and now nobody gets in until the window passes.
+    for from in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let res = attempt(from, "not the password").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = attempt("198.51.100.7", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(ChronoDuration::seconds(901));
+    let res = attempt("198.51.100.7", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+mod a_stranger_cannot_lock_the_owner_out {
+    async fn run(backend: paindiary_tests::Backend) {
+        paindiary_tests::run_story_with(
+            backend,
+            |config| {
+                config.auth.trust_forwarded_for = true;
+                config.auth.login_max_failures_per_email = 8;
+            },
+            super::a_stranger_cannot_lock_the_owner_out,
+        )
+        .await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(paindiary_tests::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(paindiary_tests::Backend::Postgres).await
+    }
+}
+
 /// The login limit lives in the database, so failures spread over two replicas add up.
 async fn rate_limit_holds_across_replicas(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;

@@ -459,16 +459,28 @@ async fn care_team_pair(
     Ok((p, u))
 }
 
-/// Logs in by email and password. Rate limited per email; unknown emails cost the same
-/// time as wrong passwords.
+/// Logs in by email and password from an unknown address (see [`login_from`]).
 pub async fn login(
     state: &AppState,
     email: Email,
     password: Password,
     device_name: Option<String>,
 ) -> Result<LoginResponse, ApiError> {
+    login_from(state, email, password, device_name, None).await
+}
+
+/// Logs in by email and password. Rate limited per email and client address, with a
+/// ceiling per email (`auth::ratelimit`); unknown emails cost the same time as wrong
+/// passwords.
+pub async fn login_from(
+    state: &AppState,
+    email: Email,
+    password: Password,
+    device_name: Option<String>,
+    client: Option<std::net::IpAddr>,
+) -> Result<LoginResponse, ApiError> {
     let now = state.clock.now();
-    let key = ratelimit::email_key(&email);
+    let key = ratelimit::LoginKeys::new(&email, client);
     if let Some(retry_after_secs) =
         ratelimit::blocked_for(&state.db, &state.config.auth, &key, now).await?
     {

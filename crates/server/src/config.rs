@@ -107,8 +107,16 @@ pub struct AuthConfig {
     pub web_token_ttl_hours: i64,
     /// A web session unused for this long is refused (HIPAA automatic logoff).
     pub web_idle_timeout_minutes: i64,
-    /// Failed logins for one email within the window before further attempts get 429.
+    /// Failed logins for one email from one client address within the window before
+    /// further attempts from that address get 429. Keyed by address too, so that someone
+    /// guessing from elsewhere cannot lock the account's owner out.
     pub login_max_failures: u64,
+    /// Failed logins for one email from all addresses within the window before every
+    /// attempt gets 429: the ceiling against guessing spread over many addresses.
+    pub login_max_failures_per_email: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (set this only behind
+    /// a proxy that appends it); otherwise the TCP peer address is used.
+    pub trust_forwarded_for: bool,
     /// The rate-limit window, in seconds.
     pub login_failure_window_secs: i64,
     /// How long a new invitation code stays valid.
@@ -122,6 +130,8 @@ impl Default for AuthConfig {
             web_token_ttl_hours: 12,
             web_idle_timeout_minutes: 30,
             login_max_failures: 5,
+            login_max_failures_per_email: 50,
+            trust_forwarded_for: false,
             login_failure_window_secs: 15 * 60,
             invitation_ttl_hours: 14 * 24,
         }

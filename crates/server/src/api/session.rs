@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::accounts::{self, LoginResponse};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, ClientAddr};
 use crate::domain::{Email, Password};
 use crate::error::{ApiError, ApiJson, Json};
 use crate::state::AppState;
@@ -22,12 +22,13 @@ pub struct LoginRequest {
 /// `POST /auth/login`: a device token if `device_name` is given, else a web session.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     // A malformed email cannot belong to an account: answer as for a wrong password.
     let email = Email::parse(&req.email).map_err(|_| ApiError::InvalidCredentials)?;
     let password = Password::for_login(&req.password);
-    accounts::login(&state, email, password, req.device_name)
+    accounts::login_from(&state, email, password, req.device_name, client)
         .await
         .map(Json)
 }

@@ -161,3 +161,37 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
         token_id: TokenId(row.id),
     })
 }
+
+/// The client's IP address, for rate limiting: the TCP peer, or the last
+/// `X-Forwarded-For` entry when `auth.trust_forwarded_for` says a proxy appends it.
+/// `None` when neither is known (a router driven without a socket); never rejects.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.auth.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+                .last();
+            if forwarded.is_some() {
+                return Ok(Self(forwarded));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Self(peer))
+    }
+}

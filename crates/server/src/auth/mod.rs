@@ -6,5 +6,5 @@ pub mod password;
 pub mod ratelimit;
 pub mod token;
 
-pub use extractor::{AuthUser, AuthUserOrQueryToken, token_still_valid};
+pub use extractor::{AuthUser, AuthUserOrQueryToken, ClientAddr, token_still_valid};
 pub use token::{IssuedToken, TokenKind};
