@@ -237,18 +237,22 @@ where
     }
 }
 
-/// One story, two tests: `<story>::sqlite` and `<story>::postgres`.
+/// One story, two tests: `<story>::sqlite` and `<story>::postgres`. An optional second
+/// argument, a closure over `&mut Config`, changes the configuration before the app starts.
 #[macro_export]
 macro_rules! story {
     ($name:ident) => {
+        $crate::story!($name, |_| {});
+    };
+    ($name:ident, $configure:expr) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                $crate::run_story($crate::Backend::Sqlite, super::$name).await
+                $crate::run_story_with($crate::Backend::Sqlite, $configure, super::$name).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                $crate::run_story($crate::Backend::Postgres, super::$name).await
+                $crate::run_story_with($crate::Backend::Postgres, $configure, super::$name).await
             }
         }
     };
@@ -308,6 +312,41 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body {status}: {text}"))
         };
         (status, json)
+    }
+
+    /// The sync endpoint (`ws://.../sync`) for a client holding `token`.
+    pub fn sync_endpoint(&self, token: &str) -> paindiary_sync::replica::ServerEndpoint {
+        paindiary_sync::replica::ServerEndpoint {
+            url: format!("{}/sync", self.base_url.replace("http://", "ws://")),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    /// Runs a query that returns one integer (a `COUNT(*)`) on the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.count_with(sql, Vec::new()).await
+    }
+
+    /// Like [`TestApp::count`] with bound values; write placeholders as `$1`, `$2`, ...
+    /// (rewritten to `?` on SQLite).
+    pub async fn count_with(&self, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
+        let backend = self.state.db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
+            _ => (1..=values.len())
+                .rev()
+                .fold(sql.to_owned(), |sql, i| sql.replace(&format!("${i}"), "?")),
+        };
+        let row = self
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                backend, sql, values,
+            ))
+            .await
+            .expect("count query")
+            .expect("one row");
+        row.try_get_by_index::<i64>(0).expect("an integer")
     }
 
     /// `GET` with a token.

@@ -13,21 +13,11 @@ use chrono::{TimeDelta, Utc};
 use paindiary_server::domain::Role;
 use paindiary_sync::ids::{DocumentId, Month, PatientId as DocPatientId};
 use paindiary_sync::protocol::{Message, PeerId};
-use paindiary_sync::replica::{
-    Connection, Durability, Replica, ServerEndpoint, SyncError, SyncTarget,
-};
+use paindiary_sync::replica::{Connection, Durability, Replica, SyncError, SyncTarget};
 use paindiary_sync::schema::month::read_entries;
 use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use paindiary_tests::{TestApp, story};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Statement};
-
-fn endpoint(app: &TestApp, token: &str) -> ServerEndpoint {
-    ServerEndpoint {
-        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
-        token: Some(token.to_owned()),
-    }
-}
 
 fn pain(score: f64, at: chrono::DateTime<Utc>) -> Entry {
     Entry::Pain(PainEntry {
@@ -47,38 +37,13 @@ fn pain(score: f64, at: chrono::DateTime<Utc>) -> Entry {
     })
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 /// Rows of `table` about `patient`, optionally narrowed by `and` (SQL over constants).
 async fn rows_about(app: &TestApp, table: &str, patient: uuid::Uuid, and: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let placeholder = match backend {
-        sea_orm::DatabaseBackend::Postgres => "$1",
-        _ => "?",
-    };
-    let sql = format!("SELECT COUNT(*) FROM {table} WHERE patient_id = {placeholder} {and}");
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [patient.into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+    app.count_with(
+        &format!("SELECT COUNT(*) FROM {table} WHERE patient_id = $1 {and}"),
+        vec![patient.into()],
+    )
+    .await
 }
 
 /// A phone with one synced pain entry; returns its month document's ID.
@@ -89,7 +54,7 @@ async fn phone_with_one_entry(app: &TestApp, token: &str, patient: DocPatientId)
     phone
         .record(&pain(5.0, now - TimeDelta::hours(1)), now)
         .unwrap();
-    phone.sync(&endpoint(app, token)).await.unwrap();
+    phone.sync(&app.sync_endpoint(token)).await.unwrap();
     DocKind::DiaryMonth {
         patient,
         month: Month::of(now.date_naive()).unwrap(),
@@ -101,7 +66,7 @@ async fn phone_with_one_entry(app: &TestApp, token: &str, patient: DocPatientId)
 /// Returns the connection and how many entries the document held.
 async fn open_session(app: &TestApp, token: &str, id: DocumentId) -> (Connection, usize) {
     let mut conn = Connection::connect(
-        &endpoint(app, token),
+        &app.sync_endpoint(token),
         PeerId::new(format!("live-{}", uuid::Uuid::new_v4().simple())).unwrap(),
         None,
         Duration::from_secs(10),
@@ -241,7 +206,7 @@ async fn withdrawn_access_ends_live_sessions(app: Arc<TestApp>) {
 
     // Reconnecting, the nurse gets doc-unavailable, exactly as for a missing document.
     let mut again = Connection::connect(
-        &endpoint(&app, &nurse.token),
+        &app.sync_endpoint(&nurse.token),
         PeerId::new("nurse-again").unwrap(),
         None,
         Duration::from_secs(10),
@@ -285,24 +250,10 @@ async fn an_expired_token_ends_its_session_at_the_next_recheck(app: Arc<TestApp>
     );
 }
 
-mod an_expired_token_ends_its_session_at_the_next_recheck {
-    async fn run(backend: paindiary_tests::Backend) {
-        paindiary_tests::run_story_with(
-            backend,
-            |config| config.sync.session_recheck_secs = 1,
-            super::an_expired_token_ends_its_session_at_the_next_recheck,
-        )
-        .await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(paindiary_tests::Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(paindiary_tests::Backend::Postgres).await
-    }
-}
+story!(
+    an_expired_token_ends_its_session_at_the_next_recheck,
+    |config| { config.sync.session_recheck_secs = 1 }
+);
 
 async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
@@ -373,8 +324,7 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
         );
     }
     assert_eq!(
-        count(
-            &app,
+        app.count(
             "SELECT COUNT(*) FROM document_chunks c WHERE NOT EXISTS \
              (SELECT 1 FROM documents d WHERE d.id = c.document_id)"
         )
@@ -401,7 +351,7 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
     let (status, _) = app.get("/api/v1/me", &alice.token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let refused = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("old-phone").unwrap(),
         None,
         Duration::from_secs(5),

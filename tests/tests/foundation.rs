@@ -199,27 +199,10 @@ async fn a_stranger_cannot_lock_the_owner_out(app: Arc<TestApp>) {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-mod a_stranger_cannot_lock_the_owner_out {
-    async fn run(backend: paindiary_tests::Backend) {
-        paindiary_tests::run_story_with(
-            backend,
-            |config| {
-                config.auth.trust_forwarded_for = true;
-                config.auth.login_max_failures_per_email = 8;
-            },
-            super::a_stranger_cannot_lock_the_owner_out,
-        )
-        .await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(paindiary_tests::Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(paindiary_tests::Backend::Postgres).await
-    }
-}
+story!(a_stranger_cannot_lock_the_owner_out, |config| {
+    config.auth.trust_forwarded_for = true;
+    config.auth.login_max_failures_per_email = 8;
+});
 
 /// The login limit lives in the database, so failures spread over two replicas add up.
 async fn rate_limit_holds_across_replicas(app: Arc<TestApp>) {

@@ -566,27 +566,10 @@ async fn compaction_and_eviction_keep_every_entry(app: Arc<TestApp>) {
     }
 }
 
-mod compaction_and_eviction_keep_every_entry {
-    async fn run(backend: paindiary_tests::Backend) {
-        paindiary_tests::run_story_with(
-            backend,
-            |config| {
-                config.sync.compact_after_chunks = 5;
-                config.sync.memory_budget_bytes = 96 * 1024;
-            },
-            super::compaction_and_eviction_keep_every_entry,
-        )
-        .await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(paindiary_tests::Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(paindiary_tests::Backend::Postgres).await
-    }
-}
+story!(compaction_and_eviction_keep_every_entry, |config| {
+    config.sync.compact_after_chunks = 5;
+    config.sync.memory_budget_bytes = 96 * 1024;
+});
 
 async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
@@ -644,21 +627,7 @@ async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
     );
 }
 
-mod oversized_documents_and_expired_tokens_are_refused {
-    async fn run(backend: paindiary_tests::Backend) {
-        paindiary_tests::run_story_with(
-            backend,
-            |config| config.sync.max_document_bytes = 8 * 1024,
-            super::oversized_documents_and_expired_tokens_are_refused,
-        )
-        .await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(paindiary_tests::Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(paindiary_tests::Backend::Postgres).await
-    }
-}
+story!(
+    oversized_documents_and_expired_tokens_are_refused,
+    |config| { config.sync.max_document_bytes = 8 * 1024 }
+);
