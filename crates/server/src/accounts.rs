@@ -220,13 +220,7 @@ pub async fn create_user(
         }
         .into());
     }
-    if clinics::Entity::find_by_id(new.clinic.uuid())
-        .one(&state.db)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound);
-    }
+    ensure_clinic(state, new.clinic).await?;
     let hash = password::hash(new.password).await?;
     let now = state.clock.now();
     let id = UserId::new_random();
@@ -243,13 +237,7 @@ pub async fn create_user(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if unique_violation(&e) {
-            ApiError::Conflict("a user with this email")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(conflict_if_taken("a user with this email"))?;
     audit::record(
         &txn,
         AuditEvent::new(now, actor, action::USER_CREATE).target(id.to_string()),
@@ -257,6 +245,26 @@ pub async fn create_user(
     .await?;
     txn.commit().await?;
     UserView::from_model(inserted, None)
+}
+
+/// `NotFound` unless the clinic exists.
+async fn ensure_clinic(state: &AppState, clinic: ClinicId) -> Result<(), ApiError> {
+    clinics::Entity::find_by_id(clinic.uuid())
+        .one(&state.db)
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound)
+}
+
+/// Maps a unique-key violation on insert to a `Conflict` naming what is taken.
+fn conflict_if_taken(what: &'static str) -> impl Fn(DbErr) -> ApiError {
+    move |e| {
+        if unique_violation(&e) {
+            ApiError::Conflict(what)
+        } else {
+            e.into()
+        }
+    }
 }
 
 /// Alphabet for invitation codes: no 0/O or 1/I, so codes survive being read aloud.
@@ -303,13 +311,7 @@ pub async fn create_patient(
     actor: Option<UserId>,
     new: NewPatient,
 ) -> Result<CreatedPatient, ApiError> {
-    if clinics::Entity::find_by_id(new.clinic.uuid())
-        .one(&state.db)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound);
-    }
+    ensure_clinic(state, new.clinic).await?;
     let now = state.clock.now();
     let id = PatientId::new_random();
     let code = new_invitation_code();
@@ -326,13 +328,7 @@ pub async fn create_patient(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if unique_violation(&e) {
-            ApiError::Conflict("a patient with this display code")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(conflict_if_taken("a patient with this display code"))?;
     invitations::ActiveModel {
         id: Set(Uuid::new_v4()),
         code_hash: Set(invitation_code_hash(&code)),
@@ -618,13 +614,7 @@ pub async fn enrol(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if unique_violation(&e) {
-            ApiError::Conflict("a user with this email")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(conflict_if_taken("a user with this email"))?;
     let linked = patients::Entity::update_many()
         .col_expr(patients::Column::UserId, Expr::value(user_id.uuid()))
         .filter(patients::Column::Id.eq(patient.id))
