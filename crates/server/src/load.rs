@@ -50,6 +50,16 @@ pub struct LoadArgs {
     /// Seconds one entry-sync may take before it counts as an error.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// Crash-test mode: write every phone's acknowledged entries, document and sync state
+    /// to this directory (and `<dir>/measuring` when the measured phase starts); a phone
+    /// stops at its first failed entry-sync (the server is expected to die).
+    #[arg(long, conflicts_with = "verify")]
+    pub record: Option<PathBuf>,
+    /// Check a `--record` directory against the (restarted) server instead of loading it:
+    /// every acknowledged entry is in the documents and the projection, and each phone
+    /// resumes without resending its history.
+    #[arg(long)]
+    pub verify: Option<PathBuf>,
 }
 
 /// What a load run measured.
@@ -91,6 +101,8 @@ struct Phone {
     patient: DocPatientId,
     doc: AutoCommit,
     state: SyncState,
+    /// Entries the server acknowledged (its reply covered them).
+    acked: Vec<EntryId>,
 }
 
 fn pain_entry(minute: i64) -> Entry {
@@ -149,6 +161,7 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             patient,
             doc,
             state: SyncState::new(),
+            acked: Vec::new(),
         });
     }
     let mut prepared = Vec::with_capacity(phones.len());
@@ -171,6 +184,11 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
                 timeout * 4,
             )
             .await?;
+            phone.acked = read_entries(&phone.doc)
+                .entries
+                .iter()
+                .map(|e| e.id)
+                .collect();
             Ok::<_, anyhow::Error>((phone, conn))
         });
     }
@@ -179,6 +197,10 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     }
 
     // The measured closed loop.
+    if let Some(dir) = &args.record {
+        crate::load_check::mark_measuring(dir)?;
+    }
+    let stop_at_first_error = args.record.is_some();
     let cpu_before = args.server_pid.and_then(process_cpu_ticks);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -195,13 +217,9 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             .document_id();
             for k in 0..entries {
                 let t = Instant::now();
-                if add_entry_unchecked(
-                    &mut phone.doc,
-                    EntryId::new(),
-                    &pain_entry(k as i64),
-                    Utc::now(),
-                )
-                .is_err()
+                let entry = EntryId::new();
+                if add_entry_unchecked(&mut phone.doc, entry, &pain_entry(k as i64), Utc::now())
+                    .is_err()
                 {
                     errors += 1;
                     continue;
@@ -217,8 +235,16 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
                     )
                     .await;
                 match synced {
-                    Ok(_) => latencies.push(t.elapsed()),
-                    Err(_) => errors += 1,
+                    Ok(_) => {
+                        latencies.push(t.elapsed());
+                        phone.acked.push(entry);
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        if stop_at_first_error {
+                            break;
+                        }
+                    }
                 }
             }
             let bytes = conn.bytes_sent() + conn.bytes_received() - bytes_before;
@@ -240,6 +266,23 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     let seconds = started.elapsed().as_secs_f64();
     let cpu_after = args.server_pid.and_then(process_cpu_ticks);
     let entry_syncs = latencies.len();
+    if let Some(dir) = &args.record {
+        crate::load_check::record(
+            dir,
+            &args.url,
+            &month,
+            finished.iter().map(|p| {
+                crate::load_check::PhoneRecord::new(
+                    p.endpoint.token.clone(),
+                    p.patient,
+                    &p.doc,
+                    &p.state,
+                    &p.acked,
+                )
+            }),
+        )?;
+    }
+    let server_gone = stop_at_first_error && errors > 0;
     latencies.sort();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -258,7 +301,7 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
 
     // Reconnect cost: one phone adds an entry offline and reconnects with its state kept.
     let reconnect_bytes = match finished.first_mut() {
-        Some(phone) => {
+        Some(phone) if !server_gone => {
             let state_bytes = phone.state.encode();
             let mut state = SyncState::decode(&state_bytes).unwrap_or_default();
             add_entry_unchecked(&mut phone.doc, EntryId::new(), &pain_entry(0), Utc::now())?;
@@ -282,12 +325,12 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             conn.close().await;
             Some(total)
         }
-        None => None,
+        _ => None,
     };
 
     // Verify over fresh connections that the server holds every acknowledged entry.
     let mut verified = errors == 0;
-    for phone in &mut finished {
+    for phone in finished.iter_mut().filter(|_| !server_gone) {
         let id = DocKind::DiaryMonth {
             patient: phone.patient,
             month,

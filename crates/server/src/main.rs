@@ -42,6 +42,19 @@ fn main() -> anyhow::Result<()> {
                     )
                 };
                 let json = args.json;
+                if let Some(dir) = args.verify.clone() {
+                    let timeout = Duration::from_secs(args.timeout_secs);
+                    let report =
+                        paindiary_server::load_check::verify(state, &dir, Some(&args.url), timeout)
+                            .await?;
+                    output(&if json {
+                        serde_json::to_string(&report)?
+                    } else {
+                        report.line()
+                    });
+                    anyhow::ensure!(report.ok, "crash verification failed");
+                    return Ok(());
+                }
                 let report = paindiary_server::load::run(state, args).await?;
                 if json {
                     output(&serde_json::to_string(&report)?);
@@ -58,6 +71,8 @@ fn main() -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let listen = config.listen;
+    // SQLite is single-process: refuse a second server on the same file up front.
+    let _single_server = paindiary_server::serve_lock::acquire(&config)?;
     let state = AppState::open(config)
         .await
         .context("opening the database")?;

@@ -12,6 +12,7 @@ use crate::state::AppState;
 /// The whole application: the REST API and the sync endpoint, with the hub behind it.
 pub fn app(state: AppState) -> (Router, Hub) {
     let hub = Hub::new(state.clone(), state.config.sync.clone());
+    crate::hub::replication::spawn_listener(&hub);
     let router = crate::api::router(state).merge(crate::hub::connection::router(hub.clone()));
     (router, hub)
 }

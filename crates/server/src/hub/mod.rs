@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod connection;
+pub mod replication;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -365,6 +366,7 @@ impl Hub {
         let txn = crate::db::begin_write(&self.inner.state.db).await?;
         storage::register(&txn, &slot.id, meta, now).await?;
         let chunk = storage::append_chunk(&txn, &slot.id, bytes.clone(), true, now).await?;
+        replication::publish(&txn, self, &slot.id).await?;
         txn.commit().await?;
         slot.stored_bytes = bytes.len();
         slot.chunk_ids = vec![chunk];
@@ -545,6 +547,11 @@ impl Hub {
                 .target(id.to_string()),
         )
         .await?;
+        // Other replicas holding these documents load the new chunks when this commits.
+        replication::publish(&txn, self, &id).await?;
+        if let Some(index) = &index_slot {
+            replication::publish(&txn, self, &index.id).await?;
+        }
         // A new month is listed in the patient's index in the same transaction.
         let index_update = match (new_month, index_slot) {
             (
