@@ -59,6 +59,9 @@ pub enum ChannelSetupError {
     /// The `from` address does not parse.
     #[error("delivery.from is not a valid mailbox")]
     From,
+    /// The file transport's directory could not be created.
+    #[error("cannot create the mail directory: {0}")]
+    MailDir(std::io::Error),
     /// The SMTP TLS parameters could not be built.
     #[error("delivery.mail: cannot set up TLS for the SMTP host")]
     SmtpTls,
@@ -102,6 +105,7 @@ impl Outbox {
         let mailer = match mail.transport {
             MailTransportKind::File => {
                 let dir = mail.dir.clone().unwrap_or_else(|| data_dir.join("mail"));
+                std::fs::create_dir_all(&dir).map_err(ChannelSetupError::MailDir)?;
                 Mailer::File(AsyncFileTransport::new(&dir), dir)
             }
             MailTransportKind::Smtp => {
@@ -137,6 +141,12 @@ impl Outbox {
                 Mailer::Smtp(builder.build())
             }
         };
+        // reqwest is built with `rustls-no-provider` (ring, not aws-lc, which would add a
+        // C toolchain build), and features unify across the workspace: every reqwest
+        // client in the process (the test harness's, a future one) needs a default
+        // provider or it panics when built. rustls keeps that choice process-wide by
+        // design; installing it twice is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(webhook_tls_config())
             .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
