@@ -9,6 +9,9 @@
 // A test harness reports failure by panicking; that is its whole purpose here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod smtp;
+pub mod webhook;
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

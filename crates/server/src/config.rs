@@ -181,6 +181,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The sync hub's limits and cache.
     pub sync: crate::hub::SyncConfig,
+    /// The delivery worker and its channels.
+    pub delivery: crate::outbox::DeliveryConfig,
 }
 
 impl Default for Config {
@@ -194,6 +196,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             sync: crate::hub::SyncConfig::default(),
+            delivery: crate::outbox::DeliveryConfig::default(),
         }
     }
 }

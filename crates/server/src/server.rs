@@ -26,8 +26,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let worker = state
+        .config
+        .delivery
+        .worker
+        .then(|| crate::outbox::spawn_worker(state.clone()));
     let (router, hub) = app(state);
-    serve_with_hub(listener, router, hub, grace, shutdown).await
+    let served = serve_with_hub(listener, router, hub, grace, shutdown).await;
+    // The worker finishes its current round (bounded by the send timeouts) and stops.
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    served
 }
 
 /// Serves `router` and, once `shutdown` completes, closes the hub's WebSockets (upgraded

@@ -28,6 +28,8 @@ pub struct AppState {
     /// An argon2id hash of a random password, verified against when a login names an
     /// unknown email so that the response time does not reveal which emails exist.
     pub(crate) dummy_password_hash: Arc<str>,
+    /// The delivery channels and the worker's wake-up signal.
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 /// Why the state could not be built.
@@ -39,6 +41,9 @@ pub enum StateError {
     /// Preparing the login timing guard failed.
     #[error("startup: {0}")]
     Startup(#[from] ApiError),
+    /// The delivery channels could not be set up.
+    #[error("delivery: {0}")]
+    Delivery(#[from] crate::outbox::ChannelSetupError),
 }
 
 impl AppState {
@@ -50,12 +55,14 @@ impl AppState {
     ) -> Result<Self, StateError> {
         let random: [u8; 24] = rand::random();
         let dummy = crate::auth::password::hash(Password::for_login(&hex::encode(random))).await?;
+        let outbox = crate::outbox::Outbox::new(&config.delivery, &config.data_dir)?;
         Ok(Self {
             db,
             config: Arc::new(config),
             clock,
             access_changes: AccessChanges::default(),
             dummy_password_hash: Arc::from(dummy),
+            outbox,
         })
     }
 

@@ -5,6 +5,7 @@
 //! add their routes in [`router`].
 
 mod admin;
+mod deliveries;
 mod documents;
 mod extract;
 mod health;
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
             put(admin::add_care_team_member).delete(admin::remove_care_team_member),
         )
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/deliveries", get(deliveries::list))
+        .route("/admin/deliveries/{id}/retry", post(deliveries::retry))
         .route("/patients", get(patients::list))
         .route("/patients/{id}", get(patients::get))
         .route("/patients/{id}/documents", get(documents::list));

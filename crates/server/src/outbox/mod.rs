@@ -2,8 +2,10 @@
 //! transaction as the alert change that owes them, so none is lost or sent for a change
 //! that rolled back.
 //!
-//! The delivery worker that drains this table lives beside it; this file is the contract
-//! between the alert lifecycle (which enqueues) and delivery (which sends).
+//! The delivery worker that drains this table lives beside it ([`worker`], sending
+//! through [`channels`], configured by [`config`]); this file is the contract between the
+//! alert lifecycle (which enqueues) and delivery (which sends). After committing a
+//! transaction that enqueued rows, call `state.outbox.wake()` so the worker sends at once.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -11,6 +13,14 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use crate::entity::notification_outbox;
+
+pub mod channels;
+pub mod config;
+pub mod worker;
+
+pub use channels::{ChannelSetupError, Outbox, Outcome};
+pub use config::DeliveryConfig;
+pub use worker::{DrainReport, WorkerHandle, drain_once, spawn_worker};
 
 /// How a delivery travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

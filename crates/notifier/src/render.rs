@@ -1,0 +1,428 @@
+//! Message rendering: turns an outbox payload (the contract between the alert lifecycle
+//! and the delivery worker) into an email's subject, plain-text and HTML bodies, or a
+//! webhook's JSON body, and signs webhook bodies.
+//!
+//! Minimum necessary by default: patient display code, rule title, severity and a
+//! dashboard link. The alert's `explanation` (scores, drugs) and its day are rendered only
+//! when the caller passes `details = true`, which it does only when both the payload and
+//! the clinic's current settings opt in. Templates are plain Rust `format!` strings: the
+//! messages are short and fixed, so a template engine would add more than it saves.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// One alert as the outbox payload carries it (kinds `alert_opened`, `alert_repeat`,
+/// `alert_escalated`, and each element of a digest's `alerts`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct AlertPayload {
+    /// The alert.
+    pub alert_id: Uuid,
+    /// The patient it is about.
+    pub patient_id: Uuid,
+    /// The pseudonymous code clinicians know the patient by, e.g. `P-0042`.
+    pub patient_display_code: String,
+    /// Rule code: `worsening`, `severe`, `opioid_load`, `prn_overuse`, `missed_logging`.
+    pub rule: String,
+    /// Human title of the rule, e.g. `Severe pain`.
+    pub rule_title: String,
+    /// `info`, `warning` or `urgent`.
+    pub severity: Severity,
+    /// When the alert opened.
+    pub opened_at: DateTime<Utc>,
+    /// The patient's local day the trigger belongs to.
+    pub local_day: NaiveDate,
+    /// Whether the data arrived more than a day after it was recorded.
+    pub reported_late: bool,
+    /// Triggers attached to the alert so far.
+    pub trigger_count: i64,
+    /// `/dashboard/patients/<patient uuid>`; the worker prefixes the public URL.
+    pub dashboard_path: String,
+    /// Whether the clinic opted in to details when the row was written.
+    pub include_details: bool,
+    /// The numbers behind the trigger; `None` unless the clinic opted in.
+    pub explanation: Option<String>,
+}
+
+/// A daily digest for one clinician (kind `digest`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct DigestPayload {
+    /// Whom it greets.
+    pub clinician_name: String,
+    /// The day it summarises.
+    pub day: NaiveDate,
+    /// The alerts it lists.
+    pub alerts: Vec<AlertPayload>,
+    /// Whether the clinic opted in to details when the row was written.
+    pub include_details: bool,
+}
+
+/// Alert severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For the digest.
+    Info,
+    /// Worth a look soon.
+    Warning,
+    /// Act today.
+    Urgent,
+}
+
+impl Severity {
+    /// Capitalised label for subjects and bodies.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Info => "Info",
+            Self::Warning => "Warning",
+            Self::Urgent => "Urgent",
+        }
+    }
+}
+
+/// Why an alert message is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertMessageKind {
+    /// A new alert.
+    Opened,
+    /// Still open after the repeat interval.
+    Repeat,
+    /// Urgent and unacknowledged: sent to the clinic's secondary recipients.
+    Escalated,
+}
+
+/// A rendered email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// Subject line (ASCII, so that it needs no encoded words).
+    pub subject: String,
+    /// `text/plain` body.
+    pub text: String,
+    /// `text/html` body.
+    pub html: String,
+}
+
+/// The absolute dashboard link: `public_url` without trailing slashes plus `path`.
+pub fn dashboard_link(public_url: &str, path: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}
+
+/// `Severe pain` -> `severe pain`, leaving acronyms such as `PRN overuse` alone.
+fn lower_first(title: &str) -> String {
+    let mut chars = title.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => {
+            let mut out: String = first.to_lowercase().collect();
+            out.push_str(&title[first.len_utf8()..]);
+            out
+        }
+        _ => title.to_owned(),
+    }
+}
+
+/// Keeps a subject or header on one ASCII line: anything else becomes `?`.
+fn header_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the email about one alert. `link` is the absolute dashboard URL; `details`
+/// allows the day and the explanation (see the module docs for when it may be true).
+pub fn alert_email(
+    alert: &AlertPayload,
+    kind: AlertMessageKind,
+    link: &str,
+    details: bool,
+) -> RenderedEmail {
+    let prefix = match kind {
+        AlertMessageKind::Opened => "",
+        AlertMessageKind::Repeat => "Reminder - ",
+        AlertMessageKind::Escalated => "Escalated - ",
+    };
+    let severity = alert.severity.label();
+    let code = &alert.patient_display_code;
+    let subject = header_safe(&format!(
+        "[Paindiary] {prefix}{severity}: {} alert for patient {code}",
+        lower_first(&alert.rule_title)
+    ));
+    let lead = match kind {
+        AlertMessageKind::Opened => "A new alert was raised",
+        AlertMessageKind::Repeat => "This alert is still open",
+        AlertMessageKind::Escalated => {
+            "This urgent alert has not been acknowledged and is escalated to you"
+        }
+    };
+    let detail_lines = detail_lines(alert, details);
+
+    let mut text = format!(
+        "{lead}.\n\nPatient: {code}\nAlert: {}\nSeverity: {severity}\n",
+        alert.rule_title
+    );
+    for (label, value) in &detail_lines {
+        let _ = writeln!(text, "{label}: {value}");
+    }
+    let _ = write!(
+        text,
+        "\nOpen the patient in the dashboard:\n{link}\n\n{FOOTER_TEXT}\n"
+    );
+
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>{}.</p>\n<table>\n<tr><th align=\"left\">Patient</th><td>{}</td></tr>\n<tr><th align=\"left\">Alert</th><td>{}</td></tr>\n<tr><th align=\"left\">Severity</th><td>{severity}</td></tr>\n",
+        html_escape(lead),
+        html_escape(code),
+        html_escape(&alert.rule_title),
+    );
+    for (label, value) in &detail_lines {
+        let _ = writeln!(
+            html,
+            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
+            html_escape(value)
+        );
+    }
+    let _ = write!(
+        html,
+        "</table>\n<p><a href=\"{0}\">Open the patient in the dashboard</a><br>{0}</p>\n<p><small>{1}</small></p>\n</body></html>\n",
+        html_escape(link),
+        html_escape(FOOTER_TEXT)
+    );
+    RenderedEmail {
+        subject,
+        text,
+        html,
+    }
+}
+
+const FOOTER_TEXT: &str = "You receive this because you are on the care team of this patient. \
+Clinical details are in the dashboard, not in this email.";
+
+/// The optional lines: only with `details`.
+fn detail_lines(alert: &AlertPayload, details: bool) -> Vec<(&'static str, String)> {
+    if !details {
+        return Vec::new();
+    }
+    let mut lines = vec![(
+        "Day",
+        if alert.reported_late {
+            format!("{} (reported late)", alert.local_day)
+        } else {
+            alert.local_day.to_string()
+        },
+    )];
+    if alert.trigger_count > 1 {
+        lines.push(("Triggers", alert.trigger_count.to_string()));
+    }
+    if let Some(explanation) = &alert.explanation {
+        lines.push(("Details", explanation.clone()));
+    }
+    lines
+}
+
+/// Renders one clinician's daily digest. `link_for` turns a dashboard path into the
+/// absolute URL.
+pub fn digest_email(
+    digest: &DigestPayload,
+    link_for: impl Fn(&str) -> String,
+    details: bool,
+) -> RenderedEmail {
+    let n = digest.alerts.len();
+    let plural = if n == 1 { "" } else { "s" };
+    let subject = header_safe(&format!(
+        "[Paindiary] Daily digest for {}: {n} alert{plural}",
+        digest.day
+    ));
+    let mut text = format!(
+        "Hello {},\n\n{n} alert{plural} for your patients on {}:\n\n",
+        digest.clinician_name, digest.day
+    );
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>Hello {},</p>\n<p>{n} alert{plural} for your patients on {}:</p>\n<ul>\n",
+        html_escape(&digest.clinician_name),
+        digest.day
+    );
+    for alert in &digest.alerts {
+        let link = link_for(&alert.dashboard_path);
+        let _ = writeln!(
+            text,
+            "- {} {}: {} ({})\n  {link}",
+            alert.severity.label(),
+            alert.patient_display_code,
+            alert.rule_title,
+            alert.local_day
+        );
+        let _ = write!(
+            html,
+            "<li>{} <b>{}</b>: {} ({}) <a href=\"{}\">dashboard</a>",
+            alert.severity.label(),
+            html_escape(&alert.patient_display_code),
+            html_escape(&alert.rule_title),
+            alert.local_day,
+            html_escape(&link)
+        );
+        if details && let Some(explanation) = &alert.explanation {
+            let _ = writeln!(text, "  Details: {explanation}");
+            let _ = write!(html, "<br>{}", html_escape(explanation));
+        }
+        html.push_str("</li>\n");
+    }
+    let _ = write!(text, "\n{FOOTER_TEXT}\n");
+    let _ = write!(
+        html,
+        "</ul>\n<p><small>{}</small></p>\n</body></html>\n",
+        html_escape(FOOTER_TEXT)
+    );
+    RenderedEmail {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The JSON body of an alert webhook: the payload's fields plus `event`, `delivery_id`
+/// and the absolute `dashboard_url`, with `explanation` null unless `details`.
+pub fn alert_webhook_body(
+    event: &str,
+    delivery_id: Uuid,
+    alert: &AlertPayload,
+    link: &str,
+    details: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": event,
+        "delivery_id": delivery_id,
+        "alert_id": alert.alert_id,
+        "patient_id": alert.patient_id,
+        "patient_display_code": alert.patient_display_code,
+        "rule": alert.rule,
+        "rule_title": alert.rule_title,
+        "severity": alert.severity,
+        "opened_at": alert.opened_at,
+        "dashboard_url": link,
+        "reported_late": alert.reported_late,
+        "trigger_count": alert.trigger_count,
+        "local_day": details.then(|| alert.local_day.to_string()),
+        "explanation": if details { alert.explanation.clone() } else { None },
+    })
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, the `X-Paindiary-Signature`
+/// header. Receivers recompute it and compare in constant time, and reject old timestamps.
+pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail for SHA-256; the
+    // fallback keeps the signature well-formed (and wrong) rather than panicking.
+    match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(timestamp.to_string().as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        }
+        Err(_) => "sha256=".to_owned(),
+    }
+}
+
+/// The email `Message-ID` for an idempotency key: `<hex(sha256(key))[..32]@paindiary>`.
+/// Hashed so that the key's parts (which name the recipient) do not show in headers.
+pub fn message_id(idempotency_key: &str) -> String {
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    format!("<{}@paindiary>", &hex::encode(digest)[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn alert() -> AlertPayload {
+        AlertPayload {
+            alert_id: Uuid::nil(),
+            patient_id: Uuid::nil(),
+            patient_display_code: "P-0042".into(),
+            rule: "severe".into(),
+            rule_title: "Severe pain".into(),
+            severity: Severity::Urgent,
+            opened_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            local_day: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            reported_late: true,
+            trigger_count: 2,
+            dashboard_path: "/dashboard/patients/x".into(),
+            include_details: false,
+            explanation: Some("max NRS 9 on 2 days".into()),
+        }
+    }
+
+    #[test]
+    fn minimum_necessary_unless_details() {
+        let a = alert();
+        let link = dashboard_link("https://pd.example/", &a.dashboard_path);
+        assert_eq!(link, "https://pd.example/dashboard/patients/x");
+        let e = alert_email(&a, AlertMessageKind::Opened, &link, false);
+        assert_eq!(
+            e.subject,
+            "[Paindiary] Urgent: severe pain alert for patient P-0042"
+        );
+        for body in [&e.text, &e.html] {
+            assert!(body.contains("P-0042") && body.contains(&link));
+            assert!(!body.contains("NRS 9") && !body.contains("2026-12-01"));
+        }
+        let e = alert_email(&a, AlertMessageKind::Repeat, &link, true);
+        assert!(e.subject.starts_with("[Paindiary] Reminder - Urgent"));
+        assert!(e.text.contains("max NRS 9") && e.text.contains("(reported late)"));
+        let body = alert_webhook_body("alert_opened", Uuid::nil(), &a, &link, false);
+        assert!(body["explanation"].is_null() && body["local_day"].is_null());
+    }
+
+    #[test]
+    fn html_is_escaped_and_titles_keep_acronyms() {
+        let mut a = alert();
+        a.patient_display_code = "<b>".into();
+        a.rule_title = "PRN overuse".into();
+        let e = alert_email(&a, AlertMessageKind::Opened, "https://x/", false);
+        assert!(e.html.contains("&lt;b&gt;") && !e.html.contains("<b>"));
+        assert!(e.subject.contains("PRN overuse alert"));
+    }
+
+    #[test]
+    fn signature_and_message_id_match_independent_computations() {
+        // Expected values computed with Python's hmac/hashlib.
+        assert_eq!(
+            webhook_signature(b"whsec_test", 1_700_000_000, br#"{"a":1}"#),
+            "sha256=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+        assert_eq!(
+            message_id("alert:x:alert_opened:1:a@b"),
+            "<1788e45ce319b6f14b3e164b4d002bda@paindiary>"
+        );
+    }
+}
