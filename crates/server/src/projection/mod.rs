@@ -101,8 +101,34 @@ pub async fn project_entries(
     touched: &BTreeSet<(EntryKind, EntryId)>,
     now: DateTime<Utc>,
 ) -> Result<ProjectionSummary, ProjectionError> {
+    match prepare_entries(target, doc, touched, now) {
+        Some(prepared) => write_prepared(conn, prepared).await,
+        None => Ok(ProjectionSummary::default()),
+    }
+}
+
+/// The rows of the touched entries, computed from the document but not written yet: what
+/// the hub's commit queue writes later, in a transaction shared with other documents'
+/// changes, without holding the document.
+pub struct PreparedProjection {
+    patient: Uuid,
+    document_id: String,
+    synced_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    collected: Collected,
+    scope: write::Scope,
+}
+
+/// Reads the touched entries from the merged document (the CPU part of
+/// [`project_entries`]); `None` when nothing was touched.
+pub fn prepare_entries(
+    target: &ProjectionTarget<'_>,
+    doc: &Automerge,
+    touched: &BTreeSet<(EntryKind, EntryId)>,
+    now: DateTime<Utc>,
+) -> Option<PreparedProjection> {
     if touched.is_empty() {
-        return Ok(ProjectionSummary::default());
+        return None;
     }
     let mut collected = Collected::default();
     for &(kind, id) in touched {
@@ -116,7 +142,35 @@ pub async fn project_entries(
     for &(kind, id) in touched {
         scope.entry(kind).or_default().push(*id.as_uuid());
     }
-    write::write(conn, target, now, collected, &write::Scope::Entries(scope)).await
+    Some(PreparedProjection {
+        patient: target.patient,
+        document_id: target.document_id.to_owned(),
+        synced_at: target.synced_at,
+        now,
+        collected,
+        scope: write::Scope::Entries(scope),
+    })
+}
+
+/// Writes a [`PreparedProjection`] (the statement part of [`project_entries`]).
+pub async fn write_prepared(
+    conn: &impl ConnectionTrait,
+    prepared: PreparedProjection,
+) -> Result<ProjectionSummary, ProjectionError> {
+    let PreparedProjection {
+        patient,
+        document_id,
+        synced_at,
+        now,
+        collected,
+        scope,
+    } = prepared;
+    let target = ProjectionTarget {
+        patient,
+        document_id: &document_id,
+        synced_at,
+    };
+    write::write(conn, &target, now, collected, &scope).await
 }
 
 /// Projects every entry of a month document (first load, reprojection). Rows and issues of
