@@ -57,6 +57,9 @@ pub struct SyncConfig {
     pub outbound_queue: usize,
     /// Documents a connection may have open that the server does not hold yet.
     pub max_pending_documents: usize,
+    /// Seconds one frame may take to be written to a peer's socket (the peer stopped
+    /// reading and its buffers are full) before the peer is disconnected.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -69,6 +72,7 @@ impl Default for SyncConfig {
             handshake_timeout_secs: 10,
             outbound_queue: 512,
             max_pending_documents: 8,
+            send_timeout_secs: 30,
         }
     }
 }
