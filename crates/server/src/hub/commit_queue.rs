@@ -6,16 +6,16 @@
 //! committed; if it fails, every member is told, and each rolls back its own in-memory
 //! changes (the hub reloads the document), exactly as for a transaction of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use automerge::sync::State as SyncState;
 use chrono::{DateTime, Utc};
 use paindiary_sync::ids::DocumentId;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, IdenStatic, QueryFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +30,8 @@ use crate::storage::{self, DocumentMeta, StorageError};
 const MAX_BATCH: usize = 256;
 /// Requests waiting for the writer before submitters wait for room (back-pressure).
 const QUEUE_DEPTH: usize = 4096;
+/// Most chunk rows in one INSERT (four parameters each).
+const CHUNKS_PER_STATEMENT: usize = 500;
 
 /// Everything one document's accepted changes write, computed while the document was
 /// locked; the writer needs nothing else.
@@ -134,15 +136,31 @@ async fn write_batch(
     // not touch a row twice on PostgreSQL).
     let mut sync_states = BTreeMap::new();
     let mut audits = Vec::with_capacity(requests.len());
-    for request in requests {
-        if let Some((id, meta)) = request.register {
-            storage::register(&txn, &id, meta, request.now).await?;
-        }
-        let mut chunk_ids = Vec::with_capacity(request.chunks.len());
-        for (id, bytes) in request.chunks {
-            chunk_ids.push(insert_chunk(&txn, &id, bytes, request.now).await?);
+    // Every chunk of the batch in one statement.
+    let mut all_chunks = Vec::new();
+    for request in &requests {
+        for (id, bytes) in &request.chunks {
+            all_chunks.push((id.to_string(), bytes, request.now));
             touched_documents.insert(id.to_string(), request.now);
         }
+    }
+    for request in &requests {
+        if let Some((id, meta)) = &request.register {
+            storage::register(&txn, id, *meta, request.now).await?;
+        }
+    }
+    let chunk_ids = insert_chunks(&txn, &all_chunks).await?;
+    for request in requests {
+        let ids = request
+            .chunks
+            .iter()
+            .map(|(id, _)| {
+                chunk_ids
+                    .get(&id.to_string())
+                    .copied()
+                    .ok_or_else(|| DbErr::Custom("a chunk row id was not returned".to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(prepared) = request.projection {
             projection::write_prepared(&txn, prepared)
                 .await
@@ -158,7 +176,7 @@ async fn write_batch(
             sync_states.insert((key, id.to_string()), (state.encode(), request.now));
         }
         audits.push(request.audit);
-        results.push(Committed { chunk_ids });
+        results.push(Committed { chunk_ids: ids });
     }
     touch_documents(&txn, touched_documents).await?;
     save_sync_states(&txn, sync_states).await?;
@@ -167,25 +185,43 @@ async fn write_batch(
     Ok(results)
 }
 
-/// Appends a chunk row (its document's `updated_at` is set once per batch).
-async fn insert_chunk(
+/// Appends the batch's chunk rows in one statement per [`CHUNKS_PER_STATEMENT`]; returns
+/// each document's new row id. A document has at most one chunk per batch: its slot stays
+/// locked until the batch committed, so a second change of it waits for the next batch.
+async fn insert_chunks(
     txn: &DatabaseTransaction,
-    id: &DocumentId,
-    bytes: Vec<u8>,
-    now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    use crate::entity::document_chunks;
-    let row = document_chunks::ActiveModel {
-        document_id: Set(id.to_string()),
-        snapshot: Set(false),
-        bytes: Set(bytes),
-        created_at: Set(now),
-        ..Default::default()
-    };
-    Ok(document_chunks::Entity::insert(row)
-        .exec(txn)
-        .await?
-        .last_insert_id)
+    chunks: &[(String, &Vec<u8>, DateTime<Utc>)],
+) -> Result<HashMap<String, i64>, DbErr> {
+    use crate::entity::document_chunks::{Column as C, Entity};
+    let backend = txn.get_database_backend();
+    let mut ids = HashMap::with_capacity(chunks.len());
+    for batch in chunks.chunks(CHUNKS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Entity)
+            .columns([C::DocumentId, C::Snapshot, C::Bytes, C::CreatedAt])
+            .returning(Query::returning().columns([C::Id, C::DocumentId]));
+        for (id, bytes, now) in batch {
+            insert
+                .values([
+                    id.clone().into(),
+                    false.into(),
+                    (*bytes).clone().into(),
+                    (*now).into(),
+                ])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        for row in txn.query_all_raw(backend.build(&insert)).await? {
+            let id: i64 = row.try_get("", C::Id.as_str())?;
+            let document: String = row.try_get("", C::DocumentId.as_str())?;
+            if ids.insert(document, id).is_some() {
+                return Err(DbErr::Custom(
+                    "two chunks of one document in one batch".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Sets `updated_at` of every document that got a chunk. Documents written at the same
