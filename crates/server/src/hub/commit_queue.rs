@@ -136,6 +136,7 @@ async fn write_batch(
     // not touch a row twice on PostgreSQL).
     let mut sync_states = BTreeMap::new();
     let mut audits = Vec::with_capacity(requests.len());
+    let mut projections = Vec::with_capacity(requests.len());
     // Every chunk of the batch in one statement.
     let mut all_chunks = Vec::new();
     for request in &requests {
@@ -161,23 +162,22 @@ async fn write_batch(
                     .ok_or_else(|| DbErr::Custom("a chunk row id was not returned".to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(prepared) = request.projection {
-            projection::write_prepared(&txn, prepared)
-                .await
-                .map_err(|e| {
-                    // Keep the driver's error for the log (it holds no bound values).
-                    let source = std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    DbErr::Custom(format!("{e}: {source}"))
-                })?;
-        }
+        projections.extend(request.projection);
         if let Some((key, id, state)) = request.sync_state {
             sync_states.insert((key, id.to_string()), (state.encode(), request.now));
         }
         audits.push(request.audit);
         results.push(Committed { chunk_ids: ids });
     }
+    projection::write_prepared_many(&txn, projections)
+        .await
+        .map_err(|e| {
+            // Keep the driver's error for the log (it holds no bound values).
+            let source = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            DbErr::Custom(format!("{e}: {source}"))
+        })?;
     touch_documents(&txn, touched_documents).await?;
     save_sync_states(&txn, sync_states).await?;
     audit::record_many(&txn, audits).await?;

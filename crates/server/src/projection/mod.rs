@@ -116,7 +116,7 @@ pub struct PreparedProjection {
     synced_at: DateTime<Utc>,
     now: DateTime<Utc>,
     collected: Collected,
-    scope: write::Scope,
+    scope: BTreeMap<EntryKind, Vec<Uuid>>,
 }
 
 /// Reads the touched entries from the merged document (the CPU part of
@@ -148,7 +148,7 @@ pub fn prepare_entries(
         synced_at: target.synced_at,
         now,
         collected,
-        scope: write::Scope::Entries(scope),
+        scope,
     })
 }
 
@@ -170,7 +170,27 @@ pub async fn write_prepared(
         document_id: &document_id,
         synced_at,
     };
-    write::write(conn, &target, now, collected, &scope).await
+    write::write(conn, &target, now, collected, &write::Scope::Entries(scope)).await
+}
+
+/// Writes several documents' [`PreparedProjection`]s (each document at most once) with
+/// statements shared between them; the rows are those [`write_prepared`] would write for
+/// each in turn.
+pub async fn write_prepared_many(
+    conn: &impl ConnectionTrait,
+    prepared: Vec<PreparedProjection>,
+) -> Result<(), ProjectionError> {
+    let members = prepared
+        .into_iter()
+        .map(|p| write::Member {
+            patient: p.patient,
+            document_id: p.document_id,
+            now: p.now,
+            collected: p.collected,
+            scope: p.scope,
+        })
+        .collect();
+    write::write_many(conn, members).await
 }
 
 /// Projects every entry of a month document (first load, reprojection). Rows and issues of
