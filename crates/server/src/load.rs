@@ -91,6 +91,11 @@ pub struct LoadReport {
     pub server_cpu_us_per_entry_sync: Option<f64>,
     /// Server peak resident memory, MiB.
     pub server_peak_rss_mib: Option<f64>,
+    /// Server CPU of one sync round (one phone: rounds are sequential, so the CPU the
+    /// server's threads ran between a round's start and end is that round's), median, us.
+    pub server_cpu_round_median_us: Option<f64>,
+    /// The same, 99th percentile, microseconds.
+    pub server_cpu_round_p99_us: Option<f64>,
     /// Every acknowledged entry was found on the server over a fresh connection.
     pub verified: bool,
 }
@@ -204,10 +209,13 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     let cpu_before = args.server_pid.and_then(process_cpu_ticks);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    // Per-round CPU is only meaningful when rounds do not overlap: one phone.
+    let round_pid = args.server_pid.filter(|_| args.phones == 1);
     for (mut phone, mut conn) in prepared {
         let entries = args.entries;
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(entries);
+            let mut round_cpu = Vec::with_capacity(entries);
             let mut errors = 0usize;
             let bytes_before = conn.bytes_sent() + conn.bytes_received();
             let id = DocKind::DiaryMonth {
@@ -218,6 +226,7 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             for k in 0..entries {
                 let t = Instant::now();
                 let entry = EntryId::new();
+                let cpu_start = round_pid.and_then(threads_run_ns);
                 if add_entry_unchecked(&mut phone.doc, entry, &pain_entry(k as i64), Utc::now())
                     .is_err()
                 {
@@ -238,6 +247,11 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
                     Ok(_) => {
                         latencies.push(t.elapsed());
                         phone.acked.push(entry);
+                        if let (Some(start), Some(end)) =
+                            (cpu_start, round_pid.and_then(threads_run_ns))
+                        {
+                            round_cpu.push(end.saturating_sub(start));
+                        }
                     }
                     Err(_) => {
                         errors += 1;
@@ -249,16 +263,18 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             }
             let bytes = conn.bytes_sent() + conn.bytes_received() - bytes_before;
             conn.close().await;
-            (phone, latencies, errors, bytes)
+            (phone, latencies, errors, bytes, round_cpu)
         });
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut bytes = 0;
     let mut finished = Vec::new();
+    let mut round_cpu = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (phone, l, e, b) = joined?;
+        let (phone, l, e, b, r) = joined?;
         latencies.extend(l);
+        round_cpu.extend(r);
         errors += e;
         bytes += b;
         finished.push(phone);
@@ -290,6 +306,14 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
         }
         let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i].as_secs_f64() * 1000.0
+    };
+    round_cpu.sort_unstable();
+    let round_pct = |p: f64| -> Option<f64> {
+        if round_cpu.is_empty() {
+            return None;
+        }
+        let i = ((round_cpu.len() as f64 * p).ceil() as usize).clamp(1, round_cpu.len()) - 1;
+        Some(round_cpu[i] as f64 / 1000.0)
     };
     let ticks_per_second = 100.0; // USER_HZ on Linux
     let server_cpu_us_per_entry_sync = match (cpu_before, cpu_after) {
@@ -370,6 +394,8 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
         reconnect_bytes,
         server_cpu_us_per_entry_sync,
         server_peak_rss_mib: args.server_pid.and_then(peak_rss_mib),
+        server_cpu_round_median_us: round_pct(0.50),
+        server_cpu_round_p99_us: round_pct(0.99),
         verified,
     })
 }
@@ -434,6 +460,28 @@ fn process_cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Nanoseconds every thread of the process has run on a CPU (first field of each
+/// `/proc/<pid>/task/<tid>/schedstat`): finer than the 10 ms ticks of `/proc/<pid>/stat`,
+/// so one sync round's CPU can be measured. Threads that exited meanwhile are missed,
+/// which the server's long-lived runtime threads make negligible.
+fn threads_run_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            total += ns;
+        }
+    }
+    Some(total)
+}
+
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -446,7 +494,7 @@ impl LoadReport {
     pub fn line(&self) -> String {
         format!(
             "{} phones, history {}: {} entry-syncs in {:.1} s = {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
-             {:.0} B/entry-sync; reconnect {} B; server CPU {}; peak RSS {}; errors {}; verified {}",
+             {:.0} B/entry-sync; reconnect {} B; server CPU {}{}; peak RSS {}; errors {}; verified {}",
             self.phones,
             self.history,
             self.entry_syncs,
@@ -459,6 +507,13 @@ impl LoadReport {
             self.reconnect_bytes.map_or("-".into(), |b| b.to_string()),
             self.server_cpu_us_per_entry_sync
                 .map_or("-".into(), |c| format!("{c:.0} us/entry-sync")),
+            match (
+                self.server_cpu_round_median_us,
+                self.server_cpu_round_p99_us
+            ) {
+                (Some(m), Some(p)) => format!(" (per round: median {m:.0} us, p99 {p:.0} us)"),
+                _ => String::new(),
+            },
             self.server_peak_rss_mib
                 .map_or("-".into(), |m| format!("{m:.0} MiB")),
             self.errors,

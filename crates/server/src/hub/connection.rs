@@ -98,17 +98,35 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
     let mut shutdown = hub.connection_started();
     let (mut sink, mut stream) = socket.split();
     let (out, mut queue) = mpsc::channel::<Outbound>(hub.config().outbound_queue.max(1));
+    let stalled = Arc::new(Notify::new());
+    let send_timeout = Duration::from_secs(hub.config().send_timeout_secs.max(1));
+    let writer_stalled = stalled.clone();
     let writer = tokio::spawn(async move {
         while let Some(item) = queue.recv().await {
             let sent = match item {
-                Outbound::Frame(frame) => sink.send(WsMessage::Binary(frame.into())).await,
+                // A peer that stopped reading blocks this write once its socket buffers
+                // are full: give up on it after the timeout (the reader loop then closes
+                // the connection), so its queue and the frames in it are freed.
+                Outbound::Frame(frame) => {
+                    match tokio::time::timeout(
+                        send_timeout,
+                        sink.send(WsMessage::Binary(frame.into())),
+                    )
+                    .await
+                    {
+                        Ok(sent) => sent,
+                        Err(_) => {
+                            writer_stalled.notify_one();
+                            break;
+                        }
+                    }
+                }
                 Outbound::Close(code, reason) => {
-                    let _ = sink
-                        .send(WsMessage::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let close = sink.send(WsMessage::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })));
+                    let _ = tokio::time::timeout(send_timeout, close).await;
                     break;
                 }
             };
@@ -116,7 +134,7 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
                 break;
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(send_timeout, sink.close()).await;
     });
 
     let limits = Limits {
@@ -161,7 +179,7 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
                         peer_id: sender_id,
                         peer_key,
                         out: out.clone(),
-                        stalled: Arc::new(Notify::new()),
+                        stalled: stalled.clone(),
                     },
                     hub: hub.clone(),
                     user,

@@ -4,6 +4,7 @@
 //! acknowledged or forwarded, and fans changes out to the other peers of a document.
 
 pub mod access;
+mod commit_queue;
 pub mod connection;
 pub mod replication;
 
@@ -62,6 +63,9 @@ pub struct SyncConfig {
     /// documents still visible. Revocations on this replica act at once; this bounds how
     /// long a revocation on another replica, or an expiry, takes to close the session.
     pub session_recheck_secs: u64,
+    /// Seconds one frame may take to be written to a peer's socket (the peer stopped
+    /// reading and its buffers are full) before the peer is disconnected.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -75,6 +79,7 @@ impl Default for SyncConfig {
             outbound_queue: 512,
             max_pending_documents: 8,
             session_recheck_secs: 30,
+            send_timeout_secs: 30,
         }
     }
 }
@@ -171,6 +176,7 @@ struct HubInner {
     shutdown: watch::Sender<bool>,
     live_connections: AtomicUsize,
     connections_done: Notify,
+    commits: commit_queue::CommitQueue,
 }
 
 impl Hub {
@@ -182,9 +188,8 @@ impl Hub {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(HubInner {
-                state,
                 config,
-                server_id,
+                server_id: server_id.clone(),
                 // One storage for all replicas: they share the database.
                 storage_id: StorageId::new("paindiary-server").ok(),
                 actor: ActorId::random(),
@@ -194,6 +199,8 @@ impl Hub {
                 shutdown,
                 live_connections: AtomicUsize::new(0),
                 connections_done: Notify::new(),
+                commits: commit_queue::CommitQueue::new(state.db.clone(), server_id.to_string()),
+                state,
             }),
         }
     }
@@ -515,43 +522,26 @@ impl Hub {
             _ => None,
         };
 
-        let txn = crate::db::begin_write(&self.inner.state.db).await?;
-        if let Some(meta) = new_month {
-            storage::register(&txn, &id, meta, now).await?;
-        }
-        let chunk_id = storage::append_chunk(&txn, &id, bytes.clone(), false, now).await?;
-        if let DocKind::DiaryMonth { .. } = meta.kind {
-            let touched: BTreeSet<_> = month::touched_entries(slot.doc.document(), &changes);
-            let target = ProjectionTarget {
-                patient: *patient.as_uuid(),
-                document_id: &id.to_string(),
-                synced_at: now,
-            };
-            projection::project_entries(&txn, &target, slot.doc.document(), &touched, now)
-                .await
-                .map_err(|e| {
-                    // Keep the driver's error for the log (it holds no bound values).
-                    let source = std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    HubError::Storage(StorageError::Db(DbErr::Custom(format!("{e}: {source}"))))
-                })?;
-        }
-        if let (Some(key), Some(peer)) = (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
-            storage::save_sync_state(&txn, key, &id, &peer.state, now).await?;
-        }
-        audit::record(
-            &txn,
-            AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
-                .patient(PatientId(*patient.as_uuid()))
-                .target(id.to_string()),
-        )
-        .await?;
-        // Other replicas holding these documents load the new chunks when this commits.
-        replication::publish(&txn, self, &id).await?;
-        if let Some(index) = &index_slot {
-            replication::publish(&txn, self, &index.id).await?;
-        }
+        // Everything that needs the document is computed now, while it is locked; the
+        // commit queue writes it in a transaction shared with other documents' changes.
+        let projection = match meta.kind {
+            DocKind::DiaryMonth { .. } => {
+                let touched: BTreeSet<_> = month::touched_entries(slot.doc.document(), &changes);
+                let target = ProjectionTarget {
+                    patient: *patient.as_uuid(),
+                    document_id: &id.to_string(),
+                    synced_at: now,
+                };
+                projection::prepare_entries(&target, slot.doc.document(), &touched, now)
+            }
+            _ => None,
+        };
+        let sync_state = match (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
+            (Some(key), Some(peer)) => Some((key.clone(), id, peer.state.clone())),
+            _ => None,
+        };
+        let len = bytes.len();
+        let mut chunks = vec![(id, bytes)];
         // A new month is listed in the patient's index in the same transaction.
         let index_update = match (new_month, index_slot) {
             (
@@ -559,26 +549,43 @@ impl Hub {
                     kind: DocKind::DiaryMonth { patient, month },
                 }),
                 Some(index),
-            ) => {
-                self.stage_index_month(&txn, index, patient, month, now)
-                    .await?
-            }
+            ) => self.stage_index_month(index, patient, month)?,
             _ => None,
         };
-        if let Err(e) = txn.commit().await {
-            if let Some(mut index) = index_update {
-                // The index's change was staged in this transaction: forget it in memory too.
-                self.reload(&mut index).await?;
-            }
-            return Err(e.into());
+        if let Some((index, index_bytes)) = &index_update {
+            chunks.push((index.id, index_bytes.clone()));
         }
+        let request = commit_queue::CommitRequest {
+            now,
+            register: new_month.map(|meta| (id, meta)),
+            chunks,
+            projection,
+            sync_state,
+            audit: AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
+                .patient(PatientId(*patient.as_uuid()))
+                .target(id.to_string()),
+        };
+        let committed = match self.inner.commits.commit(request).await {
+            Ok(committed) => committed,
+            Err(e) => {
+                if let Some((mut index, _)) = index_update {
+                    // The index's change was staged for this transaction: forget it in
+                    // memory too.
+                    self.reload(&mut index).await?;
+                }
+                return Err(e);
+            }
+        };
+        let mut chunk_ids = committed.chunk_ids.into_iter();
 
         slot.meta = Some(meta);
-        slot.chunk_ids.push(chunk_id);
-        slot.stored_bytes += bytes.len();
+        slot.chunk_ids.extend(chunk_ids.next());
+        slot.stored_bytes += len;
         self.reaccount(slot);
-        if let Some(mut index_slot) = index_update {
+        if let Some((mut index_slot, index_bytes)) = index_update {
             let index_id = index_slot.id;
+            index_slot.chunk_ids.extend(chunk_ids.next());
+            index_slot.stored_bytes += index_bytes.len();
             self.reaccount(&mut index_slot);
             self.answer(&mut index_slot, index_id, true, 0);
         }
@@ -588,16 +595,15 @@ impl Hub {
         Ok(())
     }
 
-    /// Adds `month` to the patient's `index` (its locked slot) inside `txn`; the slot stays
-    /// locked until the caller commits, and is returned so its peers can be told.
-    async fn stage_index_month(
+    /// Adds `month` to the patient's `index` (its locked slot) in memory; the slot stays
+    /// locked, and is returned with the change's bytes, until the caller's transaction
+    /// committed (or failed, and the caller reloads it).
+    fn stage_index_month(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
         mut index: tokio::sync::OwnedMutexGuard<DocSlot>,
         patient: DocPatientId,
         month: paindiary_sync::ids::Month,
-        now: DateTime<Utc>,
-    ) -> Result<Option<tokio::sync::OwnedMutexGuard<DocSlot>>, HubError> {
+    ) -> Result<Option<(tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>)>, HubError> {
         let index_id = index.id;
         let heads = index.doc.get_heads();
         let wrote = doc_index::ensure_month(&mut index.doc, patient, month)
@@ -606,18 +612,7 @@ impl Hub {
             return Ok(None);
         }
         let bytes = chunk_bytes(&index.doc.get_changes(&heads));
-        let len = bytes.len();
-        match storage::append_chunk(txn, &index_id, bytes, false, now).await {
-            Ok(chunk) => {
-                index.chunk_ids.push(chunk);
-                index.stored_bytes += len;
-                Ok(Some(index))
-            }
-            Err(e) => {
-                self.reload(&mut index).await?;
-                Err(e.into())
-            }
-        }
+        Ok(Some((index, bytes)))
     }
 
     /// Folds a document's chunks into one snapshot. Failure only postpones compaction.

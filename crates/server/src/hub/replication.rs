@@ -52,10 +52,19 @@ pub(crate) async fn publish(
     hub: &Hub,
     id: &DocumentId,
 ) -> Result<(), DbErr> {
+    publish_as(conn, hub.inner.server_id.as_str(), id).await
+}
+
+/// [`publish`] for a writer that knows only the replica's peer ID (the commit queue).
+pub(crate) async fn publish_as(
+    conn: &impl ConnectionTrait,
+    server_id: &str,
+    id: &DocumentId,
+) -> Result<(), DbErr> {
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }
-    let payload = format!("{id} {}", hub.inner.server_id);
+    let payload = format!("{id} {server_id}");
     conn.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "SELECT pg_notify($1, $2)",

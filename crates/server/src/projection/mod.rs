@@ -101,8 +101,34 @@ pub async fn project_entries(
     touched: &BTreeSet<(EntryKind, EntryId)>,
     now: DateTime<Utc>,
 ) -> Result<ProjectionSummary, ProjectionError> {
+    match prepare_entries(target, doc, touched, now) {
+        Some(prepared) => write_prepared(conn, prepared).await,
+        None => Ok(ProjectionSummary::default()),
+    }
+}
+
+/// The rows of the touched entries, computed from the document but not written yet: what
+/// the hub's commit queue writes later, in a transaction shared with other documents'
+/// changes, without holding the document.
+pub struct PreparedProjection {
+    patient: Uuid,
+    document_id: String,
+    synced_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    collected: Collected,
+    scope: BTreeMap<EntryKind, Vec<Uuid>>,
+}
+
+/// Reads the touched entries from the merged document (the CPU part of
+/// [`project_entries`]); `None` when nothing was touched.
+pub fn prepare_entries(
+    target: &ProjectionTarget<'_>,
+    doc: &Automerge,
+    touched: &BTreeSet<(EntryKind, EntryId)>,
+    now: DateTime<Utc>,
+) -> Option<PreparedProjection> {
     if touched.is_empty() {
-        return Ok(ProjectionSummary::default());
+        return None;
     }
     let mut collected = Collected::default();
     for &(kind, id) in touched {
@@ -116,7 +142,55 @@ pub async fn project_entries(
     for &(kind, id) in touched {
         scope.entry(kind).or_default().push(*id.as_uuid());
     }
-    write::write(conn, target, now, collected, &write::Scope::Entries(scope)).await
+    Some(PreparedProjection {
+        patient: target.patient,
+        document_id: target.document_id.to_owned(),
+        synced_at: target.synced_at,
+        now,
+        collected,
+        scope,
+    })
+}
+
+/// Writes a [`PreparedProjection`] (the statement part of [`project_entries`]).
+pub async fn write_prepared(
+    conn: &impl ConnectionTrait,
+    prepared: PreparedProjection,
+) -> Result<ProjectionSummary, ProjectionError> {
+    let PreparedProjection {
+        patient,
+        document_id,
+        synced_at,
+        now,
+        collected,
+        scope,
+    } = prepared;
+    let target = ProjectionTarget {
+        patient,
+        document_id: &document_id,
+        synced_at,
+    };
+    write::write(conn, &target, now, collected, &write::Scope::Entries(scope)).await
+}
+
+/// Writes several documents' [`PreparedProjection`]s (each document at most once) with
+/// statements shared between them; the rows are those [`write_prepared`] would write for
+/// each in turn.
+pub async fn write_prepared_many(
+    conn: &impl ConnectionTrait,
+    prepared: Vec<PreparedProjection>,
+) -> Result<(), ProjectionError> {
+    let members = prepared
+        .into_iter()
+        .map(|p| write::Member {
+            patient: p.patient,
+            document_id: p.document_id,
+            now: p.now,
+            collected: p.collected,
+            scope: p.scope,
+        })
+        .collect();
+    write::write_many(conn, members).await
 }
 
 /// Projects every entry of a month document (first load, reprojection). Rows and issues of

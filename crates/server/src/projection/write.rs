@@ -6,7 +6,7 @@
 //! document's issues in scope and, when there are issues, one upsert. Batches hold at most
 //! [`ROWS_PER_STATEMENT`] rows, well under SQLite's and PostgreSQL's bind-parameter limits.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use paindiary_sync::schema::EntryKind;
@@ -400,6 +400,235 @@ async fn write_issues(
             last_seen_at: now,
         })
         .peekable();
+    while models.peek().is_some() {
+        let batch: Vec<entry_issues::Model> = models.by_ref().take(ROWS_PER_STATEMENT).collect();
+        entry_issues::Entity::insert_many(
+            batch.into_iter().map(IntoActiveModel::into_active_model),
+        )
+        .on_conflict(rule.clone())
+        .exec_without_returning(conn)
+        .await
+        .map_err(db("upserting entry issues"))?;
+    }
+    Ok(())
+}
+
+/// One document's part of a [`write_many`] batch: its touched entries' rows and issues.
+pub(crate) struct Member {
+    pub(crate) patient: Uuid,
+    pub(crate) document_id: String,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) collected: Collected,
+    pub(crate) scope: BTreeMap<EntryKind, Vec<Uuid>>,
+}
+
+/// Writes the touched entries of several documents (each at most once) with shared
+/// statements: per kind one select of the rows already there and one multi-row upsert,
+/// then one select and one upsert of issues; deletes only where rows or issues went away.
+/// Each row ends up exactly as [`write`] would leave it document by document, in order:
+/// an entry ID claimed by an earlier member (or already stored for another document) is a
+/// duplicate for the later one.
+pub(crate) async fn write_many(
+    conn: &impl ConnectionTrait,
+    mut members: Vec<Member>,
+) -> Result<(), ProjectionError> {
+    write_kind_many::<pain_entries::Entity>(conn, &mut members, |c| std::mem::take(&mut c.pain))
+        .await?;
+    write_kind_many::<medication_intakes::Entity>(conn, &mut members, |c| {
+        std::mem::take(&mut c.medication)
+    })
+    .await?;
+    write_kind_many::<exercise_sessions::Entity>(conn, &mut members, |c| {
+        std::mem::take(&mut c.exercise)
+    })
+    .await?;
+    write_kind_many::<wellbeing_entries::Entity>(conn, &mut members, |c| {
+        std::mem::take(&mut c.wellbeing)
+    })
+    .await?;
+    write_kind_many::<peg_checkins::Entity>(conn, &mut members, |c| std::mem::take(&mut c.checkin))
+        .await?;
+    write_issues_many(conn, members).await
+}
+
+async fn write_kind_many<E>(
+    conn: &impl ConnectionTrait,
+    members: &mut [Member],
+    take: impl Fn(&mut Collected) -> Vec<E::Model>,
+) -> Result<(), ProjectionError>
+where
+    E: KindTable,
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+{
+    let all_ids: Vec<Uuid> = members
+        .iter()
+        .filter_map(|m| m.scope.get(&E::KIND))
+        .flatten()
+        .copied()
+        .collect();
+    if all_ids.is_empty() {
+        return Ok(());
+    }
+    let mut existing: Vec<(Uuid, String, NaiveDate)> = Vec::new();
+    for chunk in all_ids.chunks(IDS_PER_STATEMENT) {
+        existing
+            .extend(select_existing::<E>(conn, E::ENTRY_ID.is_in(chunk.iter().copied())).await?);
+    }
+    // Entry ID -> the document whose row it is (stored, or claimed earlier in this batch).
+    let mut owner: HashMap<Uuid, String> = existing
+        .iter()
+        .map(|(id, doc, _)| (*id, doc.clone()))
+        .collect();
+    let mut upserts: Vec<E::Model> = Vec::new();
+    for member in members.iter_mut() {
+        let Some(scoped) = member.scope.get(&E::KIND) else {
+            continue;
+        };
+        let scoped: HashSet<Uuid> = scoped.iter().copied().collect();
+        let mut rows = take(&mut member.collected);
+        rows.retain(|row| {
+            let id = E::id(row);
+            match owner.get(&id) {
+                Some(doc) if *doc != member.document_id => {
+                    let key = id.to_string();
+                    member.collected.add_issue(
+                        E::KIND,
+                        key.clone(),
+                        DUPLICATE_ENTRY_ID,
+                        "entry ID is already projected from another document".to_owned(),
+                    );
+                    member.collected.unprojected.insert((E::KIND, key));
+                    false
+                }
+                _ => true,
+            }
+        });
+        for row in &rows {
+            owner.insert(E::id(row), member.document_id.clone());
+        }
+        let kept: HashSet<Uuid> = rows.iter().map(E::id).collect();
+        let stale: Vec<Uuid> = existing
+            .iter()
+            .filter(|(id, doc, _)| {
+                *doc == member.document_id && scoped.contains(id) && !kept.contains(id)
+            })
+            .map(|(id, _, _)| *id)
+            .collect();
+        for chunk in stale.chunks(IDS_PER_STATEMENT) {
+            E::delete_many()
+                .filter(E::DOCUMENT_ID.eq(member.document_id.as_str()))
+                .filter(E::ENTRY_ID.is_in(chunk.iter().copied()))
+                .exec(conn)
+                .await
+                .map_err(db("deleting rows of entries gone from the document"))?;
+        }
+        upserts.extend(rows);
+    }
+    let on_conflict = upsert_rule::<E>(conn.get_database_backend());
+    let mut rows = upserts.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<E::Model> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        E::insert_many(batch.into_iter().map(IntoActiveModel::into_active_model))
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(conn)
+            .await
+            .map_err(db("upserting projected rows"))?;
+    }
+    Ok(())
+}
+
+async fn write_issues_many(
+    conn: &impl ConnectionTrait,
+    members: Vec<Member>,
+) -> Result<(), ProjectionError> {
+    use entry_issues::Column as C;
+
+    let documents: Vec<&str> = members.iter().map(|m| m.document_id.as_str()).collect();
+    let keys: Vec<String> = members
+        .iter()
+        .flat_map(|m| m.scope.values().flatten().map(Uuid::to_string))
+        .collect();
+    let mut existing: Vec<(String, String, String, String)> = Vec::new();
+    for chunk in keys.chunks(IDS_PER_STATEMENT) {
+        existing.extend(
+            entry_issues::Entity::find()
+                .select_only()
+                .column(C::DocumentId)
+                .column(C::Kind)
+                .column(C::EntryKey)
+                .column(C::ReasonCode)
+                .filter(C::DocumentId.is_in(documents.iter().copied()))
+                .filter(C::EntryKey.is_in(chunk.iter().cloned()))
+                .into_tuple::<(String, String, String, String)>()
+                .all(conn)
+                .await
+                .map_err(db("reading entry issues"))?,
+        );
+    }
+    let mut models = Vec::new();
+    for member in members {
+        let scoped: HashSet<(&str, String)> = member
+            .scope
+            .iter()
+            .flat_map(|(kind, ids)| ids.iter().map(|id| (kind.as_str(), id.to_string())))
+            .collect();
+        let wanted: BTreeSet<(&str, &str, &str)> = member
+            .collected
+            .issues
+            .keys()
+            .map(|(kind, key, code)| (kind.as_str(), key.as_str(), code.as_str()))
+            .collect();
+        let stale: Vec<&(String, String, String, String)> = existing
+            .iter()
+            .filter(|(doc, kind, key, code)| {
+                *doc == member.document_id
+                    && scoped.contains(&(kind.as_str(), key.clone()))
+                    && !wanted.contains(&(kind.as_str(), key.as_str(), code.as_str()))
+            })
+            .collect();
+        for chunk in stale.chunks(ISSUES_PER_DELETE) {
+            let mut any = Condition::any();
+            for (_, kind, key, code) in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(C::Kind.eq(kind.as_str()))
+                        .add(C::EntryKey.eq(key.as_str()))
+                        .add(C::ReasonCode.eq(code.as_str())),
+                );
+            }
+            entry_issues::Entity::delete_many()
+                .filter(C::DocumentId.eq(member.document_id.as_str()))
+                .filter(any)
+                .exec(conn)
+                .await
+                .map_err(db("deleting entry issues that no longer apply"))?;
+        }
+        let Member {
+            patient,
+            document_id,
+            now,
+            collected,
+            ..
+        } = member;
+        models.extend(
+            collected
+                .issues
+                .into_iter()
+                .map(|((kind, key, code), reason)| entry_issues::Model {
+                    patient_id: patient,
+                    document_id: document_id.clone(),
+                    kind: kind.as_str().to_owned(),
+                    entry_key: key,
+                    reason_code: code,
+                    reason,
+                    first_seen_at: now,
+                    last_seen_at: now,
+                }),
+        );
+    }
+    let mut rule = OnConflict::columns([C::DocumentId, C::Kind, C::EntryKey, C::ReasonCode]);
+    rule.update_columns([C::PatientId, C::Reason, C::LastSeenAt]);
+    let mut models = models.into_iter().peekable();
     while models.peek().is_some() {
         let batch: Vec<entry_issues::Model> = models.by_ref().take(ROWS_PER_STATEMENT).collect();
         entry_issues::Entity::insert_many(

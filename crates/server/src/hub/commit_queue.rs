@@ -1,0 +1,294 @@
+//! Group commit: the hub's write queue. Every document's accepted changes (chunk,
+//! registry row, projection, sync state, audit row) become one [`CommitRequest`]; a single
+//! writer task per hub takes whatever requests are waiting and writes them all in one
+//! database transaction, so one fsync (SQLite) or one commit round trip (PostgreSQL)
+//! serves many phones. Each submitter is answered only after that shared transaction
+//! committed; if it fails, every member is told, and each rolls back its own in-memory
+//! changes (the hub reloads the document), exactly as for a transaction of its own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use automerge::sync::State as SyncState;
+use chrono::{DateTime, Utc};
+use paindiary_sync::ids::DocumentId;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, IdenStatic, QueryFilter,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::HubError;
+use crate::audit::{self, AuditEvent};
+use crate::entity::{documents, peer_sync_states};
+use crate::projection::{self, PreparedProjection};
+use crate::storage::{self, DocumentMeta, StorageError};
+
+/// Most requests written in one transaction. Bounds the transaction's size (and how long
+/// the SQLite write lock is held) when thousands of phones push at once.
+const MAX_BATCH: usize = 256;
+/// Requests waiting for the writer before submitters wait for room (back-pressure).
+const QUEUE_DEPTH: usize = 4096;
+/// Most chunk rows in one INSERT (four parameters each).
+const CHUNKS_PER_STATEMENT: usize = 500;
+
+/// Everything one document's accepted changes write, computed while the document was
+/// locked; the writer needs nothing else.
+pub(crate) struct CommitRequest {
+    /// When the server received the changes.
+    pub(crate) now: DateTime<Utc>,
+    /// A document seen for the first time: its registry row.
+    pub(crate) register: Option<(DocumentId, DocumentMeta)>,
+    /// Change bytes to append, per document (the month's, and its index's for a new month).
+    pub(crate) chunks: Vec<(DocumentId, Vec<u8>)>,
+    /// The projected rows of the touched entries.
+    pub(crate) projection: Option<PreparedProjection>,
+    /// The device's sync state to persist: `(peer key, document, state)`.
+    pub(crate) sync_state: Option<(String, DocumentId, SyncState)>,
+    /// The audit row of the write.
+    pub(crate) audit: AuditEvent,
+}
+
+/// What a committed request produced.
+pub(crate) struct Committed {
+    /// Row ids of [`CommitRequest::chunks`], in order.
+    pub(crate) chunk_ids: Vec<i64>,
+}
+
+struct Job {
+    request: CommitRequest,
+    reply: oneshot::Sender<Result<Committed, HubError>>,
+}
+
+/// The queue in front of the writer task, which is started on first use (inside the
+/// runtime) and ends when the hub is dropped.
+pub(crate) struct CommitQueue {
+    db: DatabaseConnection,
+    /// This replica's peer ID, named in the change notifications other replicas receive.
+    server_id: String,
+    sender: OnceLock<mpsc::Sender<Job>>,
+}
+
+impl CommitQueue {
+    pub(crate) fn new(db: DatabaseConnection, server_id: String) -> Self {
+        Self {
+            db,
+            server_id,
+            sender: OnceLock::new(),
+        }
+    }
+
+    /// Writes `request` in the next group transaction and returns once it committed.
+    pub(crate) async fn commit(&self, request: CommitRequest) -> Result<Committed, HubError> {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(writer(self.db.clone(), self.server_id.clone(), receiver));
+            sender
+        });
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+fn writer_gone() -> HubError {
+    HubError::Storage(StorageError::Db(DbErr::Custom(
+        "the commit writer stopped".to_owned(),
+    )))
+}
+
+/// The single writer: waits for a request, takes every other one already waiting (up to
+/// [`MAX_BATCH`]), writes them in one transaction and answers each.
+async fn writer(db: DatabaseConnection, server_id: String, mut receiver: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (requests, replies): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|job| (job.request, job.reply)).unzip();
+        let members = requests.len();
+        match write_batch(&db, &server_id, requests).await {
+            Ok(results) => {
+                for (reply, committed) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(committed));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, members, "group commit failed; every member rolls back");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(HubError::Storage(StorageError::Db(DbErr::Custom(
+                        message.clone(),
+                    )))));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    db: &DatabaseConnection,
+    server_id: &str,
+    requests: Vec<CommitRequest>,
+) -> Result<Vec<Committed>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let mut results = Vec::with_capacity(requests.len());
+    let mut touched_documents = BTreeMap::new();
+    let mut touched = std::collections::BTreeSet::new();
+    // One row per (device, document): the latest state wins (one multi-row upsert may
+    // not touch a row twice on PostgreSQL).
+    let mut sync_states = BTreeMap::new();
+    let mut audits = Vec::with_capacity(requests.len());
+    let mut projections = Vec::with_capacity(requests.len());
+    // Every chunk of the batch in one statement.
+    let mut all_chunks = Vec::new();
+    for request in &requests {
+        for (id, bytes) in &request.chunks {
+            all_chunks.push((id.to_string(), bytes, request.now));
+            touched_documents.insert(id.to_string(), request.now);
+            touched.insert(*id);
+        }
+    }
+    for request in &requests {
+        if let Some((id, meta)) = &request.register {
+            storage::register(&txn, id, *meta, request.now).await?;
+        }
+    }
+    let chunk_ids = insert_chunks(&txn, &all_chunks).await?;
+    for request in requests {
+        let ids = request
+            .chunks
+            .iter()
+            .map(|(id, _)| {
+                chunk_ids
+                    .get(&id.to_string())
+                    .copied()
+                    .ok_or_else(|| DbErr::Custom("a chunk row id was not returned".to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        projections.extend(request.projection);
+        if let Some((key, id, state)) = request.sync_state {
+            sync_states.insert((key, id.to_string()), (state.encode(), request.now));
+        }
+        audits.push(request.audit);
+        results.push(Committed { chunk_ids: ids });
+    }
+    projection::write_prepared_many(&txn, projections)
+        .await
+        .map_err(|e| {
+            // Keep the driver's error for the log (it holds no bound values).
+            let source = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            DbErr::Custom(format!("{e}: {source}"))
+        })?;
+    // Other replicas holding these documents load the new chunks once this commits
+    // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
+    for id in touched.iter() {
+        super::replication::publish_as(&txn, server_id, id).await?;
+    }
+    touch_documents(&txn, touched_documents).await?;
+    save_sync_states(&txn, sync_states).await?;
+    audit::record_many(&txn, audits).await?;
+    txn.commit().await?;
+    Ok(results)
+}
+
+/// Appends the batch's chunk rows in one statement per [`CHUNKS_PER_STATEMENT`]; returns
+/// each document's new row id. A document has at most one chunk per batch: its slot stays
+/// locked until the batch committed, so a second change of it waits for the next batch.
+async fn insert_chunks(
+    txn: &DatabaseTransaction,
+    chunks: &[(String, &Vec<u8>, DateTime<Utc>)],
+) -> Result<HashMap<String, i64>, DbErr> {
+    use crate::entity::document_chunks::{Column as C, Entity};
+    let backend = txn.get_database_backend();
+    let mut ids = HashMap::with_capacity(chunks.len());
+    for batch in chunks.chunks(CHUNKS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Entity)
+            .columns([C::DocumentId, C::Snapshot, C::Bytes, C::CreatedAt])
+            .returning(Query::returning().columns([C::Id, C::DocumentId]));
+        for (id, bytes, now) in batch {
+            insert
+                .values([
+                    id.clone().into(),
+                    false.into(),
+                    (*bytes).clone().into(),
+                    (*now).into(),
+                ])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        for row in txn.query_all_raw(backend.build(&insert)).await? {
+            let id: i64 = row.try_get("", C::Id.as_str())?;
+            let document: String = row.try_get("", C::DocumentId.as_str())?;
+            if ids.insert(document, id).is_some() {
+                return Err(DbErr::Custom(
+                    "two chunks of one document in one batch".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Sets `updated_at` of every document that got a chunk. Documents written at the same
+/// instant (the usual case: one batch, one clock reading per request) share a statement.
+async fn touch_documents(
+    txn: &DatabaseTransaction,
+    touched: BTreeMap<String, DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    let mut by_time: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+    for (id, at) in touched {
+        by_time.entry(at).or_default().push(id);
+    }
+    for (at, ids) in by_time {
+        for chunk in ids.chunks(500) {
+            documents::Entity::update_many()
+                .col_expr(documents::Column::UpdatedAt, Expr::value(at))
+                .filter(documents::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Upserts the batch's sync states in one statement per 500 rows.
+async fn save_sync_states(
+    txn: &DatabaseTransaction,
+    states: BTreeMap<(String, String), (Vec<u8>, DateTime<Utc>)>,
+) -> Result<(), DbErr> {
+    let rows: Vec<_> = states
+        .into_iter()
+        .map(
+            |((peer_key, document_id), (state, at))| peer_sync_states::ActiveModel {
+                peer_key: Set(peer_key),
+                document_id: Set(document_id),
+                state: Set(state),
+                updated_at: Set(at),
+            },
+        )
+        .collect();
+    let rule = OnConflict::columns([
+        peer_sync_states::Column::PeerKey,
+        peer_sync_states::Column::DocumentId,
+    ])
+    .update_columns([
+        peer_sync_states::Column::State,
+        peer_sync_states::Column::UpdatedAt,
+    ])
+    .to_owned();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows.by_ref().take(500).collect();
+        peer_sync_states::Entity::insert_many(batch)
+            .on_conflict(rule.clone())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
