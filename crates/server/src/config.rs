@@ -171,6 +171,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The sync hub's limits and cache.
     pub sync: crate::hub::SyncConfig,
+    /// Alert timers and defaults.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for Config {
@@ -184,6 +186,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             sync: crate::hub::SyncConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -21,6 +21,7 @@ use sea_orm::DbErr;
 use serde::Deserialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
+use crate::alerts;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::domain::{PatientId, UserId};
 use crate::projection::{self, ProjectionTarget};
@@ -75,6 +76,9 @@ impl Default for SyncConfig {
 /// How much memory a document takes per stored byte (Automerge's in-memory form is much
 /// larger than its compressed storage; measured: a month stores ~10 KB and holds ~71 KB).
 const MEMORY_PER_STORED_BYTE: usize = 8;
+
+/// After a care-plan change, the alert rules run again over this many recent local days.
+const CARE_PLAN_REEVALUATION_DAYS: u32 = 7;
 
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
@@ -507,6 +511,16 @@ impl Hub {
             _ => None,
         };
 
+        // The care plan's overrides and PRN limits, read before our transaction begins
+        // (loading it may read storage).
+        let plan_rules = match meta.kind {
+            DocKind::DiaryMonth { patient, .. } => self.care_plan_rules(patient).await?,
+            DocKind::CarePlan { .. } => Some(alerts::evaluate::care_plan_rules(
+                &paindiary_sync::schema::care_plan::read_care_plan(slot.doc.document()),
+            )),
+            DocKind::Index { .. } => None,
+        };
+
         let txn = crate::db::begin_write(&self.inner.state.db).await?;
         if let Some(meta) = new_month {
             storage::register(&txn, &id, meta, now).await?;
@@ -519,15 +533,40 @@ impl Hub {
                 document_id: &id.to_string(),
                 synced_at: now,
             };
-            projection::project_entries(&txn, &target, slot.doc.document(), &touched, now)
-                .await
-                .map_err(|e| {
-                    // Keep the driver's error for the log (it holds no bound values).
-                    let source = std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    HubError::Storage(StorageError::Db(DbErr::Custom(format!("{e}: {source}"))))
-                })?;
+            let projected =
+                projection::project_entries(&txn, &target, slot.doc.document(), &touched, now)
+                    .await
+                    .map_err(|e| {
+                        // Keep the driver's error for the log (it holds no bound values).
+                        let source = std::error::Error::source(&e)
+                            .map(ToString::to_string)
+                            .unwrap_or_default();
+                        HubError::Storage(StorageError::Db(DbErr::Custom(format!("{e}: {source}"))))
+                    })?;
+            // Alert rules over the days whose pain or intakes changed, in this transaction.
+            let mut days = projected.pain_days;
+            days.extend(projected.intake_days);
+            alerts::evaluate_patient(
+                &txn,
+                &self.inner.state.config.alerts,
+                *patient.as_uuid(),
+                alerts::evaluate::Scope::Days(&days),
+                plan_rules.as_ref(),
+                now,
+            )
+            .await?;
+        }
+        if let DocKind::CarePlan { .. } = meta.kind {
+            // New overrides or PRN limits apply to the last week at once.
+            alerts::evaluate_patient(
+                &txn,
+                &self.inner.state.config.alerts,
+                *patient.as_uuid(),
+                alerts::evaluate::Scope::Recent(CARE_PLAN_REEVALUATION_DAYS),
+                plan_rules.as_ref(),
+                now,
+            )
+            .await?;
         }
         if let (Some(key), Some(peer)) = (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
             storage::save_sync_state(&txn, key, &id, &peer.state, now).await?;
@@ -573,6 +612,29 @@ impl Hub {
             self.compact(slot, now).await;
         }
         Ok(())
+    }
+
+    /// The alert rules' view of `patient`'s care plan, if the server holds one: from the
+    /// cache, or loaded into it. Never creates one.
+    async fn care_plan_rules(
+        &self,
+        patient: DocPatientId,
+    ) -> Result<Option<alerts::evaluate::CarePlanRules>, HubError> {
+        let kind = DocKind::CarePlan { patient };
+        let id = kind.document_id();
+        let cached = self
+            .inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&id);
+        if !cached && storage::find(&self.inner.state.db, &id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut plan = self.lock_loaded(id, Some(DocumentMeta { kind })).await?;
+        Ok(Some(alerts::evaluate::care_plan_rules(
+            &paindiary_sync::schema::care_plan::read_care_plan(plan.doc.document()),
+        )))
     }
 
     /// Adds `month` to the patient's `index` (its locked slot) inside `txn`; the slot stays
