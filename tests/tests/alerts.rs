@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use paindiary_server::alerts;
@@ -14,8 +15,11 @@ use paindiary_server::clock::Clock;
 use paindiary_server::domain::{PatientId, Role};
 use paindiary_server::entity::{alerts as alert_rows, notification_outbox};
 use paindiary_sync::ids::PatientId as DocPatientId;
-use paindiary_sync::replica::{Durability, Replica, ServerEndpoint};
-use paindiary_sync::schema::{Entry, EntryMeta, MedicationIntake, PainEntry};
+use paindiary_sync::protocol::PeerId;
+use paindiary_sync::replica::{Connection, Durability, Replica, ServerEndpoint, SyncTarget};
+use paindiary_sync::schema::care_plan;
+use paindiary_sync::schema::month::FieldValue;
+use paindiary_sync::schema::{DocKind, Entry, EntryMeta, MedicationIntake, PainEntry};
 use paindiary_tests::{Actor, TestApp, story};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -582,3 +586,122 @@ async fn info_alerts_go_to_one_daily_digest(app: Arc<TestApp>) {
     }
 }
 story!(info_alerts_go_to_one_daily_digest);
+
+fn oxycodone_prn(at: DateTime<Utc>) -> Entry {
+    Entry::Medication(MedicationIntake {
+        meta: meta(at),
+        drug: "oxycodone".into(),
+        rxnorm: None,
+        amount: 5.0,
+        unit: "mg".into(),
+        route: Some("oral".into()),
+        status: "taken".into(),
+        prn: true,
+        prn_reason: Some("breakthrough pain".into()),
+        note: None,
+    })
+}
+
+/// The clinician writes the patient's care plan over the sync endpoint, as the dashboard
+/// or a clinician app would.
+async fn write_care_plan(
+    app: &TestApp,
+    clinician: &Actor,
+    patient: PatientId,
+    edit: impl FnOnce(&mut automerge::AutoCommit),
+) {
+    let kind = DocKind::CarePlan {
+        patient: DocPatientId::from_uuid(patient.uuid()),
+    };
+    let mut doc = kind.create(automerge::ActorId::random()).unwrap();
+    edit(&mut doc);
+    let endpoint = ServerEndpoint {
+        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
+        token: Some(clinician.token.clone()),
+    };
+    let mut conn = Connection::connect(
+        &endpoint,
+        PeerId::new(format!("clinician-{}", Uuid::new_v4().simple())).unwrap(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut state = automerge::sync::State::new();
+    let outcome = conn
+        .sync_documents(
+            &mut [SyncTarget {
+                id: kind.document_id(),
+                doc: &mut doc,
+                state: &mut state,
+            }],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome[0].unavailable);
+    conn.close().await;
+}
+
+async fn care_plan_limits_and_overrides_apply(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Care").await;
+    let physician = app.create_staff(clinic, Role::Physician).await;
+    let patient = app.enrolled_patient(clinic, "PD-6001").await;
+    let pid = patient.patient_id.unwrap();
+    app.add_to_care_team(pid, physician.user_id).await;
+
+    // Yesterday and today a 7, and three as-needed oxycodone doses today: nothing by default.
+    let mut phone = Phone::new(&app, &patient);
+    app.clock.advance(TimeDelta::days(-1));
+    let now = app.clock.now();
+    phone.log(pain(7.0, now), now);
+    phone.sync().await;
+    app.clock.advance(TimeDelta::days(1));
+    let now = app.clock.now();
+    phone.log(pain(7.0, now), now);
+    for minutes in [30, 20, 10] {
+        phone.log(oxycodone_prn(now - TimeDelta::minutes(minutes)), now);
+    }
+    phone.sync().await;
+    assert!(alerts_of(&app, pid).await.is_empty());
+
+    // The care plan allows two PRN doses a day and treats 7 as severe for this patient:
+    // its change re-evaluates the last days at once.
+    write_care_plan(&app, &physician, pid, |doc| {
+        care_plan::put_item(
+            doc,
+            care_plan::Section::Medications,
+            "oxy-prn",
+            &[
+                ("drug", FieldValue::Text("Oxycodone".into())),
+                ("prn", FieldValue::Bool(true)),
+                ("prn_max_per_day", FieldValue::Float(2.0)),
+                ("opioid", FieldValue::Bool(true)),
+            ],
+            now,
+        )
+        .unwrap();
+        care_plan::set_threshold(doc, "severe_score", Some(7.0), now).unwrap();
+    })
+    .await;
+    let found = alerts_of(&app, pid).await;
+    let rules: BTreeSet<(&str, &str)> = found
+        .iter()
+        .map(|a| (a.rule.as_str(), a.severity.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        BTreeSet::from([("prn_overuse", "warning"), ("severe", "urgent")]),
+        "{found:?}"
+    );
+    assert_eq!(outbox(&app, "alert_opened").await.len(), 2);
+
+    // A fourth dose later today attaches to the open PRN alert, sending nothing.
+    app.clock.advance(TimeDelta::minutes(5));
+    let now = app.clock.now();
+    phone.log(oxycodone_prn(now), now);
+    phone.sync().await;
+    assert_eq!(alerts_of(&app, pid).await.len(), 2);
+    assert_eq!(outbox(&app, "alert_opened").await.len(), 2);
+}
+story!(care_plan_limits_and_overrides_apply);
