@@ -183,6 +183,8 @@ pub struct Config {
     pub sync: crate::hub::SyncConfig,
     /// The delivery worker and its channels.
     pub delivery: crate::outbox::DeliveryConfig,
+    /// Alert timers and defaults.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Default for Config {
@@ -197,6 +199,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             sync: crate::hub::SyncConfig::default(),
             delivery: crate::outbox::DeliveryConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@
 pub mod access;
 pub mod access_changes;
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -84,6 +84,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         server::shutdown_signal().await;
         let _ = signalled_tx.send(());
     };
+    // Alert timers (repeat, escalation, digest); claimed in the database, so every
+    // replica may run them.
+    let (timers_stop, timers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let timers = tokio::spawn(paindiary_server::alerts::timers::run_periodically(
+        state.clone(),
+        async move {
+            let _ = timers_stopped.await;
+        },
+    ));
     let running = server::run(listener, state, shutdown);
     tokio::pin!(running);
     tokio::select! {
@@ -96,6 +105,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    let _ = timers_stop.send(());
+    let _ = timers.await;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! add their routes in [`router`].
 
 mod admin;
+mod alerts;
 mod deliveries;
 mod documents;
 mod extract;
@@ -45,7 +46,15 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/deliveries/{id}/retry", post(deliveries::retry))
         .route("/patients", get(patients::list))
         .route("/patients/{id}", get(patients::get))
-        .route("/patients/{id}/documents", get(documents::list));
+        .route("/patients/{id}/documents", get(documents::list))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::get))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
+        .route(
+            "/admin/notification-settings",
+            get(alerts::get_settings).put(alerts::put_settings),
+        );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

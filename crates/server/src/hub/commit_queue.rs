@@ -48,6 +48,26 @@ pub(crate) struct CommitRequest {
     pub(crate) sync_state: Option<(String, DocumentId, SyncState)>,
     /// The audit row of the write.
     pub(crate) audit: AuditEvent,
+    /// The alert rules to run for the patient once the batch's projections are written.
+    pub(crate) alerts: Option<AlertWork>,
+}
+
+/// Alert evaluation owed by one request, run inside the batch's transaction.
+pub(crate) struct AlertWork {
+    /// The patient.
+    pub(crate) patient: uuid::Uuid,
+    /// A diary month's changed days (by document), or a care plan's recent window.
+    pub(crate) scope: AlertScope,
+    /// The patient's care-plan overrides and PRN limits, read while documents were locked.
+    pub(crate) plan: Option<crate::alerts::evaluate::CarePlanRules>,
+}
+
+/// Which days an [`AlertWork`] evaluates.
+pub(crate) enum AlertScope {
+    /// The days whose pain or intake rows this diary month's projection changed.
+    ChangedDays(DocumentId),
+    /// The last `n` local days (a care-plan change applies at once).
+    Recent(u32),
 }
 
 /// What a committed request produced.
@@ -65,15 +85,22 @@ struct Job {
 /// runtime) and ends when the hub is dropped.
 pub(crate) struct CommitQueue {
     db: DatabaseConnection,
+    /// Alert thresholds and defaults, for evaluation inside the batch.
+    config: std::sync::Arc<crate::config::Config>,
     /// This replica's peer ID, named in the change notifications other replicas receive.
     server_id: String,
     sender: OnceLock<mpsc::Sender<Job>>,
 }
 
 impl CommitQueue {
-    pub(crate) fn new(db: DatabaseConnection, server_id: String) -> Self {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        config: std::sync::Arc<crate::config::Config>,
+        server_id: String,
+    ) -> Self {
         Self {
             db,
+            config,
             server_id,
             sender: OnceLock::new(),
         }
@@ -83,7 +110,12 @@ impl CommitQueue {
     pub(crate) async fn commit(&self, request: CommitRequest) -> Result<Committed, HubError> {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            tokio::spawn(writer(self.db.clone(), self.server_id.clone(), receiver));
+            tokio::spawn(writer(
+                self.db.clone(),
+                self.config.clone(),
+                self.server_id.clone(),
+                receiver,
+            ));
             sender
         });
         let (reply, answer) = oneshot::channel();
@@ -103,13 +135,18 @@ fn writer_gone() -> HubError {
 
 /// The single writer: waits for a request, takes every other one already waiting (up to
 /// [`MAX_BATCH`]), writes them in one transaction and answers each.
-async fn writer(db: DatabaseConnection, server_id: String, mut receiver: mpsc::Receiver<Job>) {
+async fn writer(
+    db: DatabaseConnection,
+    config: std::sync::Arc<crate::config::Config>,
+    server_id: String,
+    mut receiver: mpsc::Receiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (requests, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|job| (job.request, job.reply)).unzip();
         let members = requests.len();
-        match write_batch(&db, &server_id, requests).await {
+        match write_batch(&db, &config, &server_id, requests).await {
             Ok(results) => {
                 for (reply, committed) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(committed));
@@ -130,6 +167,7 @@ async fn writer(db: DatabaseConnection, server_id: String, mut receiver: mpsc::R
 
 async fn write_batch(
     db: &DatabaseConnection,
+    config: &crate::config::Config,
     server_id: &str,
     requests: Vec<CommitRequest>,
 ) -> Result<Vec<Committed>, DbErr> {
@@ -141,6 +179,7 @@ async fn write_batch(
     // not touch a row twice on PostgreSQL).
     let mut sync_states = BTreeMap::new();
     let mut audits = Vec::with_capacity(requests.len());
+    let mut alert_work = Vec::new();
     let mut projections = Vec::with_capacity(requests.len());
     // Every chunk of the batch in one statement.
     let mut all_chunks = Vec::new();
@@ -173,17 +212,41 @@ async fn write_batch(
             sync_states.insert((key, id.to_string()), (state.encode(), request.now));
         }
         audits.push(request.audit);
+        alert_work.extend(request.alerts.map(|work| (work, request.now)));
         results.push(Committed { chunk_ids: ids });
     }
-    projection::write_prepared_many(&txn, projections)
-        .await
-        .map_err(|e| {
-            // Keep the driver's error for the log (it holds no bound values).
-            let source = std::error::Error::source(&e)
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            DbErr::Custom(format!("{e}: {source}"))
-        })?;
+    let changed_days: HashMap<String, std::collections::BTreeSet<chrono::NaiveDate>> =
+        projection::write_prepared_many(&txn, projections)
+            .await
+            .map_err(|e| {
+                // Keep the driver's error for the log (it holds no bound values).
+                let source = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                DbErr::Custom(format!("{e}: {source}"))
+            })?
+            .into_iter()
+            .collect();
+    // Alert rules over what just changed, in the same transaction: an alert and its
+    // deliveries exist exactly when the entries that triggered them do.
+    let no_days = std::collections::BTreeSet::new();
+    for (work, now) in alert_work {
+        let scope = match &work.scope {
+            AlertScope::ChangedDays(id) => crate::alerts::evaluate::Scope::Days(
+                changed_days.get(&id.to_string()).unwrap_or(&no_days),
+            ),
+            AlertScope::Recent(days) => crate::alerts::evaluate::Scope::Recent(*days),
+        };
+        crate::alerts::evaluate_patient(
+            &txn,
+            &config.alerts,
+            work.patient,
+            scope,
+            work.plan.as_ref(),
+            now,
+        )
+        .await?;
+    }
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
     for id in touched.iter() {

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::access_changes::AccessChange;
+use crate::alerts;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::domain::{PatientId, UserId};
 use crate::projection::{self, ProjectionTarget};
@@ -87,6 +88,9 @@ impl Default for SyncConfig {
 /// How much memory a document takes per stored byte (Automerge's in-memory form is much
 /// larger than its compressed storage; measured: a month stores ~10 KB and holds ~71 KB).
 const MEMORY_PER_STORED_BYTE: usize = 8;
+
+/// After a care-plan change, the alert rules run again over this many recent local days.
+const CARE_PLAN_REEVALUATION_DAYS: u32 = 7;
 
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
@@ -199,7 +203,11 @@ impl Hub {
                 shutdown,
                 live_connections: AtomicUsize::new(0),
                 connections_done: Notify::new(),
-                commits: commit_queue::CommitQueue::new(state.db.clone(), server_id.to_string()),
+                commits: commit_queue::CommitQueue::new(
+                    state.db.clone(),
+                    state.config.clone(),
+                    server_id.to_string(),
+                ),
                 state,
             }),
         }
@@ -522,6 +530,16 @@ impl Hub {
             _ => None,
         };
 
+        // The care plan's overrides and PRN limits, read before our transaction begins
+        // (loading it may read storage).
+        let plan_rules = match meta.kind {
+            DocKind::DiaryMonth { patient, .. } => self.care_plan_rules(patient).await?,
+            DocKind::CarePlan { .. } => Some(alerts::evaluate::care_plan_rules(
+                &paindiary_sync::schema::care_plan::read_care_plan(slot.doc.document()),
+            )),
+            DocKind::Index { .. } => None,
+        };
+
         // Everything that needs the document is computed now, while it is locked; the
         // commit queue writes it in a transaction shared with other documents' changes.
         let projection = match meta.kind {
@@ -564,6 +582,20 @@ impl Hub {
             audit: AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
                 .patient(PatientId(*patient.as_uuid()))
                 .target(id.to_string()),
+            alerts: match meta.kind {
+                DocKind::DiaryMonth { .. } => Some(commit_queue::AlertWork {
+                    patient: *patient.as_uuid(),
+                    scope: commit_queue::AlertScope::ChangedDays(id),
+                    plan: plan_rules,
+                }),
+                // New overrides or PRN limits apply to the last week at once.
+                DocKind::CarePlan { .. } => Some(commit_queue::AlertWork {
+                    patient: *patient.as_uuid(),
+                    scope: commit_queue::AlertScope::Recent(CARE_PLAN_REEVALUATION_DAYS),
+                    plan: plan_rules,
+                }),
+                DocKind::Index { .. } => None,
+            },
         };
         let committed = match self.inner.commits.commit(request).await {
             Ok(committed) => committed,
@@ -593,6 +625,29 @@ impl Hub {
             self.compact(slot, now).await;
         }
         Ok(())
+    }
+
+    /// The alert rules' view of `patient`'s care plan, if the server holds one: from the
+    /// cache, or loaded into it. Never creates one.
+    async fn care_plan_rules(
+        &self,
+        patient: DocPatientId,
+    ) -> Result<Option<alerts::evaluate::CarePlanRules>, HubError> {
+        let kind = DocKind::CarePlan { patient };
+        let id = kind.document_id();
+        let cached = self
+            .inner
+            .docs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&id);
+        if !cached && storage::find(&self.inner.state.db, &id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut plan = self.lock_loaded(id, Some(DocumentMeta { kind })).await?;
+        Ok(Some(alerts::evaluate::care_plan_rules(
+            &paindiary_sync::schema::care_plan::read_care_plan(plan.doc.document()),
+        )))
     }
 
     /// Adds `month` to the patient's `index` (its locked slot) in memory; the slot stays

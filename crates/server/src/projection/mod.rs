@@ -176,10 +176,12 @@ pub async fn write_prepared(
 /// Writes several documents' [`PreparedProjection`]s (each document at most once) with
 /// statements shared between them; the rows are those [`write_prepared`] would write for
 /// each in turn.
+///
+/// Returns, per document, the local days whose pain or medication rows changed.
 pub async fn write_prepared_many(
     conn: &impl ConnectionTrait,
     prepared: Vec<PreparedProjection>,
-) -> Result<(), ProjectionError> {
+) -> Result<Vec<(String, BTreeSet<NaiveDate>)>, ProjectionError> {
     let members = prepared
         .into_iter()
         .map(|p| write::Member {
@@ -188,6 +190,7 @@ pub async fn write_prepared_many(
             now: p.now,
             collected: p.collected,
             scope: p.scope,
+            changed_days: BTreeSet::new(),
         })
         .collect();
     write::write_many(conn, members).await

@@ -420,6 +420,9 @@ pub(crate) struct Member {
     pub(crate) now: DateTime<Utc>,
     pub(crate) collected: Collected,
     pub(crate) scope: BTreeMap<EntryKind, Vec<Uuid>>,
+    /// Local days whose pain or medication rows changed (new and previous dates), for
+    /// alert evaluation; filled by [`write_many`].
+    pub(crate) changed_days: BTreeSet<NaiveDate>,
 }
 
 /// Writes the touched entries of several documents (each at most once) with shared
@@ -431,7 +434,7 @@ pub(crate) struct Member {
 pub(crate) async fn write_many(
     conn: &impl ConnectionTrait,
     mut members: Vec<Member>,
-) -> Result<(), ProjectionError> {
+) -> Result<Vec<(String, BTreeSet<NaiveDate>)>, ProjectionError> {
     write_kind_many::<pain_entries::Entity>(conn, &mut members, |c| std::mem::take(&mut c.pain))
         .await?;
     write_kind_many::<medication_intakes::Entity>(conn, &mut members, |c| {
@@ -448,7 +451,12 @@ pub(crate) async fn write_many(
     .await?;
     write_kind_many::<peg_checkins::Entity>(conn, &mut members, |c| std::mem::take(&mut c.checkin))
         .await?;
-    write_issues_many(conn, members).await
+    let changed = members
+        .iter_mut()
+        .map(|m| (m.document_id.clone(), std::mem::take(&mut m.changed_days)))
+        .collect();
+    write_issues_many(conn, members).await?;
+    Ok(changed)
 }
 
 async fn write_kind_many<E>(
@@ -507,6 +515,16 @@ where
             owner.insert(E::id(row), member.document_id.clone());
         }
         let kept: HashSet<Uuid> = rows.iter().map(E::id).collect();
+        if matches!(E::KIND, EntryKind::Pain | EntryKind::Medication) {
+            // The alert rules look at the days these rows were on and are on now.
+            member.changed_days.extend(
+                existing
+                    .iter()
+                    .filter(|(id, doc, _)| *doc == member.document_id && scoped.contains(id))
+                    .map(|(_, _, date)| *date),
+            );
+            member.changed_days.extend(rows.iter().map(E::date));
+        }
         let stale: Vec<Uuid> = existing
             .iter()
             .filter(|(id, doc, _)| {
