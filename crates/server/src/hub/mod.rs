@@ -92,6 +92,9 @@ const MEMORY_PER_STORED_BYTE: usize = 8;
 /// After a care-plan change, the alert rules run again over this many recent local days.
 const CARE_PLAN_REEVALUATION_DAYS: u32 = 7;
 
+/// A patient's index slot, locked, with the bytes of a change staged on it.
+type StagedIndex = (tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>);
+
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
 
@@ -658,7 +661,7 @@ impl Hub {
         mut index: tokio::sync::OwnedMutexGuard<DocSlot>,
         patient: DocPatientId,
         month: paindiary_sync::ids::Month,
-    ) -> Result<Option<(tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>)>, HubError> {
+    ) -> Result<Option<StagedIndex>, HubError> {
         let index_id = index.id;
         let heads = index.doc.get_heads();
         let wrote = doc_index::ensure_month(&mut index.doc, patient, month)
