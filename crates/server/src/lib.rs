@@ -24,6 +24,7 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod export;
 pub mod hub;
 pub mod load;
 pub mod outbox;
@@ -32,6 +33,8 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod trends;
+pub mod web;
 
 pub use config::Config;
 pub use error::ApiError;

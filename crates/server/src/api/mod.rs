@@ -5,6 +5,7 @@
 //! add their routes in [`router`].
 
 mod admin;
+pub mod clinical;
 mod documents;
 mod extract;
 mod health;
@@ -41,11 +42,15 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/patients", get(patients::list))
         .route("/patients/{id}", get(patients::get))
-        .route("/patients/{id}/documents", get(documents::list));
+        .route("/patients/{id}/documents", get(documents::list))
+        .route("/patients/{id}/trends", get(clinical::trends))
+        .route("/patients/{id}/export/{file}", get(clinical::export))
+        .route("/clinician/patients", get(clinical::clinician_patients));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", v1)
+        .nest("/dashboard", crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
