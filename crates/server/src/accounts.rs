@@ -454,14 +454,13 @@ async fn care_team_pair(
     Ok((p, u))
 }
 
-/// Logs in by email and password. Rate limited per email; unknown emails cost the same
-/// time as wrong passwords.
-pub async fn login(
+/// Verifies an email and password (rate limited, timing-safe for unknown emails, failures
+/// audited) and returns the active user. Shared by the API login and the web dashboard.
+pub async fn check_credentials(
     state: &AppState,
     email: Email,
     password: Password,
-    device_name: Option<String>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<users::Model, ApiError> {
     let now = state.clock.now();
     let key = ratelimit::email_key(&email);
     if let Some(retry_after_secs) =
@@ -504,6 +503,19 @@ pub async fn login(
         }
     };
     ratelimit::clear(&state.db, &key).await?;
+    Ok(user)
+}
+
+/// Logs in by email and password. Rate limited per email; unknown emails cost the same
+/// time as wrong passwords.
+pub async fn login(
+    state: &AppState,
+    email: Email,
+    password: Password,
+    device_name: Option<String>,
+) -> Result<LoginResponse, ApiError> {
+    let now = state.clock.now();
+    let user = check_credentials(state, email, password).await?;
     let device_name = clean_device_name(device_name)?;
     let (kind, ttl) = match device_name {
         Some(_) => (TokenKind::Device, state.config.auth.device_token_ttl()),

@@ -171,6 +171,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The sync hub's limits and cache.
     pub sync: crate::hub::SyncConfig,
+    /// The web dashboard.
+    pub dashboard: crate::web::DashboardConfig,
 }
 
 impl Default for Config {
@@ -184,6 +186,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             sync: crate::hub::SyncConfig::default(),
+            dashboard: crate::web::DashboardConfig::default(),
         }
     }
 }
