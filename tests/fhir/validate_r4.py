@@ -1,10 +1,10 @@
-"""Validates a FHIR R4 Bundle (JSON on stdin) with fhir.resources 6.5.0 (FHIR R4 4.0.1)
+"""Validates a FHIR R4 Bundle (JSON on stdin) with fhir.resources 6.1.0 (FHIR R4 4.0.1)
 and prints a JSON summary of the values it holds, read back from the parsed resources.
 Exit status 1 with the validation errors if the bundle is not valid R4."""
 import json
 import sys
 
-from fhir.resources import FHIR_VERSION
+from fhir.resources import __fhir_version__ as FHIR_VERSION
 from fhir.resources.bundle import Bundle
 
 assert FHIR_VERSION == "4.0.1", FHIR_VERSION

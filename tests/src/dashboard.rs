@@ -266,7 +266,7 @@ pub fn validate_fhir_r4(bundle: &Value) -> Value {
     let python = fhir_python();
     assert!(
         python.exists(),
-        "{} is missing: run scripts/test (it creates the venv with fhir.resources==6.5.0) or set PAINDIARY_FHIR_PYTHON",
+        "{} is missing: run scripts/test (it creates the venv with fhir.resources==6.1.0, pydantic 1.10) or set PAINDIARY_FHIR_PYTHON",
         python.display()
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fhir/validate_r4.py");

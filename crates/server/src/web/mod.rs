@@ -36,26 +36,34 @@ impl DashboardConfig {
     }
 }
 
-/// The dashboard's routes, nested under `/dashboard`.
+/// The dashboard's routes, all under `/dashboard` (merged into the app router, so that
+/// both `/dashboard` and `/dashboard/` reach the patient list).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::patient_list))
+        .route("/dashboard", get(pages::patient_list))
+        .route("/dashboard/", get(pages::patient_list))
         .route(
-            "/login",
+            "/dashboard/login",
             get(session::login_form).post(session::login_submit),
         )
-        .route("/logout", post(session::logout))
-        .route("/dashboard.css", get(stylesheet))
-        .route("/patients/{id}", get(pages::patient_page))
-        .route("/patients/{id}/summary", get(pages::visit_summary))
-        .route("/patients/{id}/export/{file}", get(pages::export))
+        .route("/dashboard/logout", post(session::logout))
+        .route("/dashboard/dashboard.css", get(stylesheet))
+        .route("/dashboard/patients/{id}", get(pages::patient_page))
         .route(
-            "/patients/{id}/care-plan",
-            get(care_plan::editor).post(care_plan::submit),
+            "/dashboard/patients/{id}/summary",
+            get(pages::visit_summary),
         )
-        .route("/alerts", get(alert_actions::inbox))
-        .route("/alerts/{id}/acknowledge", post(alert_actions::acknowledge))
-        .route("/alerts/{id}/resolve", post(alert_actions::resolve))
+        .route("/dashboard/patients/{id}/export/{file}", get(pages::export))
+        .route("/dashboard/patients/{id}/care-plan", get(care_plan::editor))
+        .route("/dashboard/alerts", get(alert_actions::inbox))
+        .route(
+            "/dashboard/alerts/{id}/acknowledge",
+            post(alert_actions::acknowledge),
+        )
+        .route(
+            "/dashboard/alerts/{id}/resolve",
+            post(alert_actions::resolve),
+        )
 }
 
 /// Escapes text for HTML element content and attribute values.
