@@ -18,6 +18,7 @@ mod m20251127_000009_create_documents;
 mod m20251127_000010_create_projection;
 mod m20251203_000011_create_alerts;
 mod m20251203_000012_create_outbox;
+mod m20251204_000013_create_web_sessions;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251127_000010_create_projection::Migration),
             Box::new(m20251203_000011_create_alerts::Migration),
             Box::new(m20251203_000012_create_outbox::Migration),
+            Box::new(m20251204_000013_create_web_sessions::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod smtp;
 pub mod webhook;
+pub mod dashboard;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

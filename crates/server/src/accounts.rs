@@ -455,26 +455,15 @@ async fn care_team_pair(
     Ok((p, u))
 }
 
-/// Logs in by email and password from an unknown address (see [`login_from`]).
-pub async fn login(
+/// Verifies an email and password (rate limited per email and client address with a
+/// per-email ceiling, see `auth::ratelimit`; timing-safe for unknown emails; failures
+/// audited) and returns the active user. Shared by the API login and the web dashboard.
+pub async fn check_credentials(
     state: &AppState,
     email: Email,
     password: Password,
-    device_name: Option<String>,
-) -> Result<LoginResponse, ApiError> {
-    login_from(state, email, password, device_name, None).await
-}
-
-/// Logs in by email and password. Rate limited per email and client address, with a
-/// ceiling per email (`auth::ratelimit`); unknown emails cost the same time as wrong
-/// passwords.
-pub async fn login_from(
-    state: &AppState,
-    email: Email,
-    password: Password,
-    device_name: Option<String>,
     client: Option<std::net::IpAddr>,
-) -> Result<LoginResponse, ApiError> {
+) -> Result<users::Model, ApiError> {
     let now = state.clock.now();
     let key = ratelimit::LoginKeys::new(&email, client);
     if let Some(retry_after_secs) =
@@ -517,6 +506,30 @@ pub async fn login_from(
         }
     };
     ratelimit::clear(&state.db, &key).await?;
+    Ok(user)
+}
+
+/// Logs in by email and password from an unknown address (see [`login_from`]).
+pub async fn login(
+    state: &AppState,
+    email: Email,
+    password: Password,
+    device_name: Option<String>,
+) -> Result<LoginResponse, ApiError> {
+    login_from(state, email, password, device_name, None).await
+}
+
+/// Logs in by email and password from `client` and issues a token (see
+/// [`check_credentials`] for the limits).
+pub async fn login_from(
+    state: &AppState,
+    email: Email,
+    password: Password,
+    device_name: Option<String>,
+    client: Option<std::net::IpAddr>,
+) -> Result<LoginResponse, ApiError> {
+    let now = state.clock.now();
+    let user = check_credentials(state, email, password, client).await?;
     let device_name = clean_device_name(device_name)?;
     let (kind, ttl) = match device_name {
         Some(_) => (TokenKind::Device, state.config.auth.device_token_ttl()),

@@ -185,6 +185,8 @@ pub struct Config {
     pub delivery: crate::outbox::DeliveryConfig,
     /// Alert timers and defaults.
     pub alerts: crate::alerts::AlertsConfig,
+    /// The web dashboard.
+    pub dashboard: crate::web::DashboardConfig,
 }
 
 impl Default for Config {
@@ -200,6 +202,7 @@ impl Default for Config {
             sync: crate::hub::SyncConfig::default(),
             delivery: crate::outbox::DeliveryConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            dashboard: crate::web::DashboardConfig::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod domain;
 pub mod entity;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod hub;
 pub mod load;
 pub mod load_check;
@@ -37,6 +38,8 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod trends;
+pub mod web;
 
 pub use config::Config;
 pub use error::ApiError;

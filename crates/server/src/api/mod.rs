@@ -7,6 +7,7 @@
 mod admin;
 mod alerts;
 mod deliveries;
+pub mod clinical;
 mod documents;
 mod extract;
 mod health;
@@ -54,11 +55,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/notification-settings",
             get(alerts::get_settings).put(alerts::put_settings),
-        );
+        )
+        .route("/patients/{id}/trends", get(clinical::trends))
+        .route("/patients/{id}/export/{file}", get(clinical::export))
+        .route("/clinician/patients", get(clinical::clinician_patients));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", v1)
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

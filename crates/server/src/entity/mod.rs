@@ -24,4 +24,5 @@ pub mod patients;
 pub mod peer_sync_states;
 pub mod peg_checkins;
 pub mod users;
+pub mod web_sessions;
 pub mod wellbeing_entries;

@@ -1,0 +1,225 @@
+//! The clinician's patient list: every visible patient with open alerts, last entry time,
+//! 7-day mean pain and its change against the week before, and medication adherence.
+//! A fixed number of grouped queries for the whole list, whatever its length.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{DrugDay, TrendsError, adherence, care_plan, overall_adherence};
+use crate::entity::{
+    alerts, exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
+    wellbeing_entries,
+};
+
+/// One row of the patient list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientSummary {
+    /// Patient id.
+    pub id: Uuid,
+    /// Display code (no names in this system).
+    pub display_code: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Open or acknowledged alerts.
+    pub open_alerts: i64,
+    /// The most severe of them (`urgent`, `warning`, `info`).
+    pub top_severity: Option<String>,
+    /// Latest `recorded_at` of any live diary entry.
+    pub last_entry_at: Option<DateTime<Utc>>,
+    /// Mean of the daily pain means of the last 7 local days (today included).
+    pub pain_mean_7d: Option<f64>,
+    /// Same for the 7 days before.
+    pub pain_mean_prior_7d: Option<f64>,
+    /// `pain_mean_7d - pain_mean_prior_7d`.
+    pub pain_change: Option<f64>,
+    /// Mean adherence to scheduled prescriptions over the last 7 days (0..1).
+    pub adherence_7d: Option<f64>,
+}
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "urgent" => 3,
+        "warning" => 2,
+        "info" => 1,
+        _ => 0,
+    }
+}
+
+/// Summaries of `rows` as of `now`, patients with open alerts first (most severe first),
+/// then by display code.
+pub async fn summarise(
+    conn: &impl ConnectionTrait,
+    rows: &[patients::Model],
+    now: DateTime<Utc>,
+) -> Result<Vec<PatientSummary>, TrendsError> {
+    let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let today: HashMap<Uuid, NaiveDate> = rows
+        .iter()
+        .map(|p| {
+            let tz: Tz = p.timezone.parse().unwrap_or(chrono_tz::UTC);
+            (p.id, now.with_timezone(&tz).date_naive())
+        })
+        .collect();
+    let earliest_today = today.values().min().copied().unwrap_or(now.date_naive());
+    let latest_today = today.values().max().copied().unwrap_or(now.date_naive());
+    let window_from = earliest_today - Duration::days(13);
+
+    // Alerts still needing attention.
+    let alert_rows: Vec<(Uuid, String)> = alerts::Entity::find()
+        .select_only()
+        .columns([alerts::Column::PatientId, alerts::Column::Severity])
+        .filter(alerts::Column::PatientId.is_in(ids.clone()))
+        .filter(alerts::Column::Status.is_in(["open", "acknowledged"]))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut open: HashMap<Uuid, (i64, String)> = HashMap::new();
+    for (p, sev) in alert_rows {
+        let e = open.entry(p).or_insert((0, String::new()));
+        e.0 += 1;
+        if severity_rank(&sev) > severity_rank(&e.1) {
+            e.1 = sev;
+        }
+    }
+
+    // Last entry of any kind: one grouped query per table.
+    let mut last: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    macro_rules! last_of {
+        ($m:ident) => {{
+            let found: Vec<(Uuid, Option<DateTime<Utc>>)> = $m::Entity::find()
+                .select_only()
+                .column($m::Column::PatientId)
+                .column_as(
+                    Expr::from(Func::max(Expr::col($m::Column::RecordedAt))),
+                    "last",
+                )
+                .filter($m::Column::PatientId.is_in(ids.clone()))
+                .filter($m::Column::Deleted.eq(false))
+                .group_by($m::Column::PatientId)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            for (p, at) in found {
+                if let Some(at) = at {
+                    let e = last.entry(p).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            }
+        }};
+    }
+    last_of!(pain_entries);
+    last_of!(medication_intakes);
+    last_of!(exercise_sessions);
+    last_of!(wellbeing_entries);
+    last_of!(peg_checkins);
+
+    // Daily pain means of the last 14 days, every patient at once.
+    use pain_entries::Column as P;
+    let pain: Vec<(Uuid, NaiveDate, f64)> = pain_entries::Entity::find()
+        .select_only()
+        .column(P::PatientId)
+        .column(P::LocalDate)
+        .column_as(Expr::from(Func::avg(Expr::col(P::Score))), "mean")
+        .filter(P::PatientId.is_in(ids.clone()))
+        .filter(P::Valid.eq(true))
+        .filter(P::Deleted.eq(false))
+        .filter(P::LocalDate.between(window_from, latest_today))
+        .group_by(P::PatientId)
+        .group_by(P::LocalDate)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut pain_by: HashMap<Uuid, Vec<(NaiveDate, f64)>> = HashMap::new();
+    for (p, d, m) in pain {
+        pain_by.entry(p).or_default().push((d, m));
+    }
+
+    // Intakes per drug per day of the last 7 days, for adherence.
+    use medication_intakes::Column as M;
+    let taken = Expr::cust("CASE WHEN status = 'taken' THEN 1 ELSE 0 END");
+    let meds: Vec<(Uuid, NaiveDate, String, i64)> = medication_intakes::Entity::find()
+        .select_only()
+        .column(M::PatientId)
+        .column(M::LocalDate)
+        .column(M::DrugNormalized)
+        .column_as(Expr::from(Func::sum(taken)), "taken")
+        .filter(M::PatientId.is_in(ids.clone()))
+        .filter(M::Valid.eq(true))
+        .filter(M::Deleted.eq(false))
+        .filter(M::LocalDate.between(earliest_today - Duration::days(6), latest_today))
+        .group_by(M::PatientId)
+        .group_by(M::LocalDate)
+        .group_by(M::DrugNormalized)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut meds_by: HashMap<Uuid, Vec<DrugDay>> = HashMap::new();
+    for (p, date, drug, taken) in meds {
+        meds_by.entry(p).or_default().push(DrugDay {
+            date,
+            drug,
+            taken,
+            skipped: 0,
+            amount_taken: 0.0,
+        });
+    }
+
+    let mut out = Vec::with_capacity(rows.len());
+    for p in rows {
+        let t = today.get(&p.id).copied().unwrap_or(latest_today);
+        let days = pain_by.get(&p.id).map(Vec::as_slice).unwrap_or(&[]);
+        let mean = |from: NaiveDate, to: NaiveDate| {
+            let v: Vec<f64> = days
+                .iter()
+                .filter(|(d, _)| *d >= from && *d <= to)
+                .map(|(_, m)| *m)
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let recent = mean(t - Duration::days(6), t);
+        let prior = mean(t - Duration::days(13), t - Duration::days(7));
+        // Adherence needs the care plan; only patients with intakes or a plan pay for it.
+        let plan = care_plan(conn, p.id).await?;
+        let adh = adherence(
+            meds_by.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
+            &plan,
+            t - Duration::days(6),
+            t,
+        );
+        let (n, sev) = open.get(&p.id).cloned().unwrap_or((0, String::new()));
+        out.push(PatientSummary {
+            id: p.id,
+            display_code: p.display_code.clone(),
+            timezone: p.timezone.clone(),
+            open_alerts: n,
+            top_severity: (n > 0).then_some(sev),
+            last_entry_at: last.get(&p.id).copied(),
+            pain_mean_7d: recent,
+            pain_mean_prior_7d: prior,
+            pain_change: recent.zip(prior).map(|(r, p)| r - p),
+            adherence_7d: overall_adherence(&adh),
+        });
+    }
+    out.sort_by(|a, b| {
+        let ka = (
+            a.open_alerts > 0,
+            a.top_severity.as_deref().map_or(0, severity_rank),
+        );
+        let kb = (
+            b.open_alerts > 0,
+            b.top_severity.as_deref().map_or(0, severity_rank),
+        );
+        kb.cmp(&ka)
+            .then_with(|| a.display_code.cmp(&b.display_code))
+    });
+    Ok(out)
+}

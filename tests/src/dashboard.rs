@@ -1,0 +1,303 @@
+//! Helpers for the dashboard, trends and export tests: diary entries written by the phone
+//! replica client, a care plan stored as the care team would, alert rows, and the FHIR R4
+//! validator (Python `fhir.resources`, installed by `scripts/test`).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use paindiary_server::domain::{ClinicId, PatientId};
+use paindiary_server::entity::alerts;
+use paindiary_server::storage::{self, DocumentMeta};
+use paindiary_sync::ids::PatientId as DocPatientId;
+use paindiary_sync::replica::{Durability, Replica, ServerEndpoint};
+use paindiary_sync::schema::care_plan::{Section, put_item};
+use paindiary_sync::schema::month::FieldValue;
+use paindiary_sync::schema::{
+    DocKind, Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
+    WellbeingEntry,
+};
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::Value;
+
+use paindiary_server::clock::Clock;
+
+use crate::TestApp;
+
+/// An instant from RFC 3339.
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("RFC 3339 instant")
+}
+
+/// The sync endpoint of `app` for `token`.
+pub fn endpoint(app: &TestApp, token: &str) -> ServerEndpoint {
+    ServerEndpoint {
+        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
+        token: Some(token.to_owned()),
+    }
+}
+
+/// A phone replica of `patient` stored under `dir`.
+pub fn phone(dir: &Path, patient: PatientId) -> Replica {
+    Replica::open(
+        dir.join(format!("phone-{patient}")),
+        DocPatientId::from_uuid(patient.uuid()),
+        Durability::Buffered,
+    )
+    .expect("open replica")
+}
+
+fn meta(recorded_at: DateTime<Utc>, tz: &str) -> EntryMeta {
+    EntryMeta {
+        recorded_at,
+        tz: tz.into(),
+        deleted_at: None,
+        updated_at: None,
+    }
+}
+
+/// A pain entry.
+pub fn pain(recorded_at: DateTime<Utc>, tz: &str, score: f64) -> Entry {
+    Entry::Pain(PainEntry {
+        meta: meta(recorded_at, tz),
+        score,
+        worst: None,
+        least: None,
+        locations: vec!["lower_back".into()],
+        location_note: None,
+        qualities: vec![],
+        note: None,
+    })
+}
+
+/// An oral dose in mg, Berlin time.
+pub fn intake(recorded_at: DateTime<Utc>, drug: &str, mg: f64, status: &str) -> Entry {
+    Entry::Medication(MedicationIntake {
+        meta: meta(recorded_at, "Europe/Berlin"),
+        drug: drug.into(),
+        rxnorm: None,
+        amount: mg,
+        unit: "mg".into(),
+        route: Some("oral".into()),
+        status: status.into(),
+        prn: false,
+        prn_reason: None,
+        note: None,
+    })
+}
+
+/// An exercise session, Berlin time.
+pub fn exercise(recorded_at: DateTime<Utc>, activity: &str, minutes: f64) -> Entry {
+    Entry::Exercise(ExerciseSession {
+        meta: meta(recorded_at, "Europe/Berlin"),
+        activity: activity.into(),
+        minutes,
+        sets: None,
+        reps: None,
+        exertion: None,
+        note: None,
+    })
+}
+
+/// A wellbeing entry, Berlin time.
+pub fn wellbeing(recorded_at: DateTime<Utc>, sleep: f64, mood: f64, stress: f64) -> Entry {
+    Entry::Wellbeing(WellbeingEntry {
+        meta: meta(recorded_at, "Europe/Berlin"),
+        sleep_hours: Some(sleep),
+        sleep_quality: None,
+        mood: Some(mood),
+        stress: Some(stress),
+        note: None,
+    })
+}
+
+/// A PEG check-in, Berlin time.
+pub fn peg(recorded_at: DateTime<Utc>, p: f64, e: f64, g: f64) -> Entry {
+    Entry::Checkin(PegCheckin {
+        meta: meta(recorded_at, "Europe/Berlin"),
+        pain: p,
+        enjoyment: e,
+        activity: g,
+        note: None,
+    })
+}
+
+/// One care-plan item for [`write_care_plan`].
+pub enum CarePlanItem {
+    /// A scheduled medication.
+    Medication {
+        /// Drug.
+        drug: &'static str,
+        /// Scheduled intakes per day.
+        times_per_day: f64,
+        /// First day (YYYY-MM-DD).
+        start: &'static str,
+    },
+    /// A prescribed exercise.
+    Exercise {
+        /// Activity.
+        activity: &'static str,
+        /// Minutes per session.
+        minutes: f64,
+        /// Sessions per week.
+        per_week: f64,
+    },
+    /// An intervention performed.
+    Intervention {
+        /// Kind code.
+        kind: &'static str,
+        /// Day (YYYY-MM-DD).
+        date: &'static str,
+    },
+}
+
+/// Stores a care-plan document for `patient` directly in the server's storage.
+pub async fn write_care_plan(app: &TestApp, patient: PatientId, items: &[CarePlanItem]) {
+    let kind = DocKind::CarePlan {
+        patient: DocPatientId::from_uuid(patient.uuid()),
+    };
+    let now = app.clock.now();
+    let mut doc = kind
+        .create(automerge::ActorId::random())
+        .expect("care plan genesis");
+    for (n, item) in items.iter().enumerate() {
+        let id = format!("item-{n}");
+        let (section, fields) = match item {
+            CarePlanItem::Medication {
+                drug,
+                times_per_day,
+                start,
+            } => (
+                Section::Medications,
+                vec![
+                    ("drug", FieldValue::Text((*drug).into())),
+                    ("times_per_day", FieldValue::Float(*times_per_day)),
+                    ("start_date", FieldValue::Text((*start).into())),
+                    ("opioid", FieldValue::Bool(true)),
+                    ("prn", FieldValue::Bool(false)),
+                ],
+            ),
+            CarePlanItem::Exercise {
+                activity,
+                minutes,
+                per_week,
+            } => (
+                Section::Exercises,
+                vec![
+                    ("activity", FieldValue::Text((*activity).into())),
+                    ("minutes_per_session", FieldValue::Float(*minutes)),
+                    ("sessions_per_week", FieldValue::Float(*per_week)),
+                ],
+            ),
+            CarePlanItem::Intervention { kind, date } => (
+                Section::Interventions,
+                vec![
+                    ("kind", FieldValue::Text((*kind).into())),
+                    ("date", FieldValue::Text((*date).into())),
+                ],
+            ),
+        };
+        put_item(&mut doc, section, &id, &fields, now).expect("care plan item");
+    }
+    let id = kind.document_id();
+    storage::register(&app.state.db, &id, DocumentMeta { kind }, now)
+        .await
+        .expect("register care plan");
+    storage::append_chunk(&app.state.db, &id, doc.save(), true, now)
+        .await
+        .expect("store care plan");
+}
+
+/// Inserts an open alert row (as the alert rules would).
+pub async fn insert_alert(
+    app: &TestApp,
+    patient: PatientId,
+    clinic: ClinicId,
+    rule: &str,
+    severity: &str,
+) -> uuid::Uuid {
+    let now = app.clock.now();
+    let id = uuid::Uuid::now_v7();
+    alerts::ActiveModel {
+        id: Set(id),
+        patient_id: Set(patient.uuid()),
+        clinic_id: Set(clinic.uuid()),
+        rule: Set(rule.into()),
+        severity: Set(severity.into()),
+        status: Set("open".into()),
+        open_slot: Set(Some(format!("{patient}:{rule}"))),
+        opened_at: Set(now),
+        last_triggered_at: Set(now),
+        trigger_count: Set(1),
+        local_day: Set(now.date_naive()),
+        reported_late: Set(false),
+        explanation: Set("Daily maximum 8 or more on 2 consecutive days".into()),
+        evidence: Set("{}".into()),
+        acknowledged_by: Set(None),
+        acknowledged_at: Set(None),
+        resolved_by: Set(None),
+        resolved_at: Set(None),
+        resolution_note: Set(None),
+        last_notified_at: Set(None),
+        next_repeat_at: Set(None),
+        escalate_at: Set(None),
+        escalated_at: Set(None),
+    }
+    .insert(&app.state.db)
+    .await
+    .expect("insert alert");
+    id
+}
+
+/// The Python interpreter of the venv `scripts/test` creates with `fhir.resources`.
+pub fn fhir_python() -> PathBuf {
+    if let Ok(p) = std::env::var("PAINDIARY_FHIR_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    );
+    target.join("fhir-venv/bin/python")
+}
+
+/// Validates `bundle` as FHIR R4 with `fhir.resources`; returns the values it read back.
+pub fn validate_fhir_r4(bundle: &Value) -> Value {
+    use std::io::Write;
+    let python = fhir_python();
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test (it creates the venv with fhir.resources==6.1.0, pydantic 1.10) or set PAINDIARY_FHIR_PYTHON",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fhir/validate_r4.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the FHIR validator");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bundle.to_string().as_bytes())
+        .expect("write bundle");
+    let out = child.wait_with_output().expect("validator output");
+    assert!(
+        out.status.success(),
+        "FHIR R4 validation failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("validator summary")
+}
+
+/// Where the browser test saves its screenshots: `target/screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(
+            |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )
+        .join("screenshots")
+}
