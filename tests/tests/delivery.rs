@@ -570,6 +570,22 @@ async fn webhook_is_signed_and_classified(env: Env) {
     // Both requests for the one delivery carried the same key.
     assert_eq!(hook.received()[1].header("idempotency-key"), key);
     assert_eq!(hook.received()[2].header("idempotency-key"), key);
+    // A clinic without a webhook secret cannot sign: dead at once, nothing sent.
+    let unsigned = app.create_clinic("South").await;
+    let key = enqueue_alert(
+        &app,
+        unsigned,
+        Channel::Webhook,
+        &hook.url,
+        alert_payload(Uuid::now_v7(), patient, "P-0123", false),
+    )
+    .await;
+    assert_eq!(drain(&app).await.dead, 1);
+    assert_eq!(
+        row_by_key(&app, &key).await.last_error.as_deref(),
+        Some("webhook secret not configured")
+    );
+    assert_eq!(hook.received().len(), 3);
     assert!(smtp.messages().is_empty());
 }
 delivery_story!(webhook_is_signed_and_classified);

@@ -297,3 +297,26 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> Outcome {
         Outcome::Transient("smtp connection failed".to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_statuses_are_classified() {
+        for code in [200, 202, 204] {
+            assert_eq!(
+                classify_http(StatusCode::from_u16(code).unwrap_or_default()),
+                Outcome::Sent
+            );
+        }
+        for code in [408, 429, 500, 502, 503] {
+            let o = classify_http(StatusCode::from_u16(code).unwrap_or_default());
+            assert_eq!(o.code(), "transient", "{code}");
+        }
+        for code in [301, 400, 401, 403, 404, 410, 422] {
+            let o = classify_http(StatusCode::from_u16(code).unwrap_or_default());
+            assert_eq!(o.code(), "permanent", "{code}");
+        }
+    }
+}

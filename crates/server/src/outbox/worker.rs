@@ -368,3 +368,18 @@ pub async fn retry(
     let row = active.update(conn).await?;
     Ok(Some((row, true)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let s = |d: Duration| d.num_milliseconds();
+        assert_eq!(s(backoff(30, 3600, 1, 0.0)), 15_000);
+        assert_eq!(s(backoff(30, 3600, 1, 0.999_999)), 29_999);
+        assert_eq!(s(backoff(30, 3600, 3, 0.0)), 60_000);
+        assert_eq!(s(backoff(30, 3600, 20, 0.0)), 1_800_000);
+        assert_eq!(s(backoff(30, 3600, i32::MAX, 1.0)), 3_600_000);
+    }
+}
