@@ -65,6 +65,8 @@ pub mod action {
     pub const AUDIT_QUERY: &str = "audit.query";
     /// A patient's document IDs and URLs were listed through the API.
     pub const DOCUMENT_LIST: &str = "document.list";
+    /// A patient's diary entries were listed through the API.
+    pub const ENTRIES_READ: &str = "entries.read";
 }
 
 /// An event to record.

@@ -6,6 +6,7 @@
 
 mod admin;
 mod documents;
+mod entries;
 mod extract;
 mod health;
 mod me;
@@ -41,7 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/patients", get(patients::list))
         .route("/patients/{id}", get(patients::get))
-        .route("/patients/{id}/documents", get(documents::list));
+        .route("/patients/{id}/documents", get(documents::list))
+        .route("/patients/{id}/entries", get(entries::list));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
