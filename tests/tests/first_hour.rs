@@ -131,6 +131,32 @@ async fn demo_seeds_a_clinic_through_the_sync_path(app: Arc<TestApp>) {
     let skipped = medication_statuses(&app, &physician, &summary, today).await;
     assert!(skipped > 0, "some doses are logged as skipped");
 
+    // The care plans arrived through the physician's sync client: the injection that
+    // helped, and the drug stopped before the worsening.
+    let helped = summary
+        .patients
+        .iter()
+        .find(|p| p.story == Story::InterventionHelped)
+        .unwrap();
+    let plan = care_plan(&app, &physician, helped.id).await;
+    assert_eq!(plan.interventions.len(), 1);
+    assert_eq!(plan.interventions[0].kind, "epidural_steroid_injection");
+    assert!(plan.interventions[0].date < today - TimeDelta::days(30));
+    for worse in summary
+        .patients
+        .iter()
+        .filter(|p| p.story == Story::WorseningAfterChange)
+    {
+        let plan = care_plan(&app, &physician, worse.id).await;
+        let stopped: Vec<_> = plan
+            .medications
+            .iter()
+            .filter(|m| m.end_date.is_some())
+            .collect();
+        assert_eq!(stopped.len(), 1, "{}", worse.display_code);
+        assert!(stopped[0].end_date.unwrap() >= today - TimeDelta::days(8));
+    }
+
     // Running the demo again on the same database adds nothing.
     let again = seed_demo(&app, &tmp.path().join("phones")).await;
     assert!(again.already_seeded);
@@ -138,6 +164,44 @@ async fn demo_seeds_a_clinic_through_the_sync_path(app: Arc<TestApp>) {
     assert_eq!(body["patients"].as_array().unwrap().len(), 25);
 }
 story!(demo_seeds_a_clinic_through_the_sync_path);
+
+/// The patient's care plan as the care team's sync client receives it.
+async fn care_plan(
+    app: &TestApp,
+    token: &str,
+    patient: paindiary_server::domain::PatientId,
+) -> paindiary_sync::schema::care_plan::CarePlan {
+    use paindiary_sync::replica::{Connection, ServerEndpoint, SyncTarget};
+    let endpoint = ServerEndpoint {
+        url: sync_url(app),
+        token: Some(token.to_owned()),
+    };
+    let timeout = Duration::from_secs(30);
+    let peer = paindiary_sync::protocol::PeerId::new("test-clinician").unwrap();
+    let mut conn = Connection::connect(&endpoint, peer, None, timeout)
+        .await
+        .unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    let mut state = automerge::sync::State::new();
+    let id = paindiary_sync::schema::DocKind::CarePlan {
+        patient: paindiary_sync::ids::PatientId::from_uuid(patient.uuid()),
+    }
+    .document_id();
+    let outcomes = conn
+        .sync_documents(
+            &mut [SyncTarget {
+                id,
+                doc: &mut doc,
+                state: &mut state,
+            }],
+            timeout,
+        )
+        .await
+        .unwrap();
+    conn.close().await;
+    assert!(!outcomes[0].unavailable);
+    paindiary_sync::schema::care_plan::read_care_plan(&doc)
+}
 
 async fn medication_statuses(
     app: &TestApp,
