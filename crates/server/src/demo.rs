@@ -49,7 +49,8 @@ pub struct DemoArgs {
     /// Data directory (SQLite database, mail directory); overrides the configured `data_dir`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Seed of the synthetic diaries (same seed, same diaries).
+    /// Seed of the synthetic diaries: the same seed gives the same entries and care plans
+    /// (only the random entry IDs and device actors differ).
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
     /// Synthetic patients.
@@ -267,7 +268,9 @@ pub async fn seed(
         phones.spawn(async move {
             let profile = Profile::of(i);
             let patient = DocPatientId::from_uuid(id.uuid());
-            let entries = diary(&profile, seed.wrapping_add(i as u64), first_day, days);
+            let mut entries = diary(&profile, seed.wrapping_add(i as u64), first_day, days);
+            // West of UTC, yesterday's local evening can still lie ahead of `now`.
+            entries.retain(|e| e.meta().recorded_at <= now);
             let count = entries.len();
             let mut replica = Replica::open(&dir, patient, Durability::Buffered)?;
             for entry in &entries {
