@@ -414,6 +414,26 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
     assert_eq!(find("medication")["amount"], 5.0);
     assert_eq!(find("exercise")["minutes"], 20.0);
 
+    // Outsiders get 404 exactly as for a missing patient; the patient sees their own.
+    let other_clinic = app.create_clinic("Other Clinic").await;
+    let outsider = app.create_staff(other_clinic, Role::Physician).await;
+    let admin = app.create_staff(clinic, Role::Admin).await;
+    for token in [&outsider.token, &admin.token] {
+        let (status, body) = app
+            .get(&format!("/api/v1/patients/{patient_id}/entries"), token)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["code"], "not_found");
+    }
+    let own = app
+        .login_ok("phone-patient@example.org", "a long phone passphrase", None)
+        .await;
+    let (status, body) = app
+        .get(&format!("/api/v1/patients/{patient_id}/entries"), &own)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["entries"].as_array().unwrap().len(), 3);
+
     // A second sync has nothing left to send.
     let out = phone(&dir, PhoneCommand::Sync { all: false })
         .await
