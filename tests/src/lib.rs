@@ -9,9 +9,9 @@
 // A test harness reports failure by panicking; that is its whole purpose here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod dashboard;
 pub mod smtp;
 pub mod webhook;
-pub mod dashboard;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -67,6 +67,8 @@ pub mod action {
     pub const DOCUMENT_LIST: &str = "document.list";
     /// A patient was erased; the only audit row about them that remains.
     pub const PATIENT_ERASE: &str = "patient.erase";
+    /// A patient's diary entries were listed through the API.
+    pub const ENTRIES_READ: &str = "entries.read";
 }
 
 /// An event to record.

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod entity;
 pub mod erasure;
@@ -32,6 +33,7 @@ pub mod hub;
 pub mod load;
 pub mod load_check;
 pub mod outbox;
+pub mod phone;
 pub mod projection;
 pub mod serve_lock;
 pub mod server;
@@ -45,3 +47,12 @@ pub use config::Config;
 pub use error::ApiError;
 pub use server::run;
 pub use state::AppState;
+
+/// Installs ring as rustls' process-wide crypto provider. reqwest is built with
+/// `rustls-no-provider` (ring rather than aws-lc, which needs a C toolchain build), and
+/// features unify across the workspace, so every reqwest client in the process panics when
+/// built unless a provider is installed first. Idempotent; every entry point that builds a
+/// client calls it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -11,9 +11,10 @@ use paindiary_server::cli::{AdminCommand, Cli, Command};
 use paindiary_server::domain::{
     ClinicId, DisplayCode, DisplayName, Email, Password, PatientId, Role, TimeZoneName, UserId,
 };
-use paindiary_server::{AppState, Config, db, projection, server, telemetry};
+use paindiary_server::{AppState, Config, db, demo, projection, server, telemetry};
 
 fn main() -> anyhow::Result<()> {
+    paindiary_server::install_crypto_provider();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     telemetry::init(&config.log).context("initialising logging")?;
@@ -64,6 +65,12 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Reproject => reproject(config).await,
+            Command::Demo(args) => demo(config, args).await,
+            Command::Phone(args) => {
+                let mut out = |line: &str| output(line);
+                paindiary_server::phone::run(args, &mut out).await?;
+                Ok(())
+            }
         }
     })
 }
@@ -107,6 +114,62 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = timers_stop.send(());
     let _ = timers.await;
+    Ok(())
+}
+
+async fn demo(mut config: Config, args: demo::DemoArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    let data_dir = config.data_dir.clone();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let listen = config.listen;
+    let state = AppState::open(config)
+        .await
+        .context("opening the database")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let mut addr = listener.local_addr().context("listening address")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, state.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    output(&format!(
+        "Seeding the demo clinic through http://{addr} (phones sync over ws://{addr}/sync)..."
+    ));
+    let seeded = demo::seed(
+        &state,
+        &format!("ws://{addr}/sync"),
+        &data_dir.join("demo-phones"),
+        &args,
+    )
+    .await;
+    let summary = match seeded {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = stop_tx.send(());
+            let _ = tokio::time::timeout(grace, server).await;
+            return Err(e).context("seeding the demo");
+        }
+    };
+    for line in demo::banner(&summary, &format!("http://{addr}"), &data_dir) {
+        output(&line);
+    }
+    if !args.no_serve {
+        server::shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over, exiting with requests in flight"
+        ),
+    }
     Ok(())
 }
 

@@ -6,9 +6,10 @@
 
 mod admin;
 mod alerts;
-mod deliveries;
 pub mod clinical;
+mod deliveries;
 mod documents;
+mod entries;
 mod extract;
 mod health;
 mod me;
@@ -58,7 +59,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/patients/{id}/trends", get(clinical::trends))
         .route("/patients/{id}/export/{file}", get(clinical::export))
-        .route("/clinician/patients", get(clinical::clinician_patients));
+        .route("/clinician/patients", get(clinical::clinician_patients))
+        .route("/patients/{id}/entries", get(entries::list));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

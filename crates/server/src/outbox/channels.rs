@@ -141,12 +141,7 @@ impl Outbox {
                 Mailer::Smtp(builder.build())
             }
         };
-        // reqwest is built with `rustls-no-provider` (ring, not aws-lc, which would add a
-        // C toolchain build), and features unify across the workspace: every reqwest
-        // client in the process (the test harness's, a future one) needs a default
-        // provider or it panics when built. rustls keeps that choice process-wide by
-        // design; installing it twice is refused harmlessly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(webhook_tls_config())
             .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))

@@ -227,13 +227,8 @@ pub async fn login_submit(
     }
     let user = match Email::parse(&form.email) {
         Ok(email) => {
-            accounts::check_credentials(
-                &state,
-                email,
-                Password::for_login(&form.password),
-                client,
-            )
-            .await
+            accounts::check_credentials(&state, email, Password::for_login(&form.password), client)
+                .await
         }
         Err(_) => Err(ApiError::InvalidCredentials),
     };
