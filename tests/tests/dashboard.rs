@@ -16,6 +16,7 @@ use paindiary_tests::dashboard::{
 };
 use paindiary_tests::{TestApp, story};
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 use serde_json::Value;
 
 fn day(s: &str) -> NaiveDate {
@@ -458,3 +459,138 @@ async fn patient_list_puts_alerting_patients_first(app: Arc<TestApp>) {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 story!(patient_list_puts_alerting_patients_first);
+
+/// `application/x-www-form-urlencoded`, as a browser sends a form.
+fn urlencode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                b => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of cookie `name` set by `resp`, and the whole `Set-Cookie` line.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|line| {
+            let first = line.split(';').next()?;
+            let (k, v) = first.split_once('=')?;
+            (k == name).then(|| (v.to_owned(), line.to_owned()))
+        })
+}
+
+async fn web_session_cookie_csrf_and_idle_timeout(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let patient = app.enrolled_patient(clinic, "PD-0042").await;
+    let pid = patient.patient_id.unwrap();
+    app.add_to_care_team(pid, nurse.user_id).await;
+    let alert = insert_alert(&app, pid, clinic, "severe", "urgent").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Login form: a double-submit CSRF cookie; a post without it is refused.
+    let form = http.get(app.url("/dashboard/login")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let (login_csrf, line) = set_cookie(&form, "pd_login_csrf").unwrap();
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
+    let creds = [
+        ("email", nurse.email.as_str()),
+        ("password", paindiary_tests::PASSWORD),
+        ("csrf", login_csrf.as_str()),
+    ];
+    let refused = http
+        .post(app.url("/dashboard/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(&creds))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let ok = http
+        .post(app.url("/dashboard/login"))
+        .header("cookie", format!("pd_login_csrf={login_csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(&creds))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let (session, line) = set_cookie(&ok, "pd_session").unwrap();
+    assert!(
+        line.contains("HttpOnly")
+            && line.contains("SameSite=Strict")
+            && line.contains("Path=/dashboard"),
+        "{line}"
+    );
+    assert!(!line.contains("Secure"), "plain http test server: {line}");
+    let cookie = format!("pd_session={session}");
+    let list = http
+        .get(app.url("/dashboard/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    assert!(
+        list.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = list.text().await.unwrap();
+    assert!(html.contains("PD-0042"));
+
+    // A form post with a wrong CSRF token changes nothing.
+    let forged = http
+        .post(app.url(&format!("/dashboard/alerts/{alert}/acknowledge")))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(&[
+            ("csrf", "0".repeat(64).as_str()),
+            ("back", "/dashboard/"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let row = paindiary_server::entity::alerts::Entity::find_by_id(alert)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "open");
+
+    // Idle for longer than the timeout: the session is over.
+    app.clock.advance(Duration::minutes(
+        app.config().auth.web_idle_timeout_minutes + 1,
+    ));
+    let expired = http
+        .get(app.url("/dashboard/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::SEE_OTHER);
+    assert_eq!(expired.headers()["location"], "/dashboard/login");
+}
+story!(web_session_cookie_csrf_and_idle_timeout);

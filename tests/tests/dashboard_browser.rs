@@ -117,15 +117,28 @@ async fn log_in(c: &Client, app: &TestApp, email: &str) {
         .click()
         .await
         .unwrap();
+    wait_for(c, "//h1[normalize-space(.)!='Sign in']").await;
 }
 
-async fn heading(c: &Client) -> String {
-    c.find(Locator::Css("h1"))
+/// Waits (bounded) until an element matching `xpath` is on the page: a click navigates
+/// asynchronously, so the old page may still be there right after it.
+async fn wait_for(c: &Client, xpath: &str) {
+    if c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(xpath))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .is_err()
+    {
+        let seen = match c.find(Locator::Css("h1")).await {
+            Ok(h) => h.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        panic!("waited for {xpath}; the page's heading is {seen:?}");
+    }
+}
+
+async fn expect_heading(c: &Client, text: &str) {
+    wait_for(c, &format!("//h1[normalize-space(.)='{text}']")).await;
 }
 
 async fn dashboard_in_a_browser(app: Arc<TestApp>) {
@@ -168,7 +181,7 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
     // The clinician.
     let c = browser(&driver).await;
     log_in(&c, &app, &nurse.email).await;
-    assert_eq!(heading(&c).await, "Your patients");
+    expect_heading(&c, "Your patients").await;
     let rows = c
         .find_all(Locator::Css("#patients tbody tr"))
         .await
@@ -189,7 +202,7 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Patient PD-0009");
+    expect_heading(&c, "Patient PD-0009").await;
     let points = c
         .find_all(Locator::Css("#pain-chart svg circle"))
         .await
@@ -220,15 +233,21 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Patient PD-0009");
-    let status = c
-        .find(Locator::Css(&format!("tr[data-alert='{alert}'] .status")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(status, "acknowledged");
+    // Back on the patient page, the alert now shows as acknowledged, with no button.
+    wait_for(
+        &c,
+        &format!(
+            "//tr[@data-alert='{alert}']/td[@class='status' and normalize-space(.)='acknowledged']"
+        ),
+    )
+    .await;
+    expect_heading(&c, "Patient PD-0009").await;
+    assert!(
+        c.find_all(Locator::Css("button[aria-label^='Acknowledge']"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let row = alerts::Entity::find_by_id(alert)
         .one(&app.state.db)
         .await
@@ -251,7 +270,7 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Visit summary: patient PD-0009");
+    expect_heading(&c, "Visit summary: patient PD-0009").await;
     let logged = c
         .find(Locator::Css("#summary-figures"))
         .await
@@ -273,11 +292,11 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Sign in");
+    expect_heading(&c, "Sign in").await;
     c.goto(&app.url(&format!("/dashboard/patients/{pid}")))
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Sign in");
+    expect_heading(&c, "Sign in").await;
     c.close().await.unwrap();
 
     // The patient and an outside clinician cannot open the page.
@@ -287,7 +306,7 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         c.goto(&app.url(&format!("/dashboard/patients/{pid}")))
             .await
             .unwrap();
-        assert_eq!(heading(&c).await, "Not found", "{who}");
+        expect_heading(&c, "Not found").await;
         let page = c.source().await.unwrap();
         assert!(!page.contains("PD-0009"), "{who}");
         c.close().await.unwrap();

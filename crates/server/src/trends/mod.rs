@@ -350,6 +350,9 @@ pub async fn compute_with_plan(
     })
 }
 
+/// (local day, drug, amount, unit, route, prn, late) of one taken intake.
+type IntakeRow = (NaiveDate, String, f64, String, Option<String>, bool, bool);
+
 /// Taken intakes in the range (and the days before it a patch still counts), for MME.
 async fn intakes(
     conn: &impl ConnectionTrait,
@@ -359,26 +362,25 @@ async fn intakes(
 ) -> Result<Vec<Intake>, DbErr> {
     use medication_intakes::Column as C;
     let patch_days = i64::try_from(paindiary_notifier::rules::PATCH_DAYS).unwrap_or(3);
-    let rows: Vec<(NaiveDate, String, f64, String, Option<String>, bool, bool)> =
-        medication_intakes::Entity::find()
-            .select_only()
-            .columns([
-                C::LocalDate,
-                C::Drug,
-                C::Amount,
-                C::Unit,
-                C::Route,
-                C::Prn,
-                C::Late,
-            ])
-            .filter(C::PatientId.eq(patient))
-            .filter(C::Valid.eq(true))
-            .filter(C::Deleted.eq(false))
-            .filter(C::Status.eq("taken"))
-            .filter(C::LocalDate.between(from - Duration::days(patch_days), to))
-            .into_tuple()
-            .all(conn)
-            .await?;
+    let rows: Vec<IntakeRow> = medication_intakes::Entity::find()
+        .select_only()
+        .columns([
+            C::LocalDate,
+            C::Drug,
+            C::Amount,
+            C::Unit,
+            C::Route,
+            C::Prn,
+            C::Late,
+        ])
+        .filter(C::PatientId.eq(patient))
+        .filter(C::Valid.eq(true))
+        .filter(C::Deleted.eq(false))
+        .filter(C::Status.eq("taken"))
+        .filter(C::LocalDate.between(from - Duration::days(patch_days), to))
+        .into_tuple()
+        .all(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(date, drug, amount, unit, route, prn, late)| Intake {
@@ -506,6 +508,14 @@ async fn exercise_days(
 }
 
 type Wellbeing = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+/// (local day, sleep hours, sleep quality, mood, stress) means of one day.
+type WellbeingRow = (
+    NaiveDate,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
 
 async fn wellbeing_days(
     conn: &impl ConnectionTrait,
@@ -514,13 +524,7 @@ async fn wellbeing_days(
     to: NaiveDate,
 ) -> Result<BTreeMap<NaiveDate, Wellbeing>, DbErr> {
     use wellbeing_entries::Column as C;
-    let rows: Vec<(
-        NaiveDate,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-    )> = wellbeing_entries::Entity::find()
+    let rows: Vec<WellbeingRow> = wellbeing_entries::Entity::find()
         .select_only()
         .column(C::LocalDate)
         .column_as(
