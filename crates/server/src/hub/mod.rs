@@ -595,7 +595,7 @@ impl Hub {
         mut index: tokio::sync::OwnedMutexGuard<DocSlot>,
         patient: DocPatientId,
         month: paindiary_sync::ids::Month,
-    ) -> Result<Option<(tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>)>, HubError> {
+    ) -> Result<Option<StagedIndex>, HubError> {
         let index_id = index.id;
         let heads = index.doc.get_heads();
         let wrote = doc_index::ensure_month(&mut index.doc, patient, month)
@@ -754,6 +754,9 @@ impl Hub {
         }
     }
 }
+
+/// A patient's index, locked, with the bytes of a change staged in memory for a commit.
+type StagedIndex = (tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>);
 
 /// The stored form of new changes: their encoded chunks back to back, which
 /// `load_incremental` reads as one chunk row.
