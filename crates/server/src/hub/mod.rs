@@ -363,12 +363,24 @@ impl Hub {
             }
         }
         let bytes = doc.save();
-        let txn = crate::db::begin_write(&self.inner.state.db).await?;
-        storage::register(&txn, &slot.id, meta, now).await?;
-        let chunk = storage::append_chunk(&txn, &slot.id, bytes.clone(), true, now).await?;
-        txn.commit().await?;
-        slot.stored_bytes = bytes.len();
-        slot.chunk_ids = vec![chunk];
+        let len = bytes.len();
+        // Through the commit queue like every other document write: a transaction of its
+        // own would compete with the queue's for SQLite's write lock (and can time out
+        // when hundreds of phones bring their first month at once).
+        let committed = self
+            .inner
+            .commits
+            .commit(commit_queue::CommitRequest {
+                now,
+                register: Some((slot.id, meta)),
+                chunks: vec![(slot.id, bytes, true)],
+                projection: None,
+                sync_state: None,
+                audit: None,
+            })
+            .await?;
+        slot.stored_bytes = len;
+        slot.chunk_ids = committed.chunk_ids;
         slot.doc = doc;
         Ok(())
     }
@@ -533,7 +545,7 @@ impl Hub {
             _ => None,
         };
         let len = bytes.len();
-        let mut chunks = vec![(id, bytes)];
+        let mut chunks = vec![(id, bytes, false)];
         // A new month is listed in the patient's index in the same transaction.
         let index_update = match (new_month, index_slot) {
             (
@@ -545,7 +557,7 @@ impl Hub {
             _ => None,
         };
         if let Some((index, index_bytes)) = &index_update {
-            chunks.push((index.id, index_bytes.clone()));
+            chunks.push((index.id, index_bytes.clone(), false));
         }
         let request = commit_queue::CommitRequest {
             now,
@@ -553,9 +565,11 @@ impl Hub {
             chunks,
             projection,
             sync_state,
-            audit: AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
-                .patient(PatientId(*patient.as_uuid()))
-                .target(id.to_string()),
+            audit: Some(
+                AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
+                    .patient(PatientId(*patient.as_uuid()))
+                    .target(id.to_string()),
+            ),
         };
         let committed = match self.inner.commits.commit(request).await {
             Ok(committed) => committed,
