@@ -40,14 +40,15 @@ pub(crate) struct CommitRequest {
     pub(crate) now: DateTime<Utc>,
     /// A document seen for the first time: its registry row.
     pub(crate) register: Option<(DocumentId, DocumentMeta)>,
-    /// Change bytes to append, per document (the month's, and its index's for a new month).
-    pub(crate) chunks: Vec<(DocumentId, Vec<u8>)>,
+    /// Change bytes to append, per document (the month's, and its index's for a new month),
+    /// and whether they are a whole saved document (a genesis) rather than changes.
+    pub(crate) chunks: Vec<(DocumentId, Vec<u8>, bool)>,
     /// The projected rows of the touched entries.
     pub(crate) projection: Option<PreparedProjection>,
     /// The device's sync state to persist: `(peer key, document, state)`.
     pub(crate) sync_state: Option<(String, DocumentId, SyncState)>,
-    /// The audit row of the write.
-    pub(crate) audit: AuditEvent,
+    /// The audit row of the write (none for a document the server creates itself).
+    pub(crate) audit: Option<AuditEvent>,
     /// The alert rules to run for the patient once the batch's projections are written.
     pub(crate) alerts: Option<AlertWork>,
 }
@@ -184,8 +185,8 @@ async fn write_batch(
     // Every chunk of the batch in one statement.
     let mut all_chunks = Vec::new();
     for request in &requests {
-        for (id, bytes) in &request.chunks {
-            all_chunks.push((id.to_string(), bytes, request.now));
+        for (id, bytes, snapshot) in &request.chunks {
+            all_chunks.push((id.to_string(), bytes, *snapshot, request.now));
             touched_documents.insert(id.to_string(), request.now);
             touched.insert(*id);
         }
@@ -200,7 +201,7 @@ async fn write_batch(
         let ids = request
             .chunks
             .iter()
-            .map(|(id, _)| {
+            .map(|(id, _, _)| {
                 chunk_ids
                     .get(&id.to_string())
                     .copied()
@@ -211,7 +212,7 @@ async fn write_batch(
         if let Some((key, id, state)) = request.sync_state {
             sync_states.insert((key, id.to_string()), (state.encode(), request.now));
         }
-        audits.push(request.audit);
+        audits.extend(request.audit);
         alert_work.extend(request.alerts.map(|work| (work, request.now)));
         results.push(Committed { chunk_ids: ids });
     }
@@ -250,7 +251,7 @@ async fn write_batch(
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
     for id in touched.iter() {
-        super::replication::publish_as(&txn, server_id, id).await?;
+        super::replication::publish(&txn, server_id, id).await?;
     }
     touch_documents(&txn, touched_documents).await?;
     save_sync_states(&txn, sync_states).await?;
@@ -264,7 +265,7 @@ async fn write_batch(
 /// locked until the batch committed, so a second change of it waits for the next batch.
 async fn insert_chunks(
     txn: &DatabaseTransaction,
-    chunks: &[(String, &Vec<u8>, DateTime<Utc>)],
+    chunks: &[(String, &Vec<u8>, bool, DateTime<Utc>)],
 ) -> Result<HashMap<String, i64>, DbErr> {
     use crate::entity::document_chunks::{Column as C, Entity};
     let backend = txn.get_database_backend();
@@ -275,11 +276,11 @@ async fn insert_chunks(
             .into_table(Entity)
             .columns([C::DocumentId, C::Snapshot, C::Bytes, C::CreatedAt])
             .returning(Query::returning().columns([C::Id, C::DocumentId]));
-        for (id, bytes, now) in batch {
+        for (id, bytes, snapshot, now) in batch {
             insert
                 .values([
                     id.clone().into(),
-                    false.into(),
+                    (*snapshot).into(),
                     (*bytes).clone().into(),
                     (*now).into(),
                 ])

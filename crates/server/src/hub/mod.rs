@@ -92,9 +92,6 @@ const MEMORY_PER_STORED_BYTE: usize = 8;
 /// After a care-plan change, the alert rules run again over this many recent local days.
 const CARE_PLAN_REEVALUATION_DAYS: u32 = 7;
 
-/// A patient's index slot, locked, with the bytes of a change staged on it.
-type StagedIndex = (tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>);
-
 /// Identifies one WebSocket connection.
 pub type ConnId = u64;
 
@@ -381,13 +378,25 @@ impl Hub {
             }
         }
         let bytes = doc.save();
-        let txn = crate::db::begin_write(&self.inner.state.db).await?;
-        storage::register(&txn, &slot.id, meta, now).await?;
-        let chunk = storage::append_chunk(&txn, &slot.id, bytes.clone(), true, now).await?;
-        replication::publish(&txn, self, &slot.id).await?;
-        txn.commit().await?;
-        slot.stored_bytes = bytes.len();
-        slot.chunk_ids = vec![chunk];
+        let len = bytes.len();
+        // Through the commit queue like every other document write: a transaction of its
+        // own would compete with the queue's for SQLite's write lock (and can time out
+        // when hundreds of phones bring their first month at once).
+        let committed = self
+            .inner
+            .commits
+            .commit(commit_queue::CommitRequest {
+                now,
+                register: Some((slot.id, meta)),
+                chunks: vec![(slot.id, bytes, true)],
+                projection: None,
+                sync_state: None,
+                audit: None,
+                alerts: None,
+            })
+            .await?;
+        slot.stored_bytes = len;
+        slot.chunk_ids = committed.chunk_ids;
         slot.doc = doc;
         Ok(())
     }
@@ -562,7 +571,7 @@ impl Hub {
             _ => None,
         };
         let len = bytes.len();
-        let mut chunks = vec![(id, bytes)];
+        let mut chunks = vec![(id, bytes, false)];
         // A new month is listed in the patient's index in the same transaction.
         let index_update = match (new_month, index_slot) {
             (
@@ -574,7 +583,7 @@ impl Hub {
             _ => None,
         };
         if let Some((index, index_bytes)) = &index_update {
-            chunks.push((index.id, index_bytes.clone()));
+            chunks.push((index.id, index_bytes.clone(), false));
         }
         let request = commit_queue::CommitRequest {
             now,
@@ -582,9 +591,11 @@ impl Hub {
             chunks,
             projection,
             sync_state,
-            audit: AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
-                .patient(PatientId(*patient.as_uuid()))
-                .target(id.to_string()),
+            audit: Some(
+                AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
+                    .patient(PatientId(*patient.as_uuid()))
+                    .target(id.to_string()),
+            ),
             alerts: match meta.kind {
                 DocKind::DiaryMonth { .. } => Some(commit_queue::AlertWork {
                     patient: *patient.as_uuid(),
@@ -864,6 +875,9 @@ impl Hub {
         }
     }
 }
+
+/// A patient's index, locked, with the bytes of a change staged in memory for a commit.
+type StagedIndex = (tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>);
 
 /// The stored form of new changes: their encoded chunks back to back, which
 /// `load_incremental` reads as one chunk row.

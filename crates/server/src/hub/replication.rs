@@ -49,15 +49,6 @@ enum Refresh {
 /// without a database round trip.
 pub(crate) async fn publish(
     conn: &impl ConnectionTrait,
-    hub: &Hub,
-    id: &DocumentId,
-) -> Result<(), DbErr> {
-    publish_as(conn, hub.inner.server_id.as_str(), id).await
-}
-
-/// [`publish`] for a writer that knows only the replica's peer ID (the commit queue).
-pub(crate) async fn publish_as(
-    conn: &impl ConnectionTrait,
     server_id: &str,
     id: &DocumentId,
 ) -> Result<(), DbErr> {
