@@ -35,11 +35,17 @@ pub struct TickReport {
 /// Runs every alert timer due at `now`. Tests call it directly with the manual clock;
 /// `serve` calls it periodically (see [`run_periodically`]).
 pub async fn tick(state: &AppState, now: DateTime<Utc>) -> Result<TickReport, DbErr> {
-    Ok(TickReport {
+    let report = TickReport {
         repeated: repeat_due(state, now).await?,
         escalated: escalate_due(state, now).await?,
         digests: digest_due(state, now).await?,
-    })
+    };
+    if report != TickReport::default() {
+        // What fired enqueued deliveries (committed by now): send them without waiting
+        // for the worker's poll.
+        state.outbox.wake();
+    }
+    Ok(report)
 }
 
 /// Calls [`tick`] every `alerts.tick_interval_secs` until `stop` resolves.

@@ -86,6 +86,8 @@ struct Job {
 /// runtime) and ends when the hub is dropped.
 pub(crate) struct CommitQueue {
     db: DatabaseConnection,
+    /// Woken after a batch whose alert evaluation enqueued deliveries.
+    outbox: std::sync::Arc<crate::outbox::Outbox>,
     /// Alert thresholds and defaults, for evaluation inside the batch.
     config: std::sync::Arc<crate::config::Config>,
     /// This replica's peer ID, named in the change notifications other replicas receive.
@@ -96,11 +98,13 @@ pub(crate) struct CommitQueue {
 impl CommitQueue {
     pub(crate) fn new(
         db: DatabaseConnection,
+        outbox: std::sync::Arc<crate::outbox::Outbox>,
         config: std::sync::Arc<crate::config::Config>,
         server_id: String,
     ) -> Self {
         Self {
             db,
+            outbox,
             config,
             server_id,
             sender: OnceLock::new(),
@@ -113,6 +117,7 @@ impl CommitQueue {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
             tokio::spawn(writer(
                 self.db.clone(),
+                self.outbox.clone(),
                 self.config.clone(),
                 self.server_id.clone(),
                 receiver,
@@ -138,6 +143,7 @@ fn writer_gone() -> HubError {
 /// [`MAX_BATCH`]), writes them in one transaction and answers each.
 async fn writer(
     db: DatabaseConnection,
+    outbox: std::sync::Arc<crate::outbox::Outbox>,
     config: std::sync::Arc<crate::config::Config>,
     server_id: String,
     mut receiver: mpsc::Receiver<Job>,
@@ -148,7 +154,10 @@ async fn writer(
             batch.drain(..).map(|job| (job.request, job.reply)).unzip();
         let members = requests.len();
         match write_batch(&db, &config, &server_id, requests).await {
-            Ok(results) => {
+            Ok((results, enqueued)) => {
+                if enqueued > 0 {
+                    outbox.wake();
+                }
                 for (reply, committed) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(committed));
                 }
@@ -171,7 +180,7 @@ async fn write_batch(
     config: &crate::config::Config,
     server_id: &str,
     requests: Vec<CommitRequest>,
-) -> Result<Vec<Committed>, DbErr> {
+) -> Result<(Vec<Committed>, usize), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let mut results = Vec::with_capacity(requests.len());
     let mut touched_documents = BTreeMap::new();
@@ -231,6 +240,7 @@ async fn write_batch(
     // Alert rules over what just changed, in the same transaction: an alert and its
     // deliveries exist exactly when the entries that triggered them do.
     let no_days = std::collections::BTreeSet::new();
+    let mut enqueued = 0;
     for (work, now) in alert_work {
         let scope = match &work.scope {
             AlertScope::ChangedDays(id) => crate::alerts::evaluate::Scope::Days(
@@ -238,7 +248,7 @@ async fn write_batch(
             ),
             AlertScope::Recent(days) => crate::alerts::evaluate::Scope::Recent(*days),
         };
-        crate::alerts::evaluate_patient(
+        enqueued += crate::alerts::evaluate_patient(
             &txn,
             &config.alerts,
             work.patient,
@@ -246,7 +256,8 @@ async fn write_batch(
             work.plan.as_ref(),
             now,
         )
-        .await?;
+        .await?
+        .enqueued;
     }
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
@@ -257,7 +268,7 @@ async fn write_batch(
     save_sync_states(&txn, sync_states).await?;
     audit::record_many(&txn, audits).await?;
     txn.commit().await?;
-    Ok(results)
+    Ok((results, enqueued))
 }
 
 /// Appends the batch's chunk rows in one statement per [`CHUNKS_PER_STATEMENT`]; returns

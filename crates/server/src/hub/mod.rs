@@ -205,6 +205,7 @@ impl Hub {
                 connections_done: Notify::new(),
                 commits: commit_queue::CommitQueue::new(
                     state.db.clone(),
+                    state.outbox.clone(),
                     state.config.clone(),
                     server_id.to_string(),
                 ),
