@@ -38,7 +38,7 @@ struct Env {
 }
 
 fn configure(c: &mut Config, smtp_port: u16) {
-    c.delivery.public_url = PUBLIC_URL.to_owned();
+    c.public_url = PUBLIC_URL.to_owned();
     c.delivery.mail.transport = MailTransportKind::Smtp;
     c.delivery.mail.host = "127.0.0.1".to_owned();
     c.delivery.mail.port = Some(smtp_port);

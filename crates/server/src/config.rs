@@ -169,6 +169,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address `serve` binds.
     pub listen: SocketAddr,
+    /// The base URL users reach the server at (behind any proxy): the links in alert
+    /// emails and webhooks start with it, and when it is `https://` the dashboard's
+    /// session cookies are marked `Secure`.
+    pub public_url: String,
     /// After a shutdown signal, how long in-flight requests may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
     /// Largest accepted request body, in bytes.
@@ -185,8 +189,6 @@ pub struct Config {
     pub delivery: crate::outbox::DeliveryConfig,
     /// Alert timers and defaults.
     pub alerts: crate::alerts::AlertsConfig,
-    /// The web dashboard.
-    pub dashboard: crate::web::DashboardConfig,
 }
 
 impl Default for Config {
@@ -194,6 +196,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".to_owned(),
             shutdown_grace_secs: 30,
             max_body_bytes: 1024 * 1024,
             log: LogConfig::default(),
@@ -202,7 +205,6 @@ impl Default for Config {
             sync: crate::hub::SyncConfig::default(),
             delivery: crate::outbox::DeliveryConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
-            dashboard: crate::web::DashboardConfig::default(),
         }
     }
 }

@@ -12,8 +12,6 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// The dashboard's public base URL; links are `public_url` + the payload's path.
-    pub public_url: String,
     /// The `From` mailbox of every email.
     pub from: String,
     /// Attempts (the first included) before a transiently failing delivery is dead.
@@ -40,7 +38,6 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            public_url: "http://127.0.0.1:8080".to_owned(),
             from: "Paindiary <alerts@paindiary.invalid>".to_owned(),
             max_attempts: 8,
             backoff_base_secs: 30,

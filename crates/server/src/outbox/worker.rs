@@ -99,7 +99,7 @@ pub async fn send(state: &AppState, claimed: &Claimed, now: DateTime<Utc>) -> Ou
         Err(_) => return Outcome::Transient("database unavailable".to_owned()),
     };
     let clinic_details = settings.as_ref().is_some_and(|s| s.include_details);
-    let public_url = &state.config.delivery.public_url;
+    let public_url = &state.config.public_url;
     let outbox = &state.outbox;
     let message_kind = match row.kind.as_str() {
         "alert_opened" => Some(AlertMessageKind::Opened),

@@ -13,27 +13,16 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Dashboard settings.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DashboardConfig {
-    /// The externally visible base URL (e.g. `https://pain.example.org`). When it is
-    /// https, session cookies are marked `Secure`.
-    pub public_url: Option<String>,
-}
-
-impl DashboardConfig {
-    /// Whether cookies must be `Secure`.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
-    }
+/// Whether session cookies must be `Secure`: the server is reached over https.
+pub fn secure_cookies(config: &crate::config::Config) -> bool {
+    config
+        .public_url
+        .to_ascii_lowercase()
+        .starts_with("https://")
 }
 
 /// The dashboard's routes, all under `/dashboard` (merged into the app router, so that

@@ -86,7 +86,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, clear: bool) -> Option<HeaderValue> {
-    let secure = if state.config.dashboard.secure_cookies() {
+    let secure = if super::secure_cookies(&state.config) {
         "; Secure"
     } else {
         ""
