@@ -231,8 +231,6 @@ async fn medication_statuses(
     skipped
 }
 
-// NEEDS THE ALERTS BRANCH: alert evaluation is not on this branch, so the `alerts` table
-// stays empty here. Remove the `ignore` once evaluation is merged.
 async fn demo_raises_a_worsening_alert(app: Arc<TestApp>) {
     let tmp = tempfile::tempdir().unwrap();
     seed_demo(&app, &tmp.path().join("phones")).await;
@@ -243,26 +241,7 @@ async fn demo_raises_a_worsening_alert(app: Arc<TestApp>) {
         .unwrap();
     assert!(worsening >= 1, "no worsening alert after seeding the demo");
 }
-mod demo_raises_a_worsening_alert {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs alert evaluation from the alerts branch"]
-    async fn sqlite() {
-        paindiary_tests::run_story(
-            paindiary_tests::Backend::Sqlite,
-            super::demo_raises_a_worsening_alert,
-        )
-        .await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs alert evaluation from the alerts branch"]
-    async fn postgres() {
-        paindiary_tests::run_story(
-            paindiary_tests::Backend::Postgres,
-            super::demo_raises_a_worsening_alert,
-        )
-        .await
-    }
-}
+story!(demo_raises_a_worsening_alert);
 
 /// Runs one phone command; returns its output lines or the error's message.
 async fn phone(dir: &std::path::Path, command: PhoneCommand) -> Result<Vec<String>, String> {
