@@ -264,5 +264,8 @@ async fn reproject(config: Config) -> anyhow::Result<()> {
 /// CLI results go to stdout (logs go to the tracing subscriber); this is the one place.
 #[allow(clippy::print_stdout)]
 fn output(line: &str) {
-    println!("{line}");
+    use std::io::Write;
+    // A closed pipe (`paindiary phone list | head`) ends the output quietly instead of
+    // panicking as `println!` would.
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
