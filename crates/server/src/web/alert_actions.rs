@@ -1,16 +1,12 @@
 //! Alert handling from the dashboard: the inbox and the acknowledge / resolve forms.
 //!
-//! Kept in one small module on purpose: it writes `alerts` and `alert_events` directly
-//! (open -> acknowledged -> resolved, with history rows), and can be swapped for the
-//! alert lifecycle functions of the alerts work once those exist on main.
+//! The steps themselves are `alerts::lifecycle`'s, shared with the REST API, so an alert
+//! acknowledged here stops repeating and escalating exactly as one acknowledged by API.
 
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -18,9 +14,10 @@ use super::pages::care_team_patient;
 use super::session::WebUser;
 use super::{WebError, esc, page};
 use crate::access;
+use crate::alerts::lifecycle::{self, LifecycleError};
 use crate::api::ApiPath;
 use crate::domain::PatientId;
-use crate::entity::{alert_events, alerts, patients};
+use crate::entity::{alerts, patients};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -209,29 +206,11 @@ pub async fn acknowledge(
     my_alert(&state, &user, id, action::ACKNOWLEDGE).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    // Conditional on the status, so two clinicians acknowledging at once write one event.
-    let done = alerts::Entity::update_many()
-        .col_expr(alerts::Column::Status, Expr::value("acknowledged"))
-        .col_expr(
-            alerts::Column::AcknowledgedBy,
-            Expr::value(user.auth.user_id.uuid()),
-        )
-        .col_expr(alerts::Column::AcknowledgedAt, Expr::value(now))
-        .filter(alerts::Column::Id.eq(id))
-        .filter(alerts::Column::Status.eq("open"))
-        .exec(&txn)
-        .await?;
-    if done.rows_affected == 1 {
-        alert_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            alert_id: Set(id),
-            at: Set(now),
-            kind: Set("acknowledged".to_owned()),
-            actor_user_id: Set(Some(user.auth.user_id.uuid())),
-            detail: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+    // The same step as the REST API (it also stops the repeat and escalation timers).
+    // Acknowledged already by someone else: nothing to do, the page shows the state.
+    match lifecycle::acknowledge(&txn, id, user.auth.user_id.uuid(), now).await {
+        Ok(()) | Err(LifecycleError::WrongState) => {}
+        Err(LifecycleError::Db(e)) => return Err(e.into()),
     }
     txn.commit().await?;
     Ok(back_to(&form.back))
@@ -250,41 +229,9 @@ pub async fn resolve(
     let note = (!note.is_empty()).then_some(note);
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
-    let done = alerts::Entity::update_many()
-        .col_expr(alerts::Column::Status, Expr::value("resolved"))
-        .col_expr(
-            alerts::Column::OpenSlot,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            alerts::Column::ResolvedBy,
-            Expr::value(user.auth.user_id.uuid()),
-        )
-        .col_expr(alerts::Column::ResolvedAt, Expr::value(now))
-        .col_expr(alerts::Column::ResolutionNote, Expr::value(note.clone()))
-        .col_expr(
-            alerts::Column::NextRepeatAt,
-            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-        )
-        .col_expr(
-            alerts::Column::EscalateAt,
-            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-        )
-        .filter(alerts::Column::Id.eq(id))
-        .filter(alerts::Column::Status.is_in(["open", "acknowledged"]))
-        .exec(&txn)
-        .await?;
-    if done.rows_affected == 1 {
-        alert_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            alert_id: Set(id),
-            at: Set(now),
-            kind: Set("resolved".to_owned()),
-            actor_user_id: Set(Some(user.auth.user_id.uuid())),
-            detail: Set(note),
-        }
-        .insert(&txn)
-        .await?;
+    match lifecycle::resolve(&txn, id, user.auth.user_id.uuid(), note, now).await {
+        Ok(()) | Err(LifecycleError::WrongState) => {}
+        Err(LifecycleError::Db(e)) => return Err(e.into()),
     }
     txn.commit().await?;
     Ok(back_to(&form.back))
