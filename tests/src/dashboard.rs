@@ -238,8 +238,9 @@ pub async fn insert_alert(
         resolved_at: Set(None),
         resolution_note: Set(None),
         last_notified_at: Set(None),
-        next_repeat_at: Set(None),
-        escalate_at: Set(None),
+        // Timers running, as for a real open alert: acknowledging must stop them.
+        next_repeat_at: Set(Some(now + chrono::Duration::hours(24))),
+        escalate_at: Set(Some(now + chrono::Duration::hours(4))),
         escalated_at: Set(None),
     }
     .insert(&app.state.db)

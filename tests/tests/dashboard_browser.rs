@@ -255,6 +255,9 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         .unwrap();
     assert_eq!(row.status, "acknowledged");
     assert_eq!(row.acknowledged_by, Some(nurse.user_id.uuid()));
+    // Acknowledged in the browser, it neither repeats nor escalates any more.
+    assert_eq!(row.next_repeat_at, None);
+    assert_eq!(row.escalate_at, None);
     let events = alert_events::Entity::find()
         .filter(alert_events::Column::AlertId.eq(alert))
         .all(&app.state.db)
