@@ -251,7 +251,7 @@ pub async fn insert_alert(
 
 /// The Python interpreter of the venv `scripts/test` creates with `fhir.resources`.
 pub fn fhir_python() -> PathBuf {
-    if let Ok(p) = std::env::var("PAINDIARY_FHIR_PYTHON") {
+    if let Ok(p) = std::env::var("PAINDIARY_TEST_FHIR_PYTHON") {
         return PathBuf::from(p);
     }
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
@@ -267,7 +267,7 @@ pub fn validate_fhir_r4(bundle: &Value) -> Value {
     let python = fhir_python();
     assert!(
         python.exists(),
-        "{} is missing: run scripts/test (it creates the venv with fhir.resources==6.1.0, pydantic 1.10) or set PAINDIARY_FHIR_PYTHON",
+        "{} is missing: run scripts/test (it creates the venv with fhir.resources==6.1.0, pydantic 1.10) or set PAINDIARY_TEST_FHIR_PYTHON",
         python.display()
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fhir/validate_r4.py");
