@@ -13,20 +13,13 @@ use automerge::sync::{State as SyncState, SyncDoc};
 use chrono::{TimeDelta, Utc};
 use paindiary_sync::ids::{DocumentId, EntryId, Month, PatientId as DocPatientId};
 use paindiary_sync::protocol::{Message, PeerId};
-use paindiary_sync::replica::{Connection, ServerEndpoint, SyncError, SyncTarget};
+use paindiary_sync::replica::{Connection, SyncError, SyncTarget};
 use paindiary_sync::schema::month::{add_entry_unchecked, read_entries};
 use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use paindiary_tests::{Backend, TestApp};
 use sea_orm::{ConnectionTrait, Statement};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn endpoint(app: &TestApp, token: &str) -> ServerEndpoint {
-    ServerEndpoint {
-        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
-        token: Some(token.to_owned()),
-    }
-}
 
 fn pain(score: f64, note: Option<String>) -> Entry {
     Entry::Pain(PainEntry {
@@ -48,7 +41,7 @@ fn pain(score: f64, note: Option<String>) -> Entry {
 
 async fn connect(app: &TestApp, token: &str, name: &str) -> Connection {
     Connection::connect(
-        &endpoint(app, token),
+        &app.sync_endpoint(token),
         PeerId::new(format!("{name}-{}", uuid::Uuid::new_v4().simple())).unwrap(),
         None,
         TIMEOUT,
@@ -158,18 +151,6 @@ async fn server_copy(app: &TestApp, token: &str, id: DocumentId) -> AutoCommit {
     sync_one(&mut conn, id, &mut doc, &mut state).await.unwrap();
     conn.close().await;
     doc
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 async fn execute(app: &TestApp, sql: &str) {
@@ -294,11 +275,11 @@ async fn peers_vanishing_mid_sync_leave_the_server_healthy(app: Arc<TestApp>) {
     }
 
     // Nothing was stored for the month: no ghost sent a change.
-    let month_rows = count(
-        &app,
-        &format!("SELECT COUNT(*) FROM document_chunks WHERE document_id = '{id}'"),
-    )
-    .await;
+    let month_rows = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM document_chunks WHERE document_id = '{id}'"
+        ))
+        .await;
     assert_eq!(month_rows, 0);
 
     // A real device brings the month with its history, and reads it back.
@@ -311,7 +292,7 @@ async fn peers_vanishing_mid_sync_leave_the_server_healthy(app: Arc<TestApp>) {
     let copy = server_copy(&app, &patient.token, id).await;
     assert_eq!(read_entries(&copy).entries.len(), 50);
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM pain_entries").await,
+        app.count("SELECT COUNT(*) FROM pain_entries").await,
         50,
         "projection"
     );
@@ -360,7 +341,7 @@ async fn failed_group_commit_rolls_back_every_member(app: Arc<TestApp>) {
         let copy = server_copy(&app, &patient.token, *id).await;
         assert_eq!(read_entries(&copy).entries.len(), 1);
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM pain_entries").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) FROM pain_entries").await, 4);
 
     execute(&app, "ALTER TABLE audit_events_off RENAME TO audit_events").await;
     for (patient, id, mut doc) in failed {
@@ -371,7 +352,7 @@ async fn failed_group_commit_rolls_back_every_member(app: Arc<TestApp>) {
         let copy = server_copy(&app, &patient.token, id).await;
         assert_eq!(read_entries(&copy).entries.len(), 2);
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM pain_entries").await, 8);
+    assert_eq!(app.count("SELECT COUNT(*) FROM pain_entries").await, 8);
 }
 
 async fn with_short_send_timeout(backend: Backend) {

@@ -18,14 +18,6 @@ use paindiary_sync::replica::{
 use paindiary_sync::schema::month::{FieldValue, read_entries};
 use paindiary_sync::schema::{DocKind, Entry, EntryKind, EntryMeta, PainEntry};
 use paindiary_tests::{TestApp, story};
-use sea_orm::{ConnectionTrait, Statement};
-
-fn endpoint(app: &TestApp, token: &str) -> ServerEndpoint {
-    ServerEndpoint {
-        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
-        token: Some(token.to_owned()),
-    }
-}
 
 fn pain(score: f64, at: chrono::DateTime<Utc>) -> Entry {
     Entry::Pain(PainEntry {
@@ -45,18 +37,6 @@ fn pain(score: f64, at: chrono::DateTime<Utc>) -> Entry {
     })
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let backend = app.state.db.get_database_backend();
-    let row = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 /// Requests one document over a raw protocol connection.
 async fn fetch(
     app: &TestApp,
@@ -64,7 +44,7 @@ async fn fetch(
     id: DocumentId,
 ) -> Result<Option<AutoCommit>, SyncError> {
     let mut conn = Connection::connect(
-        &endpoint(app, token),
+        &app.sync_endpoint(token),
         PeerId::new(format!("reader-{}", uuid::Uuid::new_v4().simple())).unwrap(),
         None,
         Duration::from_secs(10),
@@ -107,24 +87,27 @@ async fn phone_syncs_and_devices_converge(app: Arc<TestApp>) {
     phone
         .record(&pain(4.0, now - TimeDelta::hours(1)), now)
         .unwrap();
-    let report = phone.sync(&endpoint(&app, &patient.token)).await.unwrap();
+    let report = phone
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
     assert!(
         report.unavailable.is_empty() || report.unavailable.len() <= 1,
         "{report:?}"
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM documents WHERE kind = 'diary_month'"
-        )
-        .await,
+        app.count("SELECT COUNT(*) FROM documents WHERE kind = 'diary_month'")
+            .await,
         1
     );
 
     // The patient's index now lists the month, and a tablet learns it from there.
     let mut tablet =
         Replica::open(tmp.path().join("tablet"), doc_patient, Durability::Buffered).unwrap();
-    tablet.sync(&endpoint(&app, &patient.token)).await.unwrap();
+    tablet
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
     let on_tablet = tablet.entries(month).unwrap();
     assert_eq!(on_tablet.entries.len(), 2);
 
@@ -151,9 +134,18 @@ async fn phone_syncs_and_devices_converge(app: Arc<TestApp>) {
     tablet
         .record(&pain(5.0, now - TimeDelta::minutes(30)), edited)
         .unwrap();
-    phone.sync(&endpoint(&app, &patient.token)).await.unwrap();
-    tablet.sync(&endpoint(&app, &patient.token)).await.unwrap();
-    phone.sync(&endpoint(&app, &patient.token)).await.unwrap();
+    phone
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
+    tablet
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
+    phone
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
     let on_phone = phone.entries(month).unwrap();
     let on_tablet = tablet.entries(month).unwrap();
     assert_eq!(on_phone, on_tablet);
@@ -182,37 +174,25 @@ async fn phone_syncs_and_devices_converge(app: Arc<TestApp>) {
     // The projection agrees with the merged document: three live, valid pain rows, the
     // edited one with both devices' changes.
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM pain_entries WHERE valid AND NOT deleted"
-        )
-        .await,
+        app.count("SELECT COUNT(*) FROM pain_entries WHERE valid AND NOT deleted")
+            .await,
         3
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM pain_entries WHERE score = 8 AND note = 'after the walk'",
-        )
-        .await,
+        app.count("SELECT COUNT(*) FROM pain_entries WHERE score = 8 AND note = 'after the walk'",)
+            .await,
         1
     );
 
     // Every write was audited against the patient.
     assert!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM audit_events WHERE action = 'document.write'"
-        )
-        .await
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'document.write'")
+            .await
             >= 3
     );
     assert!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM audit_events WHERE action = 'document.open'"
-        )
-        .await
+        app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'document.open'")
+            .await
             >= 3
     );
 }
@@ -232,7 +212,7 @@ async fn nobody_else_sees_a_patients_documents(app: Arc<TestApp>) {
     phone
         .record(&pain(7.0, now - TimeDelta::hours(1)), now)
         .unwrap();
-    phone.sync(&endpoint(&app, &alice.token)).await.unwrap();
+    phone.sync(&app.sync_endpoint(&alice.token)).await.unwrap();
 
     let month = paindiary_sync::ids::Month::of(now.date_naive()).unwrap();
     for kind in [
@@ -262,7 +242,7 @@ async fn nobody_else_sees_a_patients_documents(app: Arc<TestApp>) {
     forged
         .record(&pain(1.0, now - TimeDelta::hours(1)), now)
         .unwrap();
-    let report = forged.sync(&endpoint(&app, &bob.token)).await.unwrap();
+    let report = forged.sync(&app.sync_endpoint(&bob.token)).await.unwrap();
     assert!(!report.unavailable.is_empty());
     let nurse_view = fetch(
         &app,
@@ -283,9 +263,7 @@ async fn nobody_else_sees_a_patients_documents(app: Arc<TestApp>) {
     );
 
     // A patient's own month under a wrong ID (another month's content) is refused too.
-    let denied = count(
-        &app,
-        "SELECT COUNT(*) FROM audit_events WHERE action = 'document.open' AND outcome = 'denied'",
+    let denied = app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'document.open' AND outcome = 'denied'",
     )
     .await;
     assert!(denied >= 6);
@@ -318,7 +296,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
 
     // A healthy peer stays connected while others misbehave.
     let healthy = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("healthy").unwrap(),
         None,
         Duration::from_secs(5),
@@ -328,7 +306,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
 
     // Garbage bytes: an error message naming the problem, then a close.
     let mut raw = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("raw").unwrap(),
         None,
         Duration::from_secs(5),
@@ -348,7 +326,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
 
     // A forged senderId.
     let mut forger = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("me").unwrap(),
         None,
         Duration::from_secs(5),
@@ -373,7 +351,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
 
     // A sync message that is not Automerge (right first byte, garbage after).
     let mut liar = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("liar").unwrap(),
         None,
         Duration::from_secs(5),
@@ -406,7 +384,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
     phone
         .record(&pain(3.0, now - TimeDelta::hours(1)), now)
         .unwrap();
-    phone.sync(&endpoint(&app, &alice.token)).await.unwrap();
+    phone.sync(&app.sync_endpoint(&alice.token)).await.unwrap();
 
     // A revoked device token can no longer connect.
     let (status, devices) = app.get("/api/v1/me/devices", &alice.token).await;
@@ -424,7 +402,7 @@ async fn bad_input_gets_a_clear_close_and_others_are_unaffected(app: Arc<TestApp
         )
         .await;
     assert!(status.is_success());
-    let result = phone.sync(&endpoint(&app, &alice.token)).await;
+    let result = phone.sync(&app.sync_endpoint(&alice.token)).await;
     assert!(matches!(
         result,
         Err(paindiary_sync::replica::ReplicaError::Sync(
@@ -450,7 +428,7 @@ async fn restart_keeps_everything_and_resumes_without_history(app: Arc<TestApp>)
         phone.record(&pain(5.0, at), today).unwrap();
     }
     phone
-        .sync_scope(&endpoint(&app, &alice.token), SyncScope::All, today)
+        .sync_scope(&app.sync_endpoint(&alice.token), SyncScope::All, today)
         .await
         .unwrap();
 
@@ -521,15 +499,16 @@ async fn compaction_and_eviction_keep_every_entry(app: Arc<TestApp>) {
                     now,
                 )
                 .unwrap();
-            phone.sync(&endpoint(&app, &patient.token)).await.unwrap();
+            phone
+                .sync(&app.sync_endpoint(&patient.token))
+                .await
+                .unwrap();
         }
         patients.push((patient, doc_patient));
     }
     let month = paindiary_sync::ids::Month::of(now.date_naive()).unwrap();
     // Compacted: far fewer chunks than the 12 syncs wrote per month.
-    let chunks = count(
-        &app,
-        "SELECT COUNT(*) FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE d.kind = 'diary_month'",
+    let chunks = app.count("SELECT COUNT(*) FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE d.kind = 'diary_month'",
     )
     .await;
     assert!(
@@ -537,7 +516,9 @@ async fn compaction_and_eviction_keep_every_entry(app: Arc<TestApp>) {
         "{chunks} chunks for 6 months: compaction did not run"
     );
     assert!(
-        count(&app, "SELECT COUNT(*) FROM document_chunks WHERE snapshot").await >= 6,
+        app.count("SELECT COUNT(*) FROM document_chunks WHERE snapshot")
+            .await
+            >= 6,
         "no snapshot chunks"
     );
 
@@ -581,7 +562,7 @@ async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
     phone
         .record(&pain(4.0, now - TimeDelta::hours(2)), now)
         .unwrap();
-    phone.sync(&endpoint(&app, &alice.token)).await.unwrap();
+    phone.sync(&app.sync_endpoint(&alice.token)).await.unwrap();
 
     // Past the configured size limit (8 KiB here) the change is refused with a clear
     // error and nothing of it is stored; what was stored before stays.
@@ -590,7 +571,7 @@ async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
             .record(&pain(5.0, now - TimeDelta::minutes(k + 1)), now)
             .unwrap();
     }
-    match phone.sync(&endpoint(&app, &alice.token)).await {
+    match phone.sync(&app.sync_endpoint(&alice.token)).await {
         Err(paindiary_sync::replica::ReplicaError::Sync(SyncError::Server(message))) => {
             assert!(message.contains("over the size limit"), "{message}")
         }
@@ -614,7 +595,7 @@ async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
     // A device token past its lifetime can no longer open a sync connection.
     app.clock.advance(chrono::Duration::days(91));
     let result = Connection::connect(
-        &endpoint(&app, &alice.token),
+        &app.sync_endpoint(&alice.token),
         PeerId::new("late").unwrap(),
         None,
         Duration::from_secs(5),
