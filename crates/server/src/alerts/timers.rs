@@ -9,11 +9,14 @@ use chrono::{DateTime, Timelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    UpdateMany,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{alert_payload, care_team, clinic_settings, event, notify, record_event, status};
+use super::{
+    ClinicSettings, alert_payload, care_team, clinic_settings, event, notify, record_event, status,
+};
 use crate::entity::{alerts, patients};
 use crate::outbox::{self, Channel, DeliveryKind, NewDelivery};
 use crate::state::AppState;
@@ -98,50 +101,32 @@ async fn repeat_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, DbErr
         let Some(was) = alert.next_repeat_at else {
             continue;
         };
-        let txn = crate::db::begin_write(&state.db).await?;
-        let Some(patient) = patients::Entity::find_by_id(alert.patient_id)
-            .one(&txn)
-            .await?
-        else {
-            continue;
-        };
-        let settings = clinic_settings(&txn, &state.config.alerts, alert.clinic_id).await?;
         // The claim: only the transaction that still sees the old value moves it.
-        let claimed = alerts::Entity::update_many()
-            .col_expr(
-                alerts::Column::NextRepeatAt,
-                Expr::value(Some(now + settings.repeat_interval)),
-            )
-            .col_expr(alerts::Column::LastNotifiedAt, Expr::value(Some(now)))
-            .filter(alerts::Column::Id.eq(alert.id))
-            .filter(alerts::Column::Status.eq(status::OPEN))
-            .filter(alerts::Column::NextRepeatAt.eq(was))
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected != 1 {
-            continue;
-        }
-        let n = notify(
-            &txn,
+        let claim = |settings: &ClinicSettings| {
+            alerts::Entity::update_many()
+                .col_expr(
+                    alerts::Column::NextRepeatAt,
+                    Expr::value(Some(now + settings.repeat_interval)),
+                )
+                .col_expr(alerts::Column::LastNotifiedAt, Expr::value(Some(now)))
+                .filter(alerts::Column::Id.eq(alert.id))
+                .filter(alerts::Column::Status.eq(status::OPEN))
+                .filter(alerts::Column::NextRepeatAt.eq(was))
+        };
+        let kind = DeliveryKind::AlertRepeat;
+        if fire(
+            state,
             &alert,
-            &patient,
-            &settings,
-            DeliveryKind::AlertRepeat,
+            now,
+            kind,
             was.timestamp(),
-            now,
-        )
-        .await?;
-        record_event(
-            &txn,
-            alert.id,
-            now,
             event::REPEATED,
-            None,
-            Some(format!("{n} deliveries enqueued")),
+            claim,
         )
-        .await?;
-        txn.commit().await?;
-        fired += 1;
+        .await?
+        {
+            fired += 1;
+        }
     }
     Ok(fired)
 }
@@ -151,52 +136,62 @@ async fn repeat_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, DbErr
 async fn escalate_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, DbErr> {
     let mut fired = 0;
     for alert in due(&state.db, alerts::Column::EscalateAt, now).await? {
-        let txn = crate::db::begin_write(&state.db).await?;
-        let Some(patient) = patients::Entity::find_by_id(alert.patient_id)
-            .one(&txn)
-            .await?
-        else {
-            continue;
+        let claim = |_: &ClinicSettings| {
+            alerts::Entity::update_many()
+                .col_expr(alerts::Column::EscalatedAt, Expr::value(Some(now)))
+                .col_expr(
+                    alerts::Column::EscalateAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(alerts::Column::Id.eq(alert.id))
+                .filter(alerts::Column::Status.eq(status::OPEN))
+                .filter(alerts::Column::EscalatedAt.is_null())
+                .filter(alerts::Column::EscalateAt.lte(now))
         };
-        let settings = clinic_settings(&txn, &state.config.alerts, alert.clinic_id).await?;
-        let claimed = alerts::Entity::update_many()
-            .col_expr(alerts::Column::EscalatedAt, Expr::value(Some(now)))
-            .col_expr(
-                alerts::Column::EscalateAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(alerts::Column::Id.eq(alert.id))
-            .filter(alerts::Column::Status.eq(status::OPEN))
-            .filter(alerts::Column::EscalatedAt.is_null())
-            .filter(alerts::Column::EscalateAt.lte(now))
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected != 1 {
-            continue;
+        let kind = DeliveryKind::AlertEscalated;
+        if fire(state, &alert, now, kind, 0, event::ESCALATED, claim).await? {
+            fired += 1;
         }
-        let n = notify(
-            &txn,
-            &alert,
-            &patient,
-            &settings,
-            DeliveryKind::AlertEscalated,
-            0,
-            now,
-        )
-        .await?;
-        record_event(
-            &txn,
-            alert.id,
-            now,
-            event::ESCALATED,
-            None,
-            Some(format!("{n} deliveries enqueued")),
-        )
-        .await?;
-        txn.commit().await?;
-        fired += 1;
     }
     Ok(fired)
+}
+
+/// One timer firing for `alert`, in a transaction of its own: `claim` (built from the
+/// clinic's settings) must update exactly the alert's row, which only one transaction
+/// can do; then its deliveries are enqueued and its history row written. `false` when
+/// another replica or tick claimed it first (or the patient is gone).
+async fn fire(
+    state: &AppState,
+    alert: &alerts::Model,
+    now: DateTime<Utc>,
+    kind: DeliveryKind,
+    n: i64,
+    event_kind: &'static str,
+    claim: impl FnOnce(&ClinicSettings) -> UpdateMany<alerts::Entity>,
+) -> Result<bool, DbErr> {
+    let txn = crate::db::begin_write(&state.db).await?;
+    let Some(patient) = patients::Entity::find_by_id(alert.patient_id)
+        .one(&txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let settings = clinic_settings(&txn, &state.config.alerts, alert.clinic_id).await?;
+    if claim(&settings).exec(&txn).await?.rows_affected != 1 {
+        return Ok(false);
+    }
+    let enqueued = notify(&txn, alert, &patient, &settings, kind, n, now).await?;
+    record_event(
+        &txn,
+        alert.id,
+        now,
+        event_kind,
+        None,
+        Some(format!("{enqueued} deliveries enqueued")),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Once a day, after `digest_hour_utc`, one email per clinician listing the
