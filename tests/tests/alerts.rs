@@ -705,3 +705,49 @@ async fn care_plan_limits_and_overrides_apply(app: Arc<TestApp>) {
     assert_eq!(outbox(&app, "alert_opened").await.len(), 2);
 }
 story!(care_plan_limits_and_overrides_apply);
+
+async fn info_alert_raised_to_warning_is_emailed_once(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Rise").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let patient = app.enrolled_patient(clinic, "PD-6001").await;
+    let id = patient.patient_id.unwrap();
+    app.add_to_care_team(id, nurse.user_id).await;
+    let now = app.clock.now();
+    let mut phone = Phone::new(&app, &patient);
+
+    // 60 MME: info, digest only.
+    phone.log(morphine(60.0, now - TimeDelta::minutes(30)), now);
+    phone.sync().await;
+    let found = alerts_of(&app, id).await;
+    assert_eq!(
+        (found.len(), found[0].severity.as_str()),
+        (1, "info"),
+        "{found:?}"
+    );
+    assert!(outbox(&app, "alert_opened").await.is_empty());
+
+    // 40 mg more the same day: 100 MME, past the warning threshold. The open alert is
+    // raised and now emailed like any warning, once.
+    app.clock.advance(TimeDelta::minutes(10));
+    let now = app.clock.now();
+    phone.log(morphine(40.0, now - TimeDelta::minutes(5)), now);
+    phone.sync().await;
+    let found = alerts_of(&app, id).await;
+    assert_eq!(found.len(), 1, "still one alert for the rule: {found:?}");
+    assert_eq!(found[0].severity, "warning");
+    assert!(found[0].next_repeat_at.is_some());
+    let opened = outbox(&app, "alert_opened").await;
+    assert_eq!(
+        recipients(&opened),
+        BTreeSet::from([("email".to_owned(), nurse.email.clone())])
+    );
+
+    // More the same day: the alert stays a warning and nothing new is sent.
+    app.clock.advance(TimeDelta::minutes(10));
+    let now = app.clock.now();
+    phone.log(morphine(10.0, now - TimeDelta::minutes(5)), now);
+    phone.sync().await;
+    assert_eq!(outbox(&app, "alert_opened").await.len(), 1);
+    assert_eq!(alerts_of(&app, id).await[0].severity, "warning");
+}
+story!(info_alert_raised_to_warning_is_emailed_once);

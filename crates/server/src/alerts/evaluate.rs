@@ -2,12 +2,12 @@
 //! projected series the rules need, run them, and open an alert or attach the trigger to
 //! the open one, with its history and outbox rows, in the caller's transaction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use paindiary_notifier::rules::{
     Decision, DoseUnit, Intake, IntakeStatus, PainEntry, PatientSeries, PrnLimit, Route, RuleKind,
-    ThresholdOverrides, daily_pain, evaluate_all,
+    Severity, ThresholdOverrides, Thresholds, daily_pain, evaluate_all,
 };
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -15,7 +15,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{AlertsConfig, ClinicSettings, clinic_settings, event, notified_individually, status};
+use super::{
+    AlertsConfig, ClinicSettings, clinic_settings_many, event, notified_individually, status,
+};
 use crate::audit::{self, AuditEvent};
 use crate::domain::PatientId;
 use crate::entity::{alerts, medication_intakes, pain_entries, patients};
@@ -56,15 +58,24 @@ pub enum Scope<'a> {
     Recent(u32),
 }
 
+/// One patient's evaluation owed by a commit: the days that changed and the care plan
+/// that applies.
+#[derive(Debug, Clone)]
+pub struct EvaluationRequest {
+    /// The patient.
+    pub patient: Uuid,
+    /// The changed local days.
+    pub days: BTreeSet<NaiveDate>,
+    /// Also the last `n` local days up to the patient's today (0: none).
+    pub recent: u32,
+    /// The care plan's overrides and PRN limits, if the patient has a care plan.
+    pub care_plan: Option<CarePlanRules>,
+    /// When the triggering change was received.
+    pub now: DateTime<Utc>,
+}
+
 /// Evaluates the rules for `patient` on the local days of `scope`, in `conn` (the
-/// projection's transaction).
-///
-/// Only the window the rules need is read: from the earliest day minus
-/// [`history_days`](paindiary_notifier::rules::Thresholds::history_days) to the latest
-/// day. A decision is acted on only when its
-/// day is one of `days`: that day's data is what changed, so late data is evaluated on
-/// its own local day and the alert says it was reported late. Missed logging is not
-/// evaluated here (a patient who stops logging does not sync); see the timers.
+/// projection's transaction). See [`evaluate_many`].
 pub async fn evaluate_patient(
     conn: &impl ConnectionTrait,
     config: &AlertsConfig,
@@ -73,78 +84,180 @@ pub async fn evaluate_patient(
     care_plan: Option<&CarePlanRules>,
     now: DateTime<Utc>,
 ) -> Result<EvaluationSummary, DbErr> {
-    let mut summary = EvaluationSummary::default();
-    if let Scope::Days(days) = scope
-        && days.is_empty()
-    {
-        return Ok(summary);
-    }
-    let Some(patient) = patients::Entity::find_by_id(patient).one(conn).await? else {
-        return Ok(summary);
+    let (days, recent) = match scope {
+        Scope::Days(days) => (days.clone(), 0),
+        Scope::Recent(n) => (BTreeSet::new(), n.max(1)),
     };
-    if patient.erased_at.is_some() {
-        return Ok(summary);
-    }
-    let settings = clinic_settings(conn, config, patient.clinic_id).await?;
-    let mut thresholds = settings.thresholds.clone();
-    let mut series = PatientSeries::default();
-    if let Some(plan) = care_plan {
-        match thresholds.with(&plan.overrides) {
-            Ok(t) => thresholds = t,
-            Err(_) => tracing::warn!(
-                patient = %patient.id,
-                "care-plan threshold overrides are invalid; clinic thresholds apply"
-            ),
-        }
-        series.prn_limits = plan.prn_limits.clone();
-    }
-    let tz = patient
-        .timezone
-        .parse::<chrono_tz::Tz>()
-        .unwrap_or(chrono_tz::UTC);
-    let today = now.with_timezone(&tz).date_naive();
-    let recent: BTreeSet<NaiveDate>;
-    let days = match scope {
-        Scope::Days(days) => days,
-        Scope::Recent(n) => {
-            recent = (0..n.max(1))
-                .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))
-                .collect();
-            &recent
-        }
-    };
-    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
-        return Ok(summary);
-    };
-    if first > today {
-        return Ok(summary);
-    }
-    let from = first
-        .checked_sub_days(Days::new(u64::from(thresholds.history_days())))
-        .unwrap_or(first);
-    let to = last.min(today);
+    evaluate_many(
+        conn,
+        config,
+        vec![EvaluationRequest {
+            patient,
+            days,
+            recent,
+            care_plan: care_plan.cloned(),
+            now,
+        }],
+    )
+    .await
+}
 
-    let pain: Vec<(NaiveDate, f64, bool)> = pain_entries::Entity::find()
+/// What one patient's evaluation needs once its requests are merged.
+struct PatientScope {
+    patient: patients::Model,
+    settings_clinic: Uuid,
+    thresholds: Thresholds,
+    prn_limits: Vec<PrnLimit>,
+    today: NaiveDate,
+    /// The days whose decisions are acted on.
+    days: BTreeSet<NaiveDate>,
+    /// The pain window the rules read: `days`' first day minus the rules' history.
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+}
+
+/// Evaluates every request of a group commit in `conn` (its transaction), with a fixed
+/// number of queries whatever the number of patients: patients, clinic settings, the pain
+/// window, the intakes of the changed days, and (only when a rule decided something) the
+/// open alerts. Requests for the same patient are merged.
+///
+/// Only the window the rules need is read: from the earliest day minus
+/// [`history_days`](paindiary_notifier::rules::Thresholds::history_days) to the latest
+/// day; intakes only for the changed days (the opioid and PRN rules decide per day). A
+/// decision is acted on only when its day is one of the changed days: that day's data is
+/// what changed, so late data is evaluated on its own local day and the alert says it was
+/// reported late. Missed logging is not evaluated here (a patient who stops logging does
+/// not sync); see the timers.
+pub async fn evaluate_many(
+    conn: &impl ConnectionTrait,
+    config: &AlertsConfig,
+    requests: Vec<EvaluationRequest>,
+) -> Result<EvaluationSummary, DbErr> {
+    let mut summary = EvaluationSummary::default();
+    let mut merged: BTreeMap<Uuid, EvaluationRequest> = BTreeMap::new();
+    for request in requests {
+        if request.days.is_empty() && request.recent == 0 {
+            continue;
+        }
+        match merged.entry(request.patient) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(request);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let m = o.get_mut();
+                m.days.extend(request.days);
+                m.recent = m.recent.max(request.recent);
+                // Requests are in commit order: the later care plan is the current one.
+                if request.care_plan.is_some() {
+                    m.care_plan = request.care_plan;
+                }
+                m.now = m.now.max(request.now);
+            }
+        }
+    }
+    if merged.is_empty() {
+        return Ok(summary);
+    }
+    let patient_rows = patients::Entity::find()
+        .filter(patients::Column::Id.is_in(merged.keys().copied()))
+        .filter(patients::Column::ErasedAt.is_null())
+        .all(conn)
+        .await?;
+    let settings =
+        clinic_settings_many(conn, config, patient_rows.iter().map(|p| p.clinic_id)).await?;
+
+    let mut scopes = Vec::with_capacity(patient_rows.len());
+    for patient in patient_rows {
+        let Some(request) = merged.remove(&patient.id) else {
+            continue;
+        };
+        let Some(clinic) = settings.get(&patient.clinic_id) else {
+            continue;
+        };
+        let mut thresholds = clinic.thresholds.clone();
+        let mut prn_limits = Vec::new();
+        if let Some(plan) = &request.care_plan {
+            match thresholds.with(&plan.overrides) {
+                Ok(t) => thresholds = t,
+                Err(_) => tracing::warn!(
+                    patient = %patient.id,
+                    "care-plan threshold overrides are invalid; clinic thresholds apply"
+                ),
+            }
+            prn_limits = plan.prn_limits.clone();
+        }
+        let tz = patient
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .unwrap_or(chrono_tz::UTC);
+        let today = request.now.with_timezone(&tz).date_naive();
+        let mut days = request.days;
+        days.extend(
+            (0..request.recent)
+                .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back)))),
+        );
+        days.retain(|d| *d <= today);
+        let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+            continue;
+        };
+        let from = first
+            .checked_sub_days(Days::new(u64::from(thresholds.history_days())))
+            .unwrap_or(first);
+        scopes.push(PatientScope {
+            settings_clinic: patient.clinic_id,
+            patient,
+            thresholds,
+            prn_limits,
+            today,
+            days,
+            from,
+            to: last,
+            now: request.now,
+        });
+    }
+    let (Some(window_from), Some(window_to)) = (
+        scopes.iter().map(|s| s.from).min(),
+        scopes.iter().map(|s| s.to).max(),
+    ) else {
+        return Ok(summary);
+    };
+    let ids: Vec<Uuid> = scopes.iter().map(|s| s.patient.id).collect();
+
+    let pain: Vec<(Uuid, NaiveDate, f64, bool)> = pain_entries::Entity::find()
         .select_only()
+        .column(pain_entries::Column::PatientId)
         .column(pain_entries::Column::LocalDate)
         .column(pain_entries::Column::Score)
         .column(pain_entries::Column::Late)
-        .filter(pain_entries::Column::PatientId.eq(patient.id))
-        .filter(pain_entries::Column::LocalDate.between(from, to))
+        .filter(pain_entries::Column::PatientId.is_in(ids.iter().copied()))
+        .filter(pain_entries::Column::LocalDate.between(window_from, window_to))
         .filter(pain_entries::Column::Valid.eq(true))
         .filter(pain_entries::Column::Deleted.eq(false))
         .into_tuple()
         .all(conn)
         .await?;
-    series.pain = daily_pain(pain.into_iter().filter_map(|(date, score, late)| {
-        (score.is_finite() && (0.0..=10.0).contains(&score)).then_some(PainEntry {
-            date,
-            // NRS scores are whole numbers; the projection keeps the document's number.
-            score: score.round() as u8,
-            late,
-        })
-    }));
+    let mut pain_by_patient: HashMap<Uuid, Vec<PainEntry>> = HashMap::new();
+    for (patient, date, score, late) in pain {
+        if score.is_finite() && (0.0..=10.0).contains(&score) {
+            pain_by_patient.entry(patient).or_default().push(PainEntry {
+                date,
+                // NRS scores are whole numbers; the projection keeps the document's number.
+                score: score.round() as u8,
+                late,
+            });
+        }
+    }
+
+    // The opioid and PRN rules decide per day: only the changed days' intakes matter.
+    let (Some(days_from), Some(days_to)) = (
+        scopes.iter().filter_map(|s| s.days.first()).min().copied(),
+        scopes.iter().filter_map(|s| s.days.last()).max().copied(),
+    ) else {
+        return Ok(summary);
+    };
     type IntakeRow = (
+        Uuid,
         NaiveDate,
         String,
         f64,
@@ -156,6 +269,7 @@ pub async fn evaluate_patient(
     );
     let intakes: Vec<IntakeRow> = medication_intakes::Entity::find()
         .select_only()
+        .column(medication_intakes::Column::PatientId)
         .column(medication_intakes::Column::LocalDate)
         .column(medication_intakes::Column::Drug)
         .column(medication_intakes::Column::Amount)
@@ -164,41 +278,88 @@ pub async fn evaluate_patient(
         .column(medication_intakes::Column::Status)
         .column(medication_intakes::Column::Prn)
         .column(medication_intakes::Column::Late)
-        .filter(medication_intakes::Column::PatientId.eq(patient.id))
-        .filter(medication_intakes::Column::LocalDate.between(from, to))
+        .filter(medication_intakes::Column::PatientId.is_in(ids.iter().copied()))
+        .filter(medication_intakes::Column::LocalDate.between(days_from, days_to))
         .filter(medication_intakes::Column::Valid.eq(true))
         .filter(medication_intakes::Column::Deleted.eq(false))
         .into_tuple()
         .all(conn)
         .await?;
-    series.intakes = intakes
-        .into_iter()
-        .map(
-            |(date, drug, amount, unit, route, status, prn, late)| Intake {
-                date,
-                drug,
-                amount,
-                // An unknown unit is a dose of unknown strength: it counts as taken but
-                // converts to no MME (the rule says so in its explanation).
-                unit: unit.parse().unwrap_or(DoseUnit::Unit),
-                route: route
-                    .as_deref()
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(Route::Unspecified),
-                status: status.parse().unwrap_or(IntakeStatus::Taken),
-                prn,
-                late,
-            },
-        )
-        .collect();
+    let mut intakes_by_patient: HashMap<Uuid, Vec<Intake>> = HashMap::new();
+    for (patient, date, drug, amount, unit, route, status, prn, late) in intakes {
+        intakes_by_patient.entry(patient).or_default().push(Intake {
+            date,
+            drug,
+            amount,
+            // An unknown unit is a dose of unknown strength: it counts as taken but
+            // converts to no MME (the rule says so in its explanation).
+            unit: unit.parse().unwrap_or(DoseUnit::Unit),
+            route: route
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(Route::Unspecified),
+            status: status.parse().unwrap_or(IntakeStatus::Taken),
+            prn,
+            late,
+        });
+    }
 
-    let decisions: Vec<Decision> = evaluate_all(&series, &thresholds, today)
-        .into_iter()
-        .filter(|d| d.rule != RuleKind::MissedLogging && days.contains(&d.day))
+    let mut decided: Vec<(usize, Decision)> = Vec::new();
+    for (index, scope) in scopes.iter().enumerate() {
+        let series = PatientSeries {
+            pain: daily_pain(
+                pain_by_patient
+                    .remove(&scope.patient.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.date >= scope.from && e.date <= scope.to),
+            ),
+            intakes: intakes_by_patient
+                .remove(&scope.patient.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| scope.days.contains(&i.date))
+                .collect(),
+            prn_limits: scope.prn_limits.clone(),
+            ..PatientSeries::default()
+        };
+        decided.extend(
+            evaluate_all(&series, &scope.thresholds, scope.today)
+                .into_iter()
+                .filter(|d| d.rule != RuleKind::MissedLogging && scope.days.contains(&d.day))
+                .map(|d| (index, d)),
+        );
+    }
+    summary.decisions = decided.len();
+    if decided.is_empty() {
+        return Ok(summary);
+    }
+    let slots: BTreeSet<String> = decided
+        .iter()
+        .map(|(index, d)| open_slot(scopes[*index].patient.id, d.rule.as_str()))
         .collect();
-    summary.decisions = decisions.len();
-    for decision in &decisions {
-        apply(conn, &patient, &settings, decision, now, &mut summary).await?;
+    let mut open: HashMap<String, alerts::Model> = alerts::Entity::find()
+        .filter(alerts::Column::OpenSlot.is_in(slots))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|alert| Some((alert.open_slot.clone()?, alert)))
+        .collect();
+    for (index, decision) in &decided {
+        let scope = &scopes[*index];
+        let Some(clinic) = settings.get(&scope.settings_clinic) else {
+            continue;
+        };
+        apply(
+            conn,
+            &scope.patient,
+            clinic,
+            decision,
+            &mut open,
+            scope.now,
+            &mut summary,
+        )
+        .await?;
     }
     Ok(summary)
 }
@@ -245,16 +406,22 @@ async fn apply(
     patient: &patients::Model,
     settings: &ClinicSettings,
     decision: &Decision,
+    open: &mut HashMap<String, alerts::Model>,
     now: DateTime<Utc>,
     summary: &mut EvaluationSummary,
 ) -> Result<(), DbErr> {
     let slot = open_slot(patient.id, decision.rule.as_str());
     let evidence = serde_json::to_string(&decision.evidence).unwrap_or_else(|_| "{}".to_owned());
-    if let Some(open) = find_open(conn, &slot).await? {
-        return attach(conn, open, decision, evidence, now, summary).await;
+    if let Some(alert) = open.remove(&slot) {
+        let alert = attach(
+            conn, alert, patient, settings, decision, evidence, now, summary,
+        )
+        .await?;
+        open.insert(slot, alert);
+        return Ok(());
     }
     let individually = notified_individually(decision.severity);
-    let urgent = decision.severity == paindiary_notifier::rules::Severity::Urgent;
+    let urgent = decision.severity == Severity::Urgent;
     let row = alerts::ActiveModel {
         id: Set(Uuid::now_v7()),
         patient_id: Set(patient.id),
@@ -293,8 +460,14 @@ async fn apply(
         return Err(DbErr::RecordNotFound("alert just opened".to_owned()));
     };
     if inserted == 0 {
-        return attach(conn, alert, decision, evidence, now, summary).await;
+        let alert = attach(
+            conn, alert, patient, settings, decision, evidence, now, summary,
+        )
+        .await?;
+        open.insert(slot, alert);
+        return Ok(());
     }
+    open.insert(slot, alert.clone());
     summary.opened += 1;
     super::record_event(
         conn,
@@ -347,22 +520,38 @@ async fn find_open(
         .await
 }
 
-/// Attaches a trigger to an open alert: no new delivery. A decision for the day the
-/// alert already reports (the same day re-evaluated after another entry) refreshes the
-/// numbers without counting as a new trigger.
+/// Attaches a trigger to an open alert: no new delivery, unless the trigger raises the
+/// alert's severity into the individually notified levels (an info opioid load that
+/// reaches the warning threshold), which sends the notification a new warning would
+/// have sent, once. A decision for the day the alert already reports (the same day
+/// re-evaluated after another entry) refreshes the numbers without counting as a new
+/// trigger, and writes nothing when the numbers did not change.
+#[allow(clippy::too_many_arguments)]
 async fn attach(
     conn: &impl ConnectionTrait,
     open: alerts::Model,
+    patient: &patients::Model,
+    settings: &ClinicSettings,
     decision: &Decision,
     evidence: String,
     now: DateTime<Utc>,
     summary: &mut EvaluationSummary,
-) -> Result<(), DbErr> {
+) -> Result<alerts::Model, DbErr> {
     let new_day = decision.day != open.local_day;
-    let severity = open
-        .severity
-        .parse::<paindiary_notifier::rules::Severity>()
-        .map_or(decision.severity, |s| s.max(decision.severity));
+    let before = open.severity.parse::<Severity>().ok();
+    let severity = before.map_or(decision.severity, |s| s.max(decision.severity));
+    let raised = before.is_some_and(|b| severity > b);
+    if !new_day
+        && !decision.late
+        && !raised
+        && before == Some(severity)
+        && open.explanation == decision.explanation
+        && open.evidence == evidence
+    {
+        return Ok(open);
+    }
+    let newly_individual =
+        raised && notified_individually(severity) && !before.is_some_and(notified_individually);
     let mut row: alerts::ActiveModel = open.clone().into();
     row.severity = Set(severity.as_str().to_owned());
     row.explanation = Set(decision.explanation.clone());
@@ -375,7 +564,14 @@ async fn attach(
         row.trigger_count = Set(open.trigger_count + 1);
         row.last_triggered_at = Set(now);
     }
-    alerts::Entity::update(row).exec(conn).await?;
+    if newly_individual {
+        row.last_notified_at = Set(Some(now));
+        row.next_repeat_at = Set(Some(now + settings.repeat_interval));
+    }
+    if raised && severity == Severity::Urgent && open.escalate_at.is_none() {
+        row.escalate_at = Set(Some(now + settings.escalation));
+    }
+    let updated = alerts::Entity::update(row).exec(conn).await?;
     if new_day {
         summary.attached += 1;
         super::record_event(
@@ -388,5 +584,32 @@ async fn attach(
         )
         .await?;
     }
-    Ok(())
+    if newly_individual {
+        // The first individual notification of this alert (info alerts are only in
+        // digests), so its key cannot collide with an earlier one.
+        let n = super::notify(
+            conn,
+            &updated,
+            patient,
+            settings,
+            DeliveryKind::AlertOpened,
+            0,
+            now,
+        )
+        .await?;
+        summary.enqueued += n;
+        super::record_event(
+            conn,
+            open.id,
+            now,
+            event::NOTIFIED,
+            None,
+            Some(format!(
+                "severity raised to {}; {n} deliveries enqueued",
+                severity.as_str()
+            )),
+        )
+        .await?;
+    }
+    Ok(updated)
 }

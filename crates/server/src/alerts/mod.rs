@@ -110,6 +110,39 @@ pub async fn clinic_settings(
     let row = clinic_notification_settings::Entity::find_by_id(clinic)
         .one(conn)
         .await?;
+    Ok(settings_from_row(config, clinic, row))
+}
+
+/// Every clinic's settings in `clinics`, in one query.
+pub(crate) async fn clinic_settings_many(
+    conn: &impl ConnectionTrait,
+    config: &AlertsConfig,
+    clinics: impl IntoIterator<Item = Uuid>,
+) -> Result<std::collections::HashMap<Uuid, ClinicSettings>, DbErr> {
+    let clinics: std::collections::BTreeSet<Uuid> = clinics.into_iter().collect();
+    let mut rows: std::collections::HashMap<Uuid, clinic_notification_settings::Model> =
+        clinic_notification_settings::Entity::find()
+            .filter(clinic_notification_settings::Column::ClinicId.is_in(clinics.iter().copied()))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|row| (row.clinic_id, row))
+            .collect();
+    Ok(clinics
+        .into_iter()
+        .map(|clinic| {
+            let row = rows.remove(&clinic);
+            (clinic, settings_from_row(config, clinic, row))
+        })
+        .collect())
+}
+
+/// The configured defaults with `row`'s choices over them.
+fn settings_from_row(
+    config: &AlertsConfig,
+    clinic: Uuid,
+    row: Option<clinic_notification_settings::Model>,
+) -> ClinicSettings {
     let mut settings = ClinicSettings {
         thresholds: Thresholds::default(),
         secondary_recipients: Vec::new(),
@@ -119,7 +152,7 @@ pub async fn clinic_settings(
         escalation: Duration::minutes(config.escalation_minutes),
     };
     let Some(row) = row else {
-        return Ok(settings);
+        return settings;
     };
     if let Some(text) = &row.thresholds {
         match serde_json::from_str::<ThresholdOverrides>(text)
@@ -140,7 +173,7 @@ pub async fn clinic_settings(
     if let Some(m) = row.escalation_minutes {
         settings.escalation = Duration::minutes(i64::from(m));
     }
-    Ok(settings)
+    settings
 }
 
 /// The people title of a rule, for subjects and lists.

@@ -238,27 +238,33 @@ async fn write_batch(
             .into_iter()
             .collect();
     // Alert rules over what just changed, in the same transaction: an alert and its
-    // deliveries exist exactly when the entries that triggered them do.
-    let no_days = std::collections::BTreeSet::new();
-    let mut enqueued = 0;
-    for (work, now) in alert_work {
-        let scope = match &work.scope {
-            AlertScope::ChangedDays(id) => crate::alerts::evaluate::Scope::Days(
-                changed_days.get(&id.to_string()).unwrap_or(&no_days),
-            ),
-            AlertScope::Recent(days) => crate::alerts::evaluate::Scope::Recent(*days),
-        };
-        enqueued += crate::alerts::evaluate_patient(
-            &txn,
-            &config.alerts,
-            work.patient,
-            scope,
-            work.plan.as_ref(),
-            now,
-        )
+    // deliveries exist exactly when the entries that triggered them do. One evaluation
+    // for the whole batch (a fixed number of queries, whatever the number of patients).
+    let requests = alert_work
+        .into_iter()
+        .map(|(work, now)| {
+            let (days, recent) = match work.scope {
+                AlertScope::ChangedDays(id) => (
+                    changed_days
+                        .get(&id.to_string())
+                        .cloned()
+                        .unwrap_or_default(),
+                    0,
+                ),
+                AlertScope::Recent(days) => (std::collections::BTreeSet::new(), days),
+            };
+            crate::alerts::evaluate::EvaluationRequest {
+                patient: work.patient,
+                days,
+                recent,
+                care_plan: work.plan,
+                now,
+            }
+        })
+        .collect();
+    let enqueued = crate::alerts::evaluate::evaluate_many(&txn, &config.alerts, requests)
         .await?
         .enqueued;
-    }
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
     for id in touched.iter() {

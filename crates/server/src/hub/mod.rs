@@ -89,6 +89,10 @@ impl Default for SyncConfig {
 /// larger than its compressed storage; measured: a month stores ~10 KB and holds ~71 KB).
 const MEMORY_PER_STORED_BYTE: usize = 8;
 
+/// How long "this patient has no care plan" is trusted before storage is asked again
+/// (bounds how late a care plan created on another replica reaches evaluation here).
+const NO_CARE_PLAN_TTL: Duration = Duration::from_secs(60);
+
 /// After a care-plan change, the alert rules run again over this many recent local days.
 const CARE_PLAN_REEVALUATION_DAYS: u32 = 7;
 
@@ -181,6 +185,10 @@ struct HubInner {
     live_connections: AtomicUsize,
     connections_done: Notify,
     commits: commit_queue::CommitQueue,
+    /// Patients found to have no care plan, and when: a month commit then needs no
+    /// lookup. Cleared when this replica creates or stores the patient's care plan; a
+    /// care plan created on another replica is seen after [`NO_CARE_PLAN_TTL`].
+    no_care_plan: StdMutex<HashMap<DocPatientId, Instant>>,
 }
 
 impl Hub {
@@ -203,6 +211,7 @@ impl Hub {
                 shutdown,
                 live_connections: AtomicUsize::new(0),
                 connections_done: Notify::new(),
+                no_care_plan: StdMutex::new(HashMap::new()),
                 commits: commit_queue::CommitQueue::new(
                     state.db.clone(),
                     state.outbox.clone(),
@@ -365,6 +374,9 @@ impl Hub {
         kind: DocKind,
     ) -> Result<(), HubError> {
         let now = self.now();
+        if let DocKind::CarePlan { patient } = kind {
+            self.care_plan_exists(patient);
+        }
         let mut doc = kind
             .create(self.inner.actor.clone())
             .map_err(|_| HubError::WrongDocument(slot.id))?;
@@ -526,6 +538,9 @@ impl Hub {
         };
         let meta = slot.meta.or(new_month).ok_or(HubError::WrongDocument(id))?;
         let patient = meta.kind.patient();
+        if let DocKind::CarePlan { patient } = meta.kind {
+            self.care_plan_exists(patient);
+        }
         // A new month is listed in the patient's index. Lock the index (creating it from its
         // genesis if the server has none yet) before our transaction begins: the creation
         // commits in a transaction of its own, which on SQLite would wait for the write lock
@@ -642,6 +657,15 @@ impl Hub {
         Ok(())
     }
 
+    /// Forgets that `patient` had no care plan.
+    fn care_plan_exists(&self, patient: DocPatientId) {
+        self.inner
+            .no_care_plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&patient);
+    }
+
     /// The alert rules' view of `patient`'s care plan, if the server holds one: from the
     /// cache, or loaded into it. Never creates one.
     async fn care_plan_rules(
@@ -656,8 +680,30 @@ impl Hub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(&id);
-        if !cached && storage::find(&self.inner.state.db, &id).await?.is_none() {
-            return Ok(None);
+        if !cached {
+            let known_absent = self
+                .inner
+                .no_care_plan
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&patient)
+                .is_some_and(|at| at.elapsed() < NO_CARE_PLAN_TTL);
+            if known_absent {
+                return Ok(None);
+            }
+            if storage::find(&self.inner.state.db, &id).await?.is_none() {
+                let mut absent = self
+                    .inner
+                    .no_care_plan
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                // Bounded like the document cache: forget stale entries when it grows.
+                if absent.len() >= 100_000 {
+                    absent.retain(|_, at| at.elapsed() < NO_CARE_PLAN_TTL);
+                }
+                absent.insert(patient, Instant::now());
+                return Ok(None);
+            }
         }
         let mut plan = self.lock_loaded(id, Some(DocumentMeta { kind })).await?;
         Ok(Some(alerts::evaluate::care_plan_rules(
