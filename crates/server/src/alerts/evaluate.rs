@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use paindiary_notifier::rules::{
-    Decision, DoseUnit, Intake, IntakeStatus, PainEntry, PatientSeries, PrnLimit, Route, RuleKind,
-    Severity, ThresholdOverrides, Thresholds, daily_pain, evaluate_all,
+    DailyPain, Decision, DoseUnit, Intake, IntakeStatus, PatientSeries, PrnLimit, Route, RuleKind,
+    Severity, ThresholdOverrides, Thresholds, evaluate_all,
 };
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -224,29 +224,43 @@ pub async fn evaluate_many(
     };
     let ids: Vec<Uuid> = scopes.iter().map(|s| s.patient.id).collect();
 
-    let pain: Vec<(Uuid, NaiveDate, f64, bool)> = pain_entries::Entity::find()
+    // Daily aggregates, not entries: the rules read daily means and maxima, and a day
+    // of many entries costs one row. Valid scores are whole numbers on 0-10 (the
+    // projection marks others invalid), so the sums are exact.
+    let late_as_count = Expr::cust("SUM(CASE WHEN late THEN 1 ELSE 0 END)");
+    let pain: Vec<(Uuid, NaiveDate, f64, f64, i64, i64)> = pain_entries::Entity::find()
         .select_only()
         .column(pain_entries::Column::PatientId)
         .column(pain_entries::Column::LocalDate)
-        .column(pain_entries::Column::Score)
-        .column(pain_entries::Column::Late)
+        .column_as(Func::sum(Expr::col(pain_entries::Column::Score)), "score_sum")
+        .column_as(Func::max(Expr::col(pain_entries::Column::Score)), "score_max")
+        .column_as(Func::count(Expr::col(pain_entries::Column::EntryId)), "entries")
+        .column_as(late_as_count, "late_entries")
         .filter(pain_entries::Column::PatientId.is_in(ids.iter().copied()))
         .filter(pain_entries::Column::LocalDate.between(window_from, window_to))
         .filter(pain_entries::Column::Valid.eq(true))
         .filter(pain_entries::Column::Deleted.eq(false))
+        .filter(pain_entries::Column::Score.between(0.0, 10.0))
+        .group_by(pain_entries::Column::PatientId)
+        .group_by(pain_entries::Column::LocalDate)
         .into_tuple()
         .all(conn)
         .await?;
-    let mut pain_by_patient: HashMap<Uuid, Vec<PainEntry>> = HashMap::new();
-    for (patient, date, score, late) in pain {
-        if score.is_finite() && (0.0..=10.0).contains(&score) {
-            pain_by_patient.entry(patient).or_default().push(PainEntry {
-                date,
-                // NRS scores are whole numbers; the projection keeps the document's number.
-                score: score.round() as u8,
-                late,
-            });
+    let mut pain_by_patient: HashMap<Uuid, Vec<DailyPain>> = HashMap::new();
+    for (patient, date, sum, max, count, late) in pain {
+        let (Ok(count), Ok(late_entries)) = (u32::try_from(count), u32::try_from(late)) else {
+            continue;
+        };
+        if count == 0 || !sum.is_finite() || !max.is_finite() {
+            continue;
         }
+        pain_by_patient.entry(patient).or_default().push(DailyPain {
+            date,
+            mean: sum / f64::from(count),
+            max: max.round().clamp(0.0, 10.0) as u8,
+            count,
+            late_entries,
+        });
     }
 
     // The opioid and PRN rules decide per day: only the changed days' intakes matter.
@@ -307,13 +321,12 @@ pub async fn evaluate_many(
     let mut decided: Vec<(usize, Decision)> = Vec::new();
     for (index, scope) in scopes.iter().enumerate() {
         let series = PatientSeries {
-            pain: daily_pain(
-                pain_by_patient
-                    .remove(&scope.patient.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|e| e.date >= scope.from && e.date <= scope.to),
-            ),
+            pain: pain_by_patient
+                .remove(&scope.patient.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.date >= scope.from && d.date <= scope.to)
+                .collect(),
             intakes: intakes_by_patient
                 .remove(&scope.patient.id)
                 .unwrap_or_default()

@@ -267,9 +267,7 @@ async fn write_batch(
         .enqueued;
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
-    for id in touched.iter() {
-        super::replication::publish(&txn, server_id, id).await?;
-    }
+    super::replication::publish(&txn, server_id, touched.iter()).await?;
     touch_documents(&txn, touched_documents).await?;
     save_sync_states(&txn, sync_states).await?;
     audit::record_many(&txn, audits).await?;
@@ -322,18 +320,18 @@ async fn touch_documents(
     txn: &DatabaseTransaction,
     touched: BTreeMap<String, DateTime<Utc>>,
 ) -> Result<(), DbErr> {
-    let mut by_time: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
-    for (id, at) in touched {
-        by_time.entry(at).or_default().push(id);
-    }
-    for (at, ids) in by_time {
-        for chunk in ids.chunks(500) {
-            documents::Entity::update_many()
-                .col_expr(documents::Column::UpdatedAt, Expr::value(at))
-                .filter(documents::Column::Id.is_in(chunk.iter().cloned()))
-                .exec(txn)
-                .await?;
-        }
+    // The whole batch commits at once: every document it touched was updated at the
+    // batch's latest receive time (one statement, not one per member).
+    let Some(at) = touched.values().max().copied() else {
+        return Ok(());
+    };
+    let ids: Vec<String> = touched.into_keys().collect();
+    for chunk in ids.chunks(500) {
+        documents::Entity::update_many()
+            .col_expr(documents::Column::UpdatedAt, Expr::value(at))
+            .filter(documents::Column::Id.is_in(chunk.iter().cloned()))
+            .exec(txn)
+            .await?;
     }
     Ok(())
 }

@@ -50,20 +50,35 @@ enum Refresh {
 pub(crate) async fn publish(
     conn: &impl ConnectionTrait,
     server_id: &str,
-    id: &DocumentId,
+    ids: impl IntoIterator<Item = &DocumentId>,
 ) -> Result<(), DbErr> {
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }
-    let payload = format!("{id} {server_id}");
-    conn.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANNEL.into(), payload.into()],
-    ))
-    .await?;
+    let payloads: Vec<String> = ids
+        .into_iter()
+        .map(|id| format!("{id} {server_id}"))
+        .collect();
+    // One statement (one round trip) per few hundred documents, not one per document.
+    for chunk in payloads.chunks(NOTIFY_PER_STATEMENT) {
+        let calls: Vec<String> = (0..chunk.len())
+            .map(|i| format!("pg_notify($1, ${})", i + 2))
+            .collect();
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() + 1);
+        values.push(CHANNEL.into());
+        values.extend(chunk.iter().map(|p| p.clone().into()));
+        conn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            format!("SELECT {}", calls.join(", ")),
+            values,
+        ))
+        .await?;
+    }
     Ok(())
 }
+
+/// Most notifications sent by one statement.
+const NOTIFY_PER_STATEMENT: usize = 256;
 
 /// Starts listening for other replicas' changes when the database is PostgreSQL. The
 /// tasks end when the hub shuts down or is dropped.
