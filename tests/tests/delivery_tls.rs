@@ -16,7 +16,7 @@ use paindiary_server::domain::{ClinicId, Role};
 use paindiary_server::entity::{clinic_notification_settings, notification_outbox};
 use paindiary_server::outbox::config::{MailTransportKind, SmtpTls};
 use paindiary_server::outbox::{self, Channel, DeliveryKind, NewDelivery, drain_once};
-use paindiary_tests::smtp::{SeenAuth, Security, SmtpServer};
+use paindiary_tests::smtp::{Security, SeenAuth, SmtpServer};
 use paindiary_tests::tls::TestPki;
 use paindiary_tests::webhook::WebhookReceiver;
 use paindiary_tests::{Backend, TestApp, run_story_with};
@@ -95,11 +95,13 @@ where
                 c.delivery.webhook_ca_file = Some(webhook_ca);
             }
         },
-        move |app| story(Env {
-            app,
-            smtp,
-            pki: env_pki,
-        }),
+        move |app| {
+            story(Env {
+                app,
+                smtp,
+                pki: env_pki,
+            })
+        },
     )
     .await;
     drop(other);
@@ -228,17 +230,26 @@ async fn email_arrives(env: &Env, expect_tls: bool) {
 async fn email_over_starttls_arrives_with_credentials(env: Env) {
     email_arrives(&env, true).await;
 }
-tls_story!(email_over_starttls_arrives_with_credentials, super::Mode::Starttls);
+tls_story!(
+    email_over_starttls_arrives_with_credentials,
+    super::Mode::Starttls
+);
 
 async fn email_over_implicit_tls_arrives_with_credentials(env: Env) {
     email_arrives(&env, true).await;
 }
-tls_story!(email_over_implicit_tls_arrives_with_credentials, super::Mode::Implicit);
+tls_story!(
+    email_over_implicit_tls_arrives_with_credentials,
+    super::Mode::Implicit
+);
 
 async fn plain_credentials_go_to_a_loopback_relay(env: Env) {
     email_arrives(&env, false).await;
 }
-tls_story!(plain_credentials_go_to_a_loopback_relay, super::Mode::PlainLoopback);
+tls_story!(
+    plain_credentials_go_to_a_loopback_relay,
+    super::Mode::PlainLoopback
+);
 
 /// An untrusted certificate: the handshake fails, the row is dead at once with the
 /// classified reason, nothing arrived, no credentials were sent, nothing is sent.
@@ -268,7 +279,8 @@ async fn untrusted_relay(env: Env) {
         )
         .await;
     assert!(
-        dead.to_string().contains("smtp TLS certificate not trusted"),
+        dead.to_string()
+            .contains("smtp TLS certificate not trusted"),
         "the admin sees the reason: {dead}"
     );
 }
@@ -314,7 +326,10 @@ async fn https_webhook_with_trusted_ca_arrives_signed(env: Env) {
     assert!(mac.verify_slice(&hex::decode(hex_sig).unwrap()).is_ok());
     assert_eq!(row(app, &key).await.status, "sent");
 }
-tls_story!(https_webhook_with_trusted_ca_arrives_signed, super::Mode::Starttls);
+tls_story!(
+    https_webhook_with_trusted_ca_arrives_signed,
+    super::Mode::Starttls
+);
 
 /// An https webhook with a certificate nothing vouches for: dead at once, classified,
 /// and the listener received nothing.

@@ -70,7 +70,9 @@ pub enum ChannelSetupError {
     SmtpTls,
     /// `delivery.mail.tls = "none"` with credentials to a host that is not loopback:
     /// the password would cross the network in clear.
-    #[error("delivery.mail: username and password need tls = \"starttls\" or \"implicit\" unless the host is loopback")]
+    #[error(
+        "delivery.mail: username and password need tls = \"starttls\" or \"implicit\" unless the host is loopback"
+    )]
     CredentialsInClear,
     /// A CA file (`delivery.mail.ca_file`, `delivery.webhook_ca_file`) is unusable.
     #[error("cannot use CA file {path}: {reason}")]
@@ -256,12 +258,11 @@ fn smtp_transport(
         let mut builder = TlsParameters::builder(mail.host.clone());
         if let Some(path) = &mail.ca_file {
             for der in load_ca_file(path)? {
-                let cert = Certificate::from_der(der.to_vec()).map_err(|_| {
-                    ChannelSetupError::CaFile {
+                let cert =
+                    Certificate::from_der(der.to_vec()).map_err(|_| ChannelSetupError::CaFile {
                         path: path.clone(),
                         reason: "not a certificate".to_owned(),
-                    }
-                })?;
+                    })?;
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -337,7 +338,10 @@ fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rust
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => err.source(),
         };
