@@ -252,9 +252,11 @@ pub async fn run(
         };
         emails += 1;
         last = last.max(arrival.at);
+        // Folding may have moved whitespace: compare without it.
+        let flat: String = arrival.subject.split_whitespace().collect();
         match codes
             .iter()
-            .find(|c| arrival.subject.ends_with(&format!("for patient {c}")))
+            .find(|c| flat.ends_with(&format!("forpatient{c}")))
         {
             Some(code) => arrivals.entry(code.clone()).or_default().push(arrival.at),
             None => unmatched += 1,
