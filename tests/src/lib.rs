@@ -11,6 +11,7 @@
 
 pub mod dashboard;
 pub mod smtp;
+pub mod tls;
 pub mod webhook;
 
 use std::future::Future;

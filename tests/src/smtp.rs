@@ -1,17 +1,44 @@
 //! A small real SMTP server for tests, on tokio and loopback: it speaks enough ESMTP
-//! for lettre (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), records every accepted
-//! message, can answer RCPT with a chosen 4xx/5xx reply, and can go down (refusing
-//! connections) and come back on the same port.
+//! for lettre (EHLO/HELO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP,
+//! QUIT), in the clear, with STARTTLS or with implicit TLS (certificates from
+//! [`crate::tls::TestPki`]), records every accepted message and every AUTH it saw (with
+//! whether the connection was encrypted), can answer RCPT with a chosen 4xx/5xx reply,
+//! and can go down (refusing connections) and come back on the same port.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// How the server secures its connections.
+#[derive(Clone)]
+pub enum Security {
+    /// No TLS; STARTTLS is not offered.
+    Plain,
+    /// Plain greeting, STARTTLS offered (and AUTH only after it, as real relays do).
+    Starttls(TlsAcceptor),
+    /// TLS from the first byte (port 465 style).
+    Implicit(TlsAcceptor),
+}
+
+/// Credentials a client sent with AUTH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenAuth {
+    /// `PLAIN` or `LOGIN`.
+    pub mechanism: String,
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// Whether the connection was encrypted when they were sent.
+    pub tls: bool,
+}
 
 /// How the server answers `RCPT TO`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +58,10 @@ pub struct ReceivedMail {
     pub to: Vec<String>,
     /// The message (headers and body, CRLF line ends, dot-unstuffed).
     pub data: String,
+    /// Whether it came over an encrypted connection.
+    pub tls: bool,
+    /// The credentials the session authenticated with, if any.
+    pub auth: Option<SeenAuth>,
 }
 
 impl ReceivedMail {
@@ -119,10 +150,12 @@ fn decode_quoted_printable(s: &str) -> String {
     String::from_utf8(out).expect("utf-8 body")
 }
 
-#[derive(Default)]
 struct Shared {
+    security: Security,
     reply: Mutex<Option<Reply>>,
     mail: Mutex<Vec<ReceivedMail>>,
+    auths: Mutex<Vec<SeenAuth>>,
+    failed_handshakes: Mutex<usize>,
     arrived: Notify,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -134,16 +167,39 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts on 127.0.0.1 with a free port, accepting everything.
+    /// Starts on 127.0.0.1 with a free port, in the clear, accepting everything.
     pub async fn start() -> Self {
+        Self::start_with(Security::Plain).await
+    }
+
+    /// Starts on 127.0.0.1 with a free port, secured as `security` says.
+    pub async fn start_with(security: Security) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
         let addr = listener.local_addr().expect("smtp addr");
         let server = Self {
             addr,
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared {
+                security,
+                reply: Mutex::default(),
+                mail: Mutex::default(),
+                auths: Mutex::default(),
+                failed_handshakes: Mutex::default(),
+                arrived: Notify::new(),
+                tasks: Mutex::default(),
+            }),
         };
         server.accept_on(listener);
         server
+    }
+
+    /// Every AUTH a client completed, in order.
+    pub fn auths(&self) -> Vec<SeenAuth> {
+        lock(&self.shared.auths).clone()
+    }
+
+    /// TLS handshakes that failed (e.g. the client did not trust the certificate).
+    pub fn failed_handshakes(&self) -> usize {
+        *lock(&self.shared.failed_handshakes)
     }
 
     /// The port lettre should connect to.
@@ -215,54 +271,117 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A connection, plain or encrypted.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Conn = BufReader<Box<dyn Io>>;
+
+async fn handshake(acceptor: &TlsAcceptor, io: Box<dyn Io>, shared: &Shared) -> Option<Conn> {
+    match acceptor.accept(io).await {
+        Ok(tls) => Some(BufReader::new(Box::new(tls))),
+        Err(_) => {
+            *lock(&shared.failed_handshakes) += 1;
+            None
+        }
+    }
+}
+
 async fn session(stream: TcpStream, shared: Arc<Shared>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    if !say(&mut write, "220 catcher ESMTP ready").await {
+    let plain: Box<dyn Io> = Box::new(stream);
+    let (mut conn, mut tls) = match &shared.security {
+        Security::Implicit(acceptor) => match handshake(acceptor, plain, &shared).await {
+            Some(conn) => (conn, true),
+            None => return,
+        },
+        _ => (BufReader::new(plain), false),
+    };
+    if !say(&mut conn, "220 catcher ESMTP ready").await {
         return;
     }
     let mut from = String::new();
     let mut to = Vec::new();
+    let mut auth: Option<SeenAuth> = None;
     let mut line = String::new();
     loop {
         line.clear();
-        match lines.read_line(&mut line).await {
+        match conn.read_line(&mut line).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let ok = if upper.starts_with("EHLO") {
-            say(&mut write, "250-catcher\r\n250 8BITMIME").await
+            let starttls = matches!(shared.security, Security::Starttls(_)) && !tls;
+            let mut reply = "250-catcher\r\n250-8BITMIME\r\n".to_owned();
+            if starttls {
+                reply.push_str("250 STARTTLS");
+            } else {
+                reply.push_str("250 AUTH PLAIN LOGIN");
+            }
+            say(&mut conn, &reply).await
+        } else if upper == "STARTTLS" {
+            let Security::Starttls(acceptor) = &shared.security else {
+                if !say(&mut conn, "502 command not implemented").await {
+                    return;
+                }
+                continue;
+            };
+            if tls {
+                say(&mut conn, "503 already encrypted").await
+            } else {
+                if !say(&mut conn, "220 2.0.0 ready to start TLS").await {
+                    return;
+                }
+                // RFC 3207: the client must not pipeline past STARTTLS, so the buffer
+                // is empty here; everything before it is forgotten.
+                match handshake(acceptor, conn.into_inner(), &shared).await {
+                    Some(upgraded) => conn = upgraded,
+                    None => return,
+                }
+                tls = true;
+                from.clear();
+                to.clear();
+                auth = None;
+                true
+            }
+        } else if upper.starts_with("AUTH ") {
+            match authenticate(&mut conn, &command, tls).await {
+                Some(seen) => {
+                    lock(&shared.auths).push(seen.clone());
+                    auth = Some(seen);
+                    say(&mut conn, "235 2.7.0 authenticated").await
+                }
+                None => say(&mut conn, "535 5.7.8 bad credentials").await,
+            }
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
-            say(&mut write, "250 ok").await
+            say(&mut conn, "250 ok").await
         } else if upper.starts_with("RSET") {
             from.clear();
             to.clear();
-            say(&mut write, "250 ok").await
+            say(&mut conn, "250 ok").await
         } else if upper.starts_with("MAIL FROM:") {
             from = address(&command);
-            say(&mut write, "250 ok").await
+            say(&mut conn, "250 ok").await
         } else if upper.starts_with("RCPT TO:") {
             let reply = lock(&shared.reply).clone().unwrap_or(Reply::Accept);
             match reply {
                 Reply::Accept => {
                     to.push(address(&command));
-                    say(&mut write, "250 ok").await
+                    say(&mut conn, "250 ok").await
                 }
-                Reply::Reject(code, text) => say(&mut write, &format!("{code} {text}")).await,
+                Reply::Reject(code, text) => say(&mut conn, &format!("{code} {text}")).await,
             }
         } else if upper == "DATA" {
             if to.is_empty() {
-                say(&mut write, "554 no valid recipients").await
+                say(&mut conn, "554 no valid recipients").await
             } else {
-                if !say(&mut write, "354 end with <CRLF>.<CRLF>").await {
+                if !say(&mut conn, "354 end with <CRLF>.<CRLF>").await {
                     return;
                 }
                 let mut data = String::new();
                 loop {
                     line.clear();
-                    match lines.read_line(&mut line).await {
+                    match conn.read_line(&mut line).await {
                         Ok(0) | Err(_) => return,
                         Ok(_) => {}
                     }
@@ -276,15 +395,17 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
                     from: std::mem::take(&mut from),
                     to: std::mem::take(&mut to),
                     data,
+                    tls,
+                    auth: auth.clone(),
                 });
                 shared.arrived.notify_waiters();
-                say(&mut write, "250 2.0.0 queued").await
+                say(&mut conn, "250 2.0.0 queued").await
             }
         } else if upper.starts_with("QUIT") {
-            let _ = say(&mut write, "221 bye").await;
+            let _ = say(&mut conn, "221 bye").await;
             return;
         } else {
-            say(&mut write, "502 command not implemented").await
+            say(&mut conn, "502 command not implemented").await
         };
         if !ok {
             return;
@@ -292,9 +413,63 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// Writes one reply line; `false` when the client is gone.
-async fn say(w: &mut tokio::net::tcp::OwnedWriteHalf, text: &str) -> bool {
-    w.write_all(format!("{text}\r\n").as_bytes()).await.is_ok()
+/// Runs an `AUTH PLAIN` or `AUTH LOGIN` exchange (with or without an initial response)
+/// and returns what the client sent; `None` for another mechanism or a malformed one.
+async fn authenticate(conn: &mut Conn, command: &str, tls: bool) -> Option<SeenAuth> {
+    let mut words = command.split_whitespace().skip(1);
+    let mechanism = words.next()?.to_ascii_uppercase();
+    let initial = words.next().map(str::to_owned);
+    let decode = |b64: &str| -> Option<String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    let (username, password) = match mechanism.as_str() {
+        "PLAIN" => {
+            let response = match initial {
+                Some(r) => r,
+                None => challenge(conn, "334 ").await?,
+            };
+            let decoded = decode(&response)?;
+            let mut parts = decoded.split('\0').skip(1);
+            (parts.next()?.to_owned(), parts.next()?.to_owned())
+        }
+        "LOGIN" => {
+            let user = match initial {
+                Some(r) => r,
+                // "Username:" and "Password:", base64.
+                None => challenge(conn, "334 VXNlcm5hbWU6").await?,
+            };
+            let password = challenge(conn, "334 UGFzc3dvcmQ6").await?;
+            (decode(&user)?, decode(&password)?)
+        }
+        _ => return None,
+    };
+    Some(SeenAuth {
+        mechanism,
+        username,
+        password,
+        tls,
+    })
+}
+
+/// Sends a 334 challenge and reads the client's one-line answer.
+async fn challenge(conn: &mut Conn, prompt: &str) -> Option<String> {
+    if !say(conn, prompt).await {
+        return None;
+    }
+    let mut answer = String::new();
+    match conn.read_line(&mut answer).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(answer.trim_end().to_owned()),
+    }
+}
+
+/// Writes one reply line and flushes it (TLS buffers); `false` when the client is gone.
+async fn say(conn: &mut Conn, text: &str) -> bool {
+    let w = conn.get_mut();
+    w.write_all(format!("{text}\r\n").as_bytes()).await.is_ok() && w.flush().await.is_ok()
 }
 
 /// `MAIL FROM:<a@b> SIZE=1` -> `a@b`.

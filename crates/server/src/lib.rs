@@ -32,6 +32,7 @@ pub mod export;
 pub mod hub;
 pub mod load;
 pub mod load_check;
+pub mod load_delivery;
 pub mod outbox;
 pub mod phone;
 pub mod projection;

@@ -60,6 +60,11 @@ pub struct LoadArgs {
     /// resumes without resending its history.
     #[arg(long)]
     pub verify: Option<PathBuf>,
+    /// Delivery mode: run an SMTP sink on this address (the server must send its mail
+    /// there, `tls = "none"`), give each phone a worsening diary whose last entry opens
+    /// an alert, and report the time from that entry's acknowledgement to its email.
+    #[arg(long, conflicts_with_all = ["record", "verify", "no_auth"])]
+    pub smtp_catcher: Option<std::net::SocketAddr>,
 }
 
 /// What a load run measured.

@@ -56,6 +56,17 @@ fn main() -> anyhow::Result<()> {
                     anyhow::ensure!(report.ok, "crash verification failed");
                     return Ok(());
                 }
+                if let (Some(catcher), Some(state)) = (args.smtp_catcher, state.clone()) {
+                    let report =
+                        paindiary_server::load_delivery::run(state, &args, catcher).await?;
+                    output(&if json {
+                        serde_json::to_string(&report)?
+                    } else {
+                        report.line()
+                    });
+                    anyhow::ensure!(report.ok(), "not every patient got exactly one email");
+                    return Ok(());
+                }
                 let report = paindiary_server::load::run(state, args).await?;
                 if json {
                     output(&serde_json::to_string(&report)?);

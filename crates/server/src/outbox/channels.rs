@@ -6,22 +6,24 @@
 //! the attempt log and the operator's log, and never contain message content.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use paindiary_notifier::render::{self, RenderedEmail};
 use reqwest::StatusCode;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
-use super::config::{DeliveryConfig, MailTransportKind, SmtpTls};
+use super::config::{DeliveryConfig, MailConfig, MailTransportKind, SmtpTls};
 
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,8 @@ pub enum Outcome {
     Sent,
     /// Worth retrying later (connection refused, timeout, SMTP 4xx, HTTP 5xx/408/429).
     Transient(String),
-    /// Retrying cannot help (SMTP 5xx, HTTP 4xx, bad address, missing secret).
+    /// Retrying cannot help (SMTP 5xx, HTTP 4xx, bad address, missing secret, a TLS
+    /// handshake failure such as an untrusted certificate).
     Permanent(String),
 }
 
@@ -65,6 +68,20 @@ pub enum ChannelSetupError {
     /// The SMTP TLS parameters could not be built.
     #[error("delivery.mail: cannot set up TLS for the SMTP host")]
     SmtpTls,
+    /// `delivery.mail.tls = "none"` with credentials to a host that is not loopback:
+    /// the password would cross the network in clear.
+    #[error(
+        "delivery.mail: username and password need tls = \"starttls\" or \"implicit\" unless the host is loopback"
+    )]
+    CredentialsInClear,
+    /// A CA file (`delivery.mail.ca_file`, `delivery.webhook_ca_file`) is unusable.
+    #[error("cannot use CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the webhook HTTP client: {0}")]
     Http(String),
@@ -108,42 +125,15 @@ impl Outbox {
                 std::fs::create_dir_all(&dir).map_err(ChannelSetupError::MailDir)?;
                 Mailer::File(AsyncFileTransport::new(&dir), dir)
             }
-            MailTransportKind::Smtp => {
-                let (tls, default_port) = match mail.tls {
-                    SmtpTls::None => (Tls::None, 25),
-                    SmtpTls::Starttls => (
-                        Tls::Required(
-                            TlsParameters::new(mail.host.clone())
-                                .map_err(|_| ChannelSetupError::SmtpTls)?,
-                        ),
-                        587,
-                    ),
-                    SmtpTls::Implicit => (
-                        Tls::Wrapper(
-                            TlsParameters::new(mail.host.clone())
-                                .map_err(|_| ChannelSetupError::SmtpTls)?,
-                        ),
-                        465,
-                    ),
-                };
-                let mut builder =
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(mail.host.clone())
-                        .port(mail.port.unwrap_or(default_port))
-                        .tls(tls)
-                        .hello_name(ClientId::Domain(mail.hello_name.clone()))
-                        .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))));
-                if let (Some(user), Some(password)) = (&mail.username, &mail.password) {
-                    builder = builder.credentials(Credentials::new(
-                        user.clone(),
-                        password.expose_secret().to_owned(),
-                    ));
-                }
-                Mailer::Smtp(builder.build())
-            }
+            MailTransportKind::Smtp => Mailer::Smtp(smtp_transport(mail)?),
         };
         crate::install_crypto_provider();
+        let webhook_roots = match &config.webhook_ca_file {
+            Some(path) => load_ca_file(path)?,
+            None => Vec::new(),
+        };
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(webhook_tls_config())
+            .tls_backend_preconfigured(webhook_tls_config(webhook_roots)?)
             .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
             // A webhook answers where it is configured; a redirect is a configuration error.
@@ -231,30 +221,146 @@ impl Outbox {
             .body(body)
             .send()
             .await;
-        match sent {
-            Ok(resp) => classify_http(resp.status()),
-            Err(e) if e.is_timeout() => Outcome::Transient("webhook timed out".to_owned()),
-            Err(e) if e.is_connect() => Outcome::Transient("webhook connection failed".to_owned()),
-            Err(_) => Outcome::Transient("webhook request failed".to_owned()),
+        let e = match sent {
+            Ok(resp) => return classify_http(resp.status()),
+            Err(e) => e,
+        };
+        if let Some(tls) = rustls_cause(&e) {
+            classify_tls("webhook", tls)
+        } else if e.is_timeout() {
+            Outcome::Transient("webhook timed out".to_owned())
+        } else if e.is_connect() {
+            Outcome::Transient("webhook connection failed".to_owned())
+        } else {
+            Outcome::Transient("webhook request failed".to_owned())
         }
     }
 }
 
-/// rustls with the ring provider and the Mozilla roots (the same as lettre's), built
-/// here so that no process-wide default provider has to be installed.
-fn webhook_tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore {
+/// The SMTP transport for `mail`: TLS as configured, trusting the public roots plus
+/// `ca_file`; credentials only over TLS, or in clear to a loopback relay.
+fn smtp_transport(
+    mail: &MailConfig,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, ChannelSetupError> {
+    let credentials = match (&mail.username, &mail.password) {
+        (Some(user), Some(password)) => Some(Credentials::new(
+            user.clone(),
+            password.expose_secret().to_owned(),
+        )),
+        _ => None,
+    };
+    // lettre would send AUTH over a plain connection; a password in clear is acceptable
+    // only when it never leaves the machine.
+    if mail.tls == SmtpTls::None && credentials.is_some() && !is_loopback_host(&mail.host) {
+        return Err(ChannelSetupError::CredentialsInClear);
+    }
+    let parameters = || -> Result<TlsParameters, ChannelSetupError> {
+        let mut builder = TlsParameters::builder(mail.host.clone());
+        if let Some(path) = &mail.ca_file {
+            for der in load_ca_file(path)? {
+                let cert =
+                    Certificate::from_der(der.to_vec()).map_err(|_| ChannelSetupError::CaFile {
+                        path: path.clone(),
+                        reason: "not a certificate".to_owned(),
+                    })?;
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder.build().map_err(|_| ChannelSetupError::SmtpTls)
+    };
+    let (tls, default_port) = match mail.tls {
+        SmtpTls::None => (Tls::None, 25),
+        SmtpTls::Starttls => (Tls::Required(parameters()?), 587),
+        SmtpTls::Implicit => (Tls::Wrapper(parameters()?), 465),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(mail.host.clone())
+        .port(mail.port.unwrap_or(default_port))
+        .tls(tls)
+        .hello_name(ClientId::Domain(mail.hello_name.clone()))
+        .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))));
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
+    Ok(builder.build())
+}
+
+/// `localhost` or a loopback address: traffic to it never leaves the machine.
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Every certificate in the PEM file at `path`; at least one.
+fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ChannelSetupError> {
+    let error = |reason: &str| ChannelSetupError::CaFile {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let pem = std::fs::read(path).map_err(|e| error(&e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| error("not valid PEM"))?;
+    if certs.is_empty() {
+        return Err(error("no CERTIFICATE block"));
+    }
+    Ok(certs)
+}
+
+/// rustls with the ring provider, the Mozilla roots (the same as lettre's) and `extra`
+/// roots, built here so that no process-wide default provider has to be installed.
+fn webhook_tls_config(
+    extra: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, ChannelSetupError> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for cert in extra {
+        roots
+            .add(cert)
+            .map_err(|e| ChannelSetupError::Http(format!("webhook CA certificate: {e}")))?;
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-    {
-        Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
-        // The ring provider supports the default versions; this arm is not reached.
-        Err(_) => rustls::ClientConfig::builder_with_protocol_versions(rustls::DEFAULT_VERSIONS)
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
+        .map_err(|e| ChannelSetupError::Http(e.to_string()))?;
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// The rustls error somewhere in `e`'s source chain. TLS stacks wrap it in an
+/// `io::Error` (hyper-rustls in one more), whose `source()` skips the wrapped error, so
+/// those are opened by hand.
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
+/// A TLS handshake failure is permanent: the peer's certificate is not trusted (or the
+/// two sides share no protocol), and sending again with the same configuration fails the
+/// same way. Dead-lettering at once shows the operator the reason now instead of after
+/// hours of backoff; once the trust (`ca_file`) or the peer is fixed, an admin retries.
+fn classify_tls(channel: &str, e: &rustls::Error) -> Outcome {
+    match e {
+        rustls::Error::InvalidCertificate(_)
+        | rustls::Error::NoCertificatesPresented
+        | rustls::Error::UnsupportedNameType => {
+            Outcome::Permanent(format!("{channel} TLS certificate not trusted"))
+        }
+        _ => Outcome::Permanent(format!("{channel} TLS handshake failed")),
     }
 }
 
@@ -278,14 +384,17 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> Outcome {
         let text = e.to_string();
         text.chars().take(200).collect::<String>()
     };
-    if e.is_permanent() {
+    if let Some(tls) = rustls_cause(e) {
+        classify_tls("smtp", tls)
+    } else if e.is_permanent() {
         Outcome::Permanent(format!("smtp rejected permanently: {}", reply()))
     } else if e.is_transient() {
         Outcome::Transient(format!("smtp rejected temporarily: {}", reply()))
     } else if e.is_timeout() {
         Outcome::Transient("smtp timed out".to_owned())
     } else if e.is_tls() {
-        Outcome::Transient("smtp TLS failed".to_owned())
+        // lettre's own TLS errors come from its TLS setup, not from the network.
+        Outcome::Permanent("smtp TLS setup failed".to_owned())
     } else if e.is_client() {
         Outcome::Permanent("smtp client misconfigured".to_owned())
     } else {
@@ -296,6 +405,94 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn smtp_config(host: &str, tls: SmtpTls) -> DeliveryConfig {
+        let mut config = DeliveryConfig::default();
+        config.mail.transport = MailTransportKind::Smtp;
+        config.mail.host = host.to_owned();
+        config.mail.tls = tls;
+        config.mail.username = Some("relay-user".to_owned());
+        config.mail.password = Some(secrecy::SecretString::from("relay-password"));
+        config
+    }
+
+    #[test]
+    fn credentials_in_clear_only_to_loopback() {
+        let dir = std::env::temp_dir();
+        for host in ["smtp.example.org", "10.0.0.5", "[2001:db8::1]"] {
+            let err = Outbox::new(&smtp_config(host, SmtpTls::None), &dir).err();
+            assert!(
+                matches!(err, Some(ChannelSetupError::CredentialsInClear)),
+                "{host}: {err:?}"
+            );
+        }
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"] {
+            assert!(
+                Outbox::new(&smtp_config(host, SmtpTls::None), &dir).is_ok(),
+                "{host}"
+            );
+        }
+        for tls in [SmtpTls::Starttls, SmtpTls::Implicit] {
+            assert!(Outbox::new(&smtp_config("smtp.example.org", tls), &dir).is_ok());
+        }
+    }
+
+    #[test]
+    fn unusable_ca_files_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").expect("write");
+        for path in [dir.path().join("missing.pem"), empty] {
+            let mut config = smtp_config("smtp.example.org", SmtpTls::Starttls);
+            config.mail.ca_file = Some(path.clone());
+            let err = Outbox::new(&config, dir.path()).err();
+            assert!(
+                matches!(&err, Some(ChannelSetupError::CaFile { path: p, .. }) if *p == path),
+                "{err:?}"
+            );
+            let mut config = DeliveryConfig {
+                webhook_ca_file: Some(path.clone()),
+                ..DeliveryConfig::default()
+            };
+            config.mail.dir = Some(dir.path().join("mail"));
+            let err = Outbox::new(&config, dir.path()).err();
+            assert!(
+                matches!(&err, Some(ChannelSetupError::CaFile { path: p, .. }) if *p == path),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_failures_are_permanent() {
+        let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As tokio-rustls reports it: inside an io::Error, whose source() skips it.
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, untrusted);
+        let cause = rustls_cause(&io);
+        assert!(cause.is_some());
+        assert_eq!(
+            cause.map(|c| classify_tls("smtp", c)),
+            Some(Outcome::Permanent(
+                "smtp TLS certificate not trusted".to_owned()
+            ))
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(
+            classify_tls("webhook", &alert),
+            Outcome::Permanent("webhook TLS handshake failed".to_owned())
+        );
+        // As hyper-rustls reports it: one io::Error more around it.
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        ));
+        assert!(matches!(
+            rustls_cause(&nested),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(rustls_cause(&reset).is_none());
+    }
 
     #[test]
     fn http_statuses_are_classified() {

@@ -29,6 +29,9 @@ pub struct DeliveryConfig {
     pub batch_size: u64,
     /// Timeout of one webhook request.
     pub webhook_timeout_secs: u64,
+    /// A PEM file of extra CA certificates trusted for https webhooks, besides the public
+    /// roots (a receiver behind a private CA). Unset: public roots only.
+    pub webhook_ca_file: Option<PathBuf>,
     /// Whether `serve` runs the background worker (every replica normally does).
     pub worker: bool,
     /// The mail transport.
@@ -46,6 +49,7 @@ impl Default for DeliveryConfig {
             poll_interval_secs: 15,
             batch_size: 32,
             webhook_timeout_secs: 10,
+            webhook_ca_file: None,
             worker: true,
             mail: MailConfig::default(),
         }
@@ -80,6 +84,7 @@ pub enum SmtpTls {
     /// TLS from the first byte (port 465).
     Implicit,
     /// No TLS at all: only for a relay on loopback or a trusted local network.
+    /// Credentials are refused with it unless the host is loopback.
     None,
 }
 
@@ -105,6 +110,9 @@ pub struct MailConfig {
     pub timeout_secs: u64,
     /// The name we give in `EHLO`.
     pub hello_name: String,
+    /// A PEM file of extra CA certificates trusted for the SMTP server's certificate,
+    /// besides the public roots (a relay behind a private CA). Unset: public roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for MailConfig {
@@ -119,6 +127,7 @@ impl Default for MailConfig {
             password: None,
             timeout_secs: 30,
             hello_name: "localhost".to_owned(),
+            ca_file: None,
         }
     }
 }
