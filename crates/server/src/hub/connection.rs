@@ -38,6 +38,11 @@ mod close {
     pub const SERVER_ERROR: u16 = 1011;
 }
 
+/// Initial read buffer of one WebSocket (tungstenite's default is 128 KiB, allocated per
+/// connection: 12.5 MiB of a 100-phone run's peak heap). A phone's frames are a few hundred
+/// bytes; a larger frame grows the buffer to its announced length, so nothing is refused.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The routes of the sync endpoint (`GET /sync`, upgraded to a WebSocket).
 pub fn router(hub: Hub) -> Router {
     Router::new().route("/sync", get(upgrade)).with_state(hub)
@@ -69,6 +74,7 @@ async fn upgrade(State(hub): State<Hub>, request: Request) -> Response {
     let max = hub.config().max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| run(hub, user, socket))
 }
 

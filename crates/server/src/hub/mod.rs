@@ -550,6 +550,13 @@ impl Hub {
         };
         let meta = slot.meta.or(new_month).ok_or(HubError::WrongDocument(id))?;
         let patient = meta.kind.patient();
+        // The entries the changes touch. The decoded changes (a copy of every change on a
+        // month's first sync) are not needed past this point: they are freed before the
+        // waits below, where a burst of phones bringing their history would otherwise hold
+        // all of theirs at once.
+        let touched: Option<BTreeSet<_>> = matches!(meta.kind, DocKind::DiaryMonth { .. })
+            .then(|| month::touched_entries(slot.doc.document(), &changes));
+        drop(changes);
         if let DocKind::CarePlan { patient } = meta.kind {
             self.care_plan_exists(patient);
         }
@@ -582,18 +589,14 @@ impl Hub {
 
         // Everything that needs the document is computed now, while it is locked; the
         // commit queue writes it in a transaction shared with other documents' changes.
-        let projection = match meta.kind {
-            DocKind::DiaryMonth { .. } => {
-                let touched: BTreeSet<_> = month::touched_entries(slot.doc.document(), &changes);
-                let target = ProjectionTarget {
-                    patient: *patient.as_uuid(),
-                    document_id: &id.to_string(),
-                    synced_at: now,
-                };
-                projection::prepare_entries(&target, slot.doc.document(), &touched, now)
-            }
-            _ => None,
-        };
+        let projection = touched.and_then(|touched| {
+            let target = ProjectionTarget {
+                patient: *patient.as_uuid(),
+                document_id: &id.to_string(),
+                synced_at: now,
+            };
+            projection::prepare_entries(&target, slot.doc.document(), &touched, now)
+        });
         let sync_state = match (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
             (Some(key), Some(peer)) => Some((key.clone(), id, peer.state.clone())),
             _ => None,
