@@ -1,6 +1,7 @@
 //! One WebSocket connection of the sync hub: authentication at upgrade, the `join`/`peer`
-//! handshake, the peer bound to its user, and the message loop with precise errors and
-//! close codes for anything malformed.
+//! handshake, the peer bound to its user, the message loop with precise errors and
+//! close codes for anything malformed, and the liveness check (ping/pong deadline, send
+//! timeout) that closes a peer which stopped reading.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,11 @@ mod close {
     pub const SERVER_ERROR: u16 = 1011;
 }
 
+/// Initial read buffer of one WebSocket (tungstenite's default is 128 KiB, allocated per
+/// connection: 12.5 MiB of a 100-phone run's peak heap). A phone's frames are a few hundred
+/// bytes; a larger frame grows the buffer to its announced length, so nothing is refused.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The routes of the sync endpoint (`GET /sync`, upgraded to a WebSocket).
 pub fn router(hub: Hub) -> Router {
     Router::new().route("/sync", get(upgrade)).with_state(hub)
@@ -68,6 +74,7 @@ async fn upgrade(State(hub): State<Hub>, request: Request) -> Response {
     let max = hub.config().max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| run(hub, user, socket))
 }
 
@@ -101,7 +108,7 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
     let stalled = Arc::new(Notify::new());
     let send_timeout = Duration::from_secs(hub.config().send_timeout_secs.max(1));
     let writer_stalled = stalled.clone();
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(item) = queue.recv().await {
             let sent = match item {
                 // A peer that stopped reading blocks this write once its socket buffers
@@ -111,6 +118,20 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
                     match tokio::time::timeout(
                         send_timeout,
                         sink.send(WsMessage::Binary(frame.into())),
+                    )
+                    .await
+                    {
+                        Ok(sent) => sent,
+                        Err(_) => {
+                            writer_stalled.notify_one();
+                            break;
+                        }
+                    }
+                }
+                Outbound::Ping(payload) => {
+                    match tokio::time::timeout(
+                        send_timeout,
+                        sink.send(WsMessage::Ping(payload.into())),
                     )
                     .await
                     {
@@ -226,7 +247,15 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
             .await;
     }
     drop(out);
-    let _ = writer.await;
+    // The writer stops by itself once its queue is drained; a peer that is not reading can
+    // block it on a write, and its socket and queue are not kept for longer than one send
+    // timeout on that account.
+    if tokio::time::timeout(send_timeout, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     hub.connection_ended();
 }
 
@@ -254,8 +283,13 @@ impl Conn {
         let period = Duration::from_secs(self.hub.config().session_recheck_secs.max(1));
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut liveness = Liveness::new(self.hub.config());
         loop {
+            let pong_due = liveness.deadline;
             let frame = tokio::select! {
+                // Biased so that a pong already received is read before its deadline is
+                // judged (the loop may have been busy with a commit when it arrived).
+                biased;
                 _ = shutdown.changed() => {
                     return End::Close { code: close::GOING_AWAY, reason: "server shutting down".into(), tell: false };
                 }
@@ -275,10 +309,23 @@ impl Conn {
                     continue;
                 }
                 frame = stream.next() => frame,
+                _ = liveness.ping.tick() => {
+                    if let Some(end) = liveness.send_ping(&self.handle.out) {
+                        return end;
+                    }
+                    continue;
+                }
+                () = overdue(pong_due) => {
+                    return End::Close { code: close::POLICY, reason: "peer is not reading its messages".into(), tell: false };
+                }
             };
             let bytes = match frame {
                 None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::Quiet,
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(WsMessage::Pong(payload))) => {
+                    liveness.pong(&payload);
+                    continue;
+                }
+                Some(Ok(WsMessage::Ping(_))) => continue,
                 Some(Ok(WsMessage::Text(_))) => {
                     return End::Close {
                         code: close::UNSUPPORTED,
@@ -478,6 +525,76 @@ impl Conn {
                 Some(storage_failure())
             }
         }
+    }
+}
+
+/// The liveness check of a joined peer: a ping every `ping_interval_secs`, queued behind
+/// the frames already sent, whose pong must come back within `pong_timeout_secs`.
+///
+/// A peer that stops reading is harmless while nothing is sent to it, but it still holds
+/// sync states, a queue and kernel buffers, and once the hub has something for it the
+/// kernel may absorb megabytes before any write blocks (so the send timeout alone can take
+/// arbitrarily long to notice). The pong deadline bounds how long such a peer, or one that
+/// vanished without closing its TCP connection, is kept: it is closed and its resources
+/// are freed. Clients answer pings in their WebSocket layer (browsers, `ws`, tungstenite)
+/// whenever they read, so a healthy client needs no code for this.
+struct Liveness {
+    ping: tokio::time::Interval,
+    timeout: Duration,
+    /// Sequence number of the last ping sent.
+    sent: u64,
+    /// The outstanding ping's deadline, until its pong arrives.
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Liveness {
+    fn new(config: &super::SyncConfig) -> Self {
+        let period = Duration::from_secs(config.ping_interval_secs.max(1));
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            ping,
+            timeout: Duration::from_secs(config.pong_timeout_secs.max(1)),
+            sent: 0,
+            deadline: None,
+        }
+    }
+
+    /// Queues the next ping unless one is still outstanding (its deadline then decides).
+    fn send_ping(&mut self, out: &mpsc::Sender<Outbound>) -> Option<End> {
+        if self.deadline.is_some() {
+            return None;
+        }
+        self.sent += 1;
+        match out.try_send(Outbound::Ping(self.sent.to_be_bytes().to_vec())) {
+            Ok(()) => {
+                self.deadline = Some(tokio::time::Instant::now() + self.timeout);
+                None
+            }
+            // Its queue is full: the hub is about to drop it as stalled anyway.
+            Err(mpsc::error::TrySendError::Full(_)) => Some(End::Close {
+                code: close::POLICY,
+                reason: "peer is not reading its messages".into(),
+                tell: false,
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Some(End::Quiet),
+        }
+    }
+
+    /// A pong from the peer; only the outstanding ping's own payload counts (peers may
+    /// send unsolicited pongs).
+    fn pong(&mut self, payload: &[u8]) {
+        if payload == self.sent.to_be_bytes() {
+            self.deadline = None;
+        }
+    }
+}
+
+/// Resolves at a ping's pong deadline; never when no ping is outstanding.
+async fn overdue(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -67,6 +67,14 @@ pub struct SyncConfig {
     /// Seconds one frame may take to be written to a peer's socket (the peer stopped
     /// reading and its buffers are full) before the peer is disconnected.
     pub send_timeout_secs: u64,
+    /// How often the server pings each joined peer. A ping is queued behind every frame
+    /// sent before it, so its pong proves the peer read all of them.
+    pub ping_interval_secs: u64,
+    /// Seconds a peer may take to answer a ping before it is disconnected. This catches a
+    /// peer that stopped reading while the kernel still absorbs what we send it (no write
+    /// ever blocks, so `send_timeout_secs` never fires), and a peer that vanished without
+    /// closing its TCP connection: either way its sync states and queue are freed.
+    pub pong_timeout_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -81,6 +89,8 @@ impl Default for SyncConfig {
             max_pending_documents: 8,
             session_recheck_secs: 30,
             send_timeout_secs: 30,
+            ping_interval_secs: 30,
+            pong_timeout_secs: 30,
         }
     }
 }
@@ -104,6 +114,8 @@ pub type ConnId = u64;
 pub enum Outbound {
     /// One encoded protocol message.
     Frame(Vec<u8>),
+    /// A WebSocket ping with this payload (the connection's liveness check).
+    Ping(Vec<u8>),
     /// Close the WebSocket with this code and reason.
     Close(u16, String),
 }
@@ -538,6 +550,13 @@ impl Hub {
         };
         let meta = slot.meta.or(new_month).ok_or(HubError::WrongDocument(id))?;
         let patient = meta.kind.patient();
+        // The entries the changes touch. The decoded changes (a copy of every change on a
+        // month's first sync) are not needed past this point: they are freed before the
+        // waits below, where a burst of phones bringing their history would otherwise hold
+        // all of theirs at once.
+        let touched: Option<BTreeSet<_>> = matches!(meta.kind, DocKind::DiaryMonth { .. })
+            .then(|| month::touched_entries(slot.doc.document(), &changes));
+        drop(changes);
         if let DocKind::CarePlan { patient } = meta.kind {
             self.care_plan_exists(patient);
         }
@@ -570,18 +589,14 @@ impl Hub {
 
         // Everything that needs the document is computed now, while it is locked; the
         // commit queue writes it in a transaction shared with other documents' changes.
-        let projection = match meta.kind {
-            DocKind::DiaryMonth { .. } => {
-                let touched: BTreeSet<_> = month::touched_entries(slot.doc.document(), &changes);
-                let target = ProjectionTarget {
-                    patient: *patient.as_uuid(),
-                    document_id: &id.to_string(),
-                    synced_at: now,
-                };
-                projection::prepare_entries(&target, slot.doc.document(), &touched, now)
-            }
-            _ => None,
-        };
+        let projection = touched.and_then(|touched| {
+            let target = ProjectionTarget {
+                patient: *patient.as_uuid(),
+                document_id: &id.to_string(),
+                synced_at: now,
+            };
+            projection::prepare_entries(&target, slot.doc.document(), &touched, now)
+        });
         let sync_state = match (&conn.peer_key, slot.peers.get(&conn.conn_id)) {
             (Some(key), Some(peer)) => Some((key.clone(), id, peer.state.clone())),
             _ => None,
@@ -893,6 +908,11 @@ impl Hub {
             drop(guard);
             docs.remove(&id);
         }
+    }
+
+    /// WebSocket connections currently served (joined or still in the handshake).
+    pub fn live_connections(&self) -> usize {
+        self.inner.live_connections.load(Ordering::Acquire)
     }
 
     fn connection_started(&self) -> watch::Receiver<bool> {
