@@ -394,10 +394,11 @@ async fn digest_goes_out_at_the_clinics_local_hour(app: Arc<TestApp>) {
     assert_eq!(payload["day"], tokyo_day.format("%Y-%m-%d").to_string());
     assert!(digests[0].idempotency_key.contains(&tokyo_day.to_string()));
 
-    // Back to UTC: the next UTC day's 07:00 is what counts again.
+    // Back to UTC: 07:00 UTC is what counts again (on a day after Tokyo's digest day,
+    // whose digest key is already taken).
     let (status, body) = put_settings(&app, &admin, json!({"timezone": ""})).await;
     assert_eq!((status, &body["timezone"]), (StatusCode::OK, &json!("UTC")));
-    let at = (utc_day + TimeDelta::days(1))
+    let at = (utc_day + TimeDelta::days(2))
         .and_time(NaiveTime::from_hms_opt(6, 30, 0).unwrap())
         .and_utc();
     let now = app.clock.now();
