@@ -146,13 +146,13 @@ impl Checked {
     }
 
     /// Whether the rule could fire under some threshold (the smallest a care plan may
-    /// set is one day) for a silence not alerted yet. Everyone else only has their
+    /// set is one missed day, i.e. `since` at least two days before today) for a silence not alerted yet. Everyone else only has their
     /// timer moved.
     fn worth_checking(&self) -> bool {
         let Some(since) = self.since() else {
             return false;
         };
-        (self.today - since).num_days() - 1 >= 1 && self.row.alerted_since != Some(since)
+        (self.today - since).num_days() > 1 && self.row.alerted_since != Some(since)
     }
 }
 
@@ -178,13 +178,11 @@ pub(crate) async fn missed_due(state: &AppState, now: DateTime<Utc>) -> Result<u
             .partition(Checked::worth_checking);
         move_timers(&state.db, &skip, now).await?;
         for patient in &check {
-            if !clinics.contains_key(&patient.row.clinic_id) {
-                let settings =
-                    clinic_settings(&state.db, &state.config.alerts, patient.row.clinic_id).await?;
-                clinics.insert(patient.row.clinic_id, settings);
-            }
-            let Some(settings) = clinics.get(&patient.row.clinic_id) else {
-                continue;
+            let settings = match clinics.entry(patient.row.clinic_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    clinic_settings(&state.db, &state.config.alerts, patient.row.clinic_id).await?,
+                ),
             };
             if check_one(state, settings, patient, now).await? {
                 opened += 1;
