@@ -19,6 +19,8 @@ mod m20251127_000010_create_projection;
 mod m20251203_000011_create_alerts;
 mod m20251203_000012_create_outbox;
 mod m20251204_000013_create_web_sessions;
+mod m20251204_000017_clinic_timezone;
+mod m20251204_000018_create_missed_logging_checks;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -40,6 +42,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20251203_000011_create_alerts::Migration),
             Box::new(m20251203_000012_create_outbox::Migration),
             Box::new(m20251204_000013_create_web_sessions::Migration),
+            Box::new(m20251204_000017_clinic_timezone::Migration),
+            Box::new(m20251204_000018_create_missed_logging_checks::Migration),
         ]
     }
 }

@@ -188,6 +188,7 @@ async fn set_settings(
         include_details: Set(include_details),
         repeat_interval_minutes: Set(None),
         escalation_minutes: Set(None),
+        timezone: Set(None),
         updated_at: Set(app.clock_now()),
     };
     clinic_notification_settings::Entity::delete_by_id(clinic.uuid())
@@ -199,6 +200,8 @@ async fn set_settings(
 
 async fn alert_email_arrives_once_with_minimum_content(env: Env) {
     let Env { app, smtp } = env;
+    // Mail is dated by the injected clock, not the system's: move it far from real time.
+    app.clock.advance(chrono::Duration::days(-40));
     let clinic = app.create_clinic("North").await;
     let (patient, _) = app.create_patient(clinic, "P-0042").await;
     let link = format!("{PUBLIC_URL}/dashboard/patients/{}", patient.uuid());
@@ -234,6 +237,8 @@ async fn alert_email_arrives_once_with_minimum_content(env: Env) {
         );
         assert_eq!(m.header("To").as_deref(), Some(*recipient));
         assert_eq!(m.header("Message-ID"), Some(expected_message_id(key)));
+        let date = chrono::DateTime::parse_from_rfc2822(&m.header("Date").unwrap()).unwrap();
+        assert_eq!(date.timestamp(), app.clock_now().timestamp(), "Date header");
         let (text, html) = (m.text(), m.html());
         assert!(
             text.contains(&link),
@@ -486,6 +491,47 @@ async fn permanent_failure_is_dead_and_admin_can_retry(env: Env) {
         .get("/api/v1/admin/deliveries?status=dead", &admin.token)
         .await;
     assert_eq!(body["deliveries"].as_array().unwrap().len(), 1);
+
+    // Every access was audited: three lists and two retries by the admin (one refused
+    // because the row was not dead), one list and one denied retry by the other clinic's
+    // admin; the refused role checks (403) never reached the data.
+    let audited = |actor: Uuid, action: &'static str, outcome: &'static str| {
+        let app = app.clone();
+        async move {
+            app.count_with(
+                "SELECT COUNT(*) FROM audit_events \
+                 WHERE actor_user_id = $1 AND action = $2 AND outcome = $3",
+                vec![actor.into(), action.into(), outcome.into()],
+            )
+            .await
+        }
+    };
+    let (a, o) = (admin.user_id.uuid(), other_admin.user_id.uuid());
+    assert_eq!(audited(a, "delivery.list", "success").await, 3);
+    assert_eq!(audited(a, "delivery.retry", "success").await, 1);
+    assert_eq!(audited(a, "delivery.retry", "failure").await, 1);
+    assert_eq!(audited(o, "delivery.list", "success").await, 1);
+    assert_eq!(audited(o, "delivery.retry", "denied").await, 1);
+    assert_eq!(
+        audited(physician.user_id.uuid(), "delivery.list", "success").await,
+        0
+    );
+    assert_eq!(
+        app.count_with(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'delivery.retry' AND target = $1",
+            vec![format!("delivery {}", row.id).into()],
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'delivery.list' \
+             AND target = 'GET /api/v1/admin/deliveries?status=dead'"
+        )
+        .await,
+        3
+    );
 }
 delivery_story!(permanent_failure_is_dead_and_admin_can_retry);
 

@@ -16,8 +16,8 @@ use crate::auth::AuthUser;
 use crate::domain::{PatientId, TokenId, UserId};
 use crate::entity::{
     alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents, entry_issues,
-    exercise_sessions, invitations, medication_intakes, pain_entries, patients, peer_sync_states,
-    peg_checkins, users, wellbeing_entries,
+    exercise_sessions, invitations, medication_intakes, missed_logging_checks, pain_entries,
+    patients, peer_sync_states, peg_checkins, users, wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -86,6 +86,11 @@ pub async fn erase_patient(
         .await?;
     invitations::Entity::delete_many()
         .filter(invitations::Column::PatientId.eq(pid))
+        .exec(&txn)
+        .await?;
+    // Its `alerted_since` is the day of the patient's last entry.
+    missed_logging_checks::Entity::delete_many()
+        .filter(missed_logging_checks::Column::PatientId.eq(pid))
         .exec(&txn)
         .await?;
 

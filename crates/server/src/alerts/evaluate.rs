@@ -413,8 +413,9 @@ pub(crate) fn open_slot(patient: Uuid, rule: &str) -> String {
     format!("{patient}:{rule}")
 }
 
-/// Opens an alert for `decision`, or attaches it to the open one of its rule.
-async fn apply(
+/// Opens an alert for `decision`, or attaches it to the open one of its rule (also used
+/// by the missed-logging timer, which decides outside a projection transaction).
+pub(crate) async fn apply(
     conn: &impl ConnectionTrait,
     patient: &patients::Model,
     settings: &ClinicSettings,

@@ -1,6 +1,7 @@
 //! The alert lifecycle on the server: evaluation of the notifier's rules inside the
 //! projection transaction ([`evaluate`]), acknowledgement and resolution ([`lifecycle`]),
-//! timers claimed through the database ([`timers`]), and the outbox payloads they enqueue
+//! timers claimed through the database ([`timers`], including the missed-logging check
+//! of patients who stopped syncing, `missed`), and the outbox payloads they enqueue
 //! (the contract shared with the delivery worker).
 //!
 //! Rows: `alerts` (one per (patient, rule) while unresolved, enforced by the unique
@@ -9,6 +10,7 @@
 
 pub mod evaluate;
 pub mod lifecycle;
+mod missed;
 pub mod timers;
 
 use chrono::{DateTime, Duration, Utc};
@@ -38,8 +40,10 @@ pub struct AlertsConfig {
     /// clinic sets its own (DESIGN.md: 4 h).
     pub escalation_minutes: i64,
     /// The daily digest of info alerts is enqueued at the first tick at or after this
-    /// hour (UTC) each day.
-    pub digest_hour_utc: u32,
+    /// hour of each local day of the clinic (its notification settings' time zone, UTC
+    /// when it set none). `digest_hour_utc`, its name when it was always UTC, is still read.
+    #[serde(alias = "digest_hour_utc")]
+    pub digest_hour: u32,
     /// How often `serve` runs the timers, in seconds (0 disables the background task).
     pub tick_interval_secs: u64,
 }
@@ -49,7 +53,7 @@ impl Default for AlertsConfig {
         Self {
             repeat_interval_minutes: 24 * 60,
             escalation_minutes: 4 * 60,
-            digest_hour_utc: 7,
+            digest_hour: 7,
             tick_interval_secs: 60,
         }
     }
@@ -98,6 +102,8 @@ pub struct ClinicSettings {
     pub repeat_interval: Duration,
     /// Escalation delay.
     pub escalation: Duration,
+    /// The clinic's time zone (UTC unless set): the digest hour and day are its own.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Loads `clinic`'s settings (defaults when it has no row). Stored thresholds that no
@@ -150,6 +156,7 @@ fn settings_from_row(
         include_details: false,
         repeat_interval: Duration::minutes(config.repeat_interval_minutes),
         escalation: Duration::minutes(config.escalation_minutes),
+        timezone: chrono_tz::UTC,
     };
     let Some(row) = row else {
         return settings;
@@ -172,6 +179,12 @@ fn settings_from_row(
     }
     if let Some(m) = row.escalation_minutes {
         settings.escalation = Duration::minutes(i64::from(m));
+    }
+    if let Some(tz) = row.timezone.as_deref() {
+        match tz.parse::<chrono_tz::Tz>() {
+            Ok(tz) => settings.timezone = tz,
+            Err(_) => tracing::warn!(%clinic, "stored clinic time zone is unknown; using UTC"),
+        }
     }
     settings
 }

@@ -1,4 +1,5 @@
-//! Alert timers: repeat notifications, escalations and the daily digest. Nothing is held
+//! Alert timers: repeat notifications, escalations, the daily missed-logging check (see
+//! `super::missed`) and the daily digest. Nothing is held
 //! in memory: each firing is claimed in the database (a conditional UPDATE that only one
 //! transaction can win, or an outbox idempotency key that can be enqueued once), so any
 //! number of replicas may run [`tick`] at the same time and each timer fires once.
@@ -31,6 +32,8 @@ pub struct TickReport {
     pub repeated: usize,
     /// Alerts escalated.
     pub escalated: usize,
+    /// Missed-logging alerts opened.
+    pub missed: usize,
     /// Digest rows enqueued.
     pub digests: usize,
 }
@@ -41,6 +44,8 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> Result<TickReport, Db
     let report = TickReport {
         repeated: repeat_due(state, now).await?,
         escalated: escalate_due(state, now).await?,
+        // Before the digest, so that a missed-logging alert (info) opened now is in it.
+        missed: super::missed::missed_due(state, now).await?,
         digests: digest_due(state, now).await?,
     };
     if report != TickReport::default() {
@@ -69,6 +74,7 @@ pub async fn run_periodically(state: AppState, stop: impl std::future::Future<Ou
                     Ok(report) if report != TickReport::default() => tracing::info!(
                         repeated = report.repeated,
                         escalated = report.escalated,
+                        missed = report.missed,
                         digests = report.digests,
                         "alert timers fired"
                     ),
@@ -194,20 +200,40 @@ async fn fire(
     Ok(true)
 }
 
-/// Once a day, after `digest_hour_utc`, one email per clinician listing the
-/// unacknowledged info alerts of their care-team patients. The claim is the outbox key
-/// `digest:<clinician>:<day>`, which can be enqueued once.
+/// Once a day, at the first tick at or after `digest_hour` of the clinic's local day
+/// (its time zone, UTC by default), one email per clinician listing the unacknowledged
+/// info alerts of their care-team patients. The claim is the outbox key
+/// `digest:<clinician>:<local day>:<address>`, which can be enqueued once.
 async fn digest_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, DbErr> {
-    if now.hour() < state.config.alerts.digest_hour_utc {
-        return Ok(0);
-    }
-    let day = now.date_naive().format("%Y-%m-%d").to_string();
     let open_info: Vec<alerts::Model> = alerts::Entity::find()
         .filter(alerts::Column::Status.eq(status::OPEN))
         .filter(alerts::Column::Severity.eq("info"))
         .order_by_asc(alerts::Column::OpenedAt)
         .all(&state.db)
         .await?;
+    if open_info.is_empty() {
+        return Ok(0);
+    }
+    // Each clinic's settings once, and its local day when its digest hour has come.
+    let mut clinics: BTreeMap<Uuid, (ClinicSettings, Option<String>)> = BTreeMap::new();
+    for clinic in open_info.iter().map(|a| a.clinic_id) {
+        if clinics.contains_key(&clinic) {
+            continue;
+        }
+        let settings = clinic_settings(&state.db, &state.config.alerts, clinic).await?;
+        let local = now.with_timezone(&settings.timezone);
+        let day = (local.hour() >= state.config.alerts.digest_hour)
+            .then(|| local.date_naive().format("%Y-%m-%d").to_string());
+        clinics.insert(clinic, (settings, day));
+    }
+    let open_info: Vec<alerts::Model> = open_info
+        .into_iter()
+        .filter(|a| {
+            clinics
+                .get(&a.clinic_id)
+                .is_some_and(|(_, day)| day.is_some())
+        })
+        .collect();
     if open_info.is_empty() {
         return Ok(0);
     }
@@ -237,8 +263,10 @@ async fn digest_due(state: &AppState, now: DateTime<Utc>) -> Result<usize, DbErr
     }
     let mut enqueued = 0;
     for (clinician, (name, email, clinic, list)) in per_clinician {
+        let Some((settings, Some(day))) = clinics.get(&clinic) else {
+            continue;
+        };
         let txn = crate::db::begin_write(&state.db).await?;
-        let settings = clinic_settings(&txn, &state.config.alerts, clinic).await?;
         let items: Vec<serde_json::Value> = list
             .iter()
             .filter_map(|a| {

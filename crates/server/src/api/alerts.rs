@@ -21,7 +21,7 @@ use crate::alerts::{self, lifecycle, lifecycle::LifecycleError, status};
 use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
-use crate::domain::{Email, ParseError, PatientId, Role};
+use crate::domain::{Email, ParseError, PatientId, Role, TimeZoneName};
 use crate::entity::{alert_events, alerts as alert_rows, clinic_notification_settings, patients};
 use crate::error::{ApiError, ApiJson, Json};
 use crate::state::AppState;
@@ -373,6 +373,8 @@ pub struct SettingsRequest {
     include_details: Option<bool>,
     repeat_interval_minutes: Option<i32>,
     escalation_minutes: Option<i32>,
+    /// IANA name; empty for UTC.
+    timezone: Option<String>,
 }
 
 fn settings_view(state: &AppState, row: Option<&clinic_notification_settings::Model>) -> Value {
@@ -397,6 +399,8 @@ fn settings_view(state: &AppState, row: Option<&clinic_notification_settings::Mo
         "escalation_minutes": row
             .and_then(|r| r.escalation_minutes)
             .map_or(defaults.escalation_minutes, i64::from),
+        "timezone": row.and_then(|r| r.timezone.clone()).unwrap_or_else(|| "UTC".to_owned()),
+        "digest_hour": defaults.digest_hour,
     })
 }
 
@@ -466,6 +470,7 @@ pub async fn put_settings(
             include_details: Set(false),
             repeat_interval_minutes: Set(None),
             escalation_minutes: Set(None),
+            timezone: Set(None),
             updated_at: Set(now),
         },
     };
@@ -520,6 +525,13 @@ pub async fn put_settings(
         } else {
             row.webhook_secret = Set(Some(secret));
         }
+    }
+    if let Some(tz) = req.timezone {
+        row.timezone = Set(if tz.trim().is_empty() {
+            None
+        } else {
+            Some(TimeZoneName::parse(tz.trim())?.as_str().to_owned())
+        });
     }
     if let Some(details) = req.include_details {
         row.include_details = Set(details);

@@ -23,6 +23,8 @@ pub struct Model {
     pub repeat_interval_minutes: Option<i32>,
     /// Unacknowledged urgent alerts escalate after this, `None` for the default.
     pub escalation_minutes: Option<i32>,
+    /// The clinic's IANA time zone (the digest goes out at its local hour), `None` for UTC.
+    pub timezone: Option<String>,
     /// Last change.
     pub updated_at: DateTimeUtc,
 }

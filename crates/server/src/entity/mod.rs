@@ -18,6 +18,7 @@ pub mod exercise_sessions;
 pub mod invitations;
 pub mod login_failures;
 pub mod medication_intakes;
+pub mod missed_logging_checks;
 pub mod notification_outbox;
 pub mod pain_entries;
 pub mod patients;

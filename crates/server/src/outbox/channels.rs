@@ -160,12 +160,21 @@ impl Outbox {
         self.wake.notified().await;
     }
 
-    /// Sends one email with `message_id` as its `Message-ID`.
-    pub async fn send_email(&self, to: &str, message_id: String, email: RenderedEmail) -> Outcome {
+    /// Sends one email with `message_id` as its `Message-ID`, dated `now` (the injected
+    /// clock's time, so the `Date` header agrees with the attempt log and tests that move
+    /// time see it).
+    pub async fn send_email(
+        &self,
+        to: &str,
+        message_id: String,
+        email: RenderedEmail,
+        now: DateTime<Utc>,
+    ) -> Outcome {
         let Ok(to) = to.parse::<Mailbox>() else {
             return Outcome::Permanent("invalid recipient address".to_owned());
         };
         let message = match Message::builder()
+            .date(std::time::SystemTime::from(now))
             .from(self.from.clone())
             .to(to)
             .subject(email.subject)

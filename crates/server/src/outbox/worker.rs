@@ -121,6 +121,7 @@ pub async fn send(state: &AppState, claimed: &Claimed, now: DateTime<Utc>) -> Ou
                     &row.recipient,
                     render::message_id(&row.idempotency_key),
                     email,
+                    now,
                 )
                 .await
         }
@@ -139,6 +140,7 @@ pub async fn send(state: &AppState, claimed: &Claimed, now: DateTime<Utc>) -> Ou
                     &row.recipient,
                     render::message_id(&row.idempotency_key),
                     email,
+                    now,
                 )
                 .await
         }
