@@ -300,7 +300,11 @@ async fn nurse_adds_a_medication_and_phones_receive_it(app: Arc<TestApp>) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let plan = live
-        .wait_for(|p| p.medications.first().is_some_and(|m| m.dose_amount == Some(10.0)))
+        .wait_for(|p| {
+            p.medications
+                .first()
+                .is_some_and(|m| m.dose_amount == Some(10.0))
+        })
         .await;
     assert_eq!(plan.medications.len(), 1);
     assert!(!plan.medications[0].prn);
@@ -397,7 +401,9 @@ async fn invalid_input_is_shown_on_the_form_and_writes_nothing(app: Arc<TestApp>
     ] {
         let id = format!("medications-new-{field}");
         assert!(
-            html.contains(&format!(r#"<span class="error" id="{id}-error">{message}</span>"#)),
+            html.contains(&format!(
+                r#"<span class="error" id="{id}-error">{message}</span>"#
+            )),
             "{field}: {html}"
         );
         assert!(html.contains(&format!(r##"href="#{id}""##)), "{field}");
@@ -409,7 +415,11 @@ async fn invalid_input_is_shown_on_the_form_and_writes_nothing(app: Arc<TestApp>
         .post(
             &app,
             &format!("{page}/exercises"),
-            &[("csrf", &web.csrf), ("activity", ""), ("minutes_per_session", "ten")],
+            &[
+                ("csrf", &web.csrf),
+                ("activity", ""),
+                ("minutes_per_session", "ten"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -451,9 +461,7 @@ async fn csrf_and_care_team_are_enforced(app: Arc<TestApp>) {
         let (status, _, _) = web.post(&app, &add, &form).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "csrf {csrf:?}");
     }
-    let (status, _, _) = web
-        .post(&app, &add, &[("drug", "Tramadol")])
-        .await;
+    let (status, _, _) = web.post(&app, &add, &[("drug", "Tramadol")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no csrf field");
 
     // The patient, a clinician outside the care team and an admin outside it: 404, with
@@ -520,7 +528,10 @@ async fn threshold_override_changes_alert_evaluation(app: Arc<TestApp>) {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(stored_plan(&app, pid).await.thresholds.severe_score, Some(7.0));
+    assert_eq!(
+        stored_plan(&app, pid).await.thresholds.severe_score,
+        Some(7.0)
+    );
     assert_eq!(severe().await, 1);
 }
 story!(threshold_override_changes_alert_evaluation);

@@ -33,7 +33,12 @@ use uuid::Uuid;
 /// Rows per INSERT (well under both backends' bound-parameter limits).
 const INSERT_BATCH: usize = 500;
 
-fn pain_row(patient: Uuid, at: DateTime<Utc>, date: NaiveDate, score: f64) -> pain_entries::ActiveModel {
+fn pain_row(
+    patient: Uuid,
+    at: DateTime<Utc>,
+    date: NaiveDate,
+    score: f64,
+) -> pain_entries::ActiveModel {
     pain_entries::ActiveModel {
         entry_id: Set(Uuid::now_v7()),
         patient_id: Set(patient),
@@ -95,14 +100,22 @@ fn diary(
     today: NaiveDate,
     days: u64,
     per_day: usize,
-) -> (Vec<pain_entries::ActiveModel>, Vec<medication_intakes::ActiveModel>) {
+) -> (
+    Vec<pain_entries::ActiveModel>,
+    Vec<medication_intakes::ActiveModel>,
+) {
     let mut pain = Vec::new();
     let mut intakes = Vec::new();
     for back in 0..days {
         let date = today.checked_sub_days(Days::new(back)).unwrap();
         let at = now - TimeDelta::days(back as i64);
         for n in 0..per_day {
-            pain.push(pain_row(patient, at, date, 3.0 + ((back as usize + n) % 5) as f64));
+            pain.push(pain_row(
+                patient,
+                at,
+                date,
+                3.0 + ((back as usize + n) % 5) as f64,
+            ));
             let (drug, mg) = if n % 2 == 0 {
                 ("oxycodone", 5.0)
             } else {
@@ -116,12 +129,18 @@ fn diary(
 
 async fn insert_diary(
     db: &impl ConnectionTrait,
-    (pain, intakes): (Vec<pain_entries::ActiveModel>, Vec<medication_intakes::ActiveModel>),
+    (pain, intakes): (
+        Vec<pain_entries::ActiveModel>,
+        Vec<medication_intakes::ActiveModel>,
+    ),
 ) {
     let mut pain = pain.into_iter().peekable();
     while pain.peek().is_some() {
         let batch: Vec<_> = pain.by_ref().take(INSERT_BATCH).collect();
-        pain_entries::Entity::insert_many(batch).exec(db).await.unwrap();
+        pain_entries::Entity::insert_many(batch)
+            .exec(db)
+            .await
+            .unwrap();
     }
     let mut intakes = intakes.into_iter().peekable();
     while intakes.peek().is_some() {
@@ -244,7 +263,11 @@ fn bench(c: &mut Criterion) {
     let today = now.date_naive();
 
     let (year_patient, list) = rt.block_on(async {
-        let clinic = accounts::create_clinic(&state, "Bench").await.unwrap().id.uuid();
+        let clinic = accounts::create_clinic(&state, "Bench")
+            .await
+            .unwrap()
+            .id
+            .uuid();
         let year_patient = new_patient(&state, clinic, "PD-0000".into(), now).await;
         insert_diary(&state.db, diary(year_patient, now, today, 365, 4)).await;
         store_care_plan(&state, year_patient, now, today - TimeDelta::days(200)).await;

@@ -678,8 +678,9 @@ impl Hub {
         let edited = edit(&mut slot.doc, now);
         // The schema functions commit (or roll back) each step; a multi-step edit may have
         // committed some steps before one failed, and nothing of a refused edit may stay.
-        slot.doc
-            .commit_with(automerge::transaction::CommitOptions::default().with_time(now.timestamp()));
+        slot.doc.commit_with(
+            automerge::transaction::CommitOptions::default().with_time(now.timestamp()),
+        );
         if let Err(e) = edited {
             if slot.doc.get_heads() != heads_before {
                 self.reload(&mut slot).await?;

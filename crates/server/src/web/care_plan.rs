@@ -383,7 +383,11 @@ fn medication_values(m: &PrescribedMedication) -> Values {
 fn exercise_values(e: &PrescribedExercise) -> Values {
     let mut v = Values::new();
     v.insert("activity".into(), e.activity.clone());
-    put(&mut v, "minutes_per_session", e.minutes_per_session.map(num));
+    put(
+        &mut v,
+        "minutes_per_session",
+        e.minutes_per_session.map(num),
+    );
     put(&mut v, "sessions_per_week", e.sessions_per_week.map(num));
     put(&mut v, "note", e.note.clone());
     v
@@ -548,9 +552,10 @@ fn validate(part: Part, form: &Values) -> Result<Vec<(&'static str, FieldValue)>
             }
         }
         Part::Thresholds => {
-            if let (Some(info), Some(warning)) =
-                (number_of(&fields, "mme_info"), number_of(&fields, "mme_warning"))
-                && warning < info
+            if let (Some(info), Some(warning)) = (
+                number_of(&fields, "mme_info"),
+                number_of(&fields, "mme_warning"),
+            ) && warning < info
             {
                 errors.push((
                     "mme_warning",
@@ -608,10 +613,7 @@ fn field_html(prefix: &str, field: &Field, values: &Values, errors: &Errors) -> 
     let error_html = match error {
         Some(m) => {
             described.push(format!("{id}-error"));
-            format!(
-                r#"<span class="error" id="{id}-error">{}</span>"#,
-                esc(m)
-            )
+            format!(r#"<span class="error" id="{id}-error">{}</span>"#, esc(m))
         }
         None => String::new(),
     };
@@ -674,7 +676,9 @@ fn field_html(prefix: &str, field: &Field, values: &Values, errors: &Errors) -> 
             s
         }
     };
-    format!(r#"<div class="field"><label for="{id}">{label}</label>{input}{hint}{error_html}</div>"#)
+    format!(
+        r#"<div class="field"><label for="{id}">{label}</label>{input}{hint}{error_html}</div>"#
+    )
 }
 
 /// One form of the editor: which part, which item (none: a new one), the values shown
@@ -703,7 +707,10 @@ fn form_html(patient: PatientId, csrf: &str, view: &FormView<'_>, button: &str) 
     for field in view.part.fields() {
         s.push_str(&field_html(&prefix, field, view.values, view.errors));
     }
-    s.push_str(&format!(r#"<button type="submit">{}</button></form>"#, esc(button)));
+    s.push_str(&format!(
+        r#"<button type="submit">{}</button></form>"#,
+        esc(button)
+    ));
     s
 }
 
@@ -923,11 +930,7 @@ fn editor_html(
     ));
 
     // Threshold overrides: one form, an empty field keeps the clinic's value.
-    let (values, errors) = view(
-        Part::Thresholds,
-        None,
-        threshold_values(&plan.thresholds),
-    );
+    let (values, errors) = view(Part::Thresholds, None, threshold_values(&plan.thresholds));
     body.push_str(&format!(
         r#"<section aria-labelledby="h-thresholds"><h2 id="h-thresholds">Alert thresholds for this patient</h2>{}</section>"#,
         form_html(
