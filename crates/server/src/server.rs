@@ -13,7 +13,8 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> (Router, Hub) {
     let hub = Hub::new(state.clone(), state.config.sync.clone());
     crate::hub::replication::spawn_listener(&hub);
-    let router = crate::api::router(state).merge(crate::hub::connection::router(hub.clone()));
+    let router =
+        crate::api::router(state, hub.clone()).merge(crate::hub::connection::router(hub.clone()));
     (router, hub)
 }
 

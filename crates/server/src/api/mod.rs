@@ -26,8 +26,8 @@ pub use extract::{ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The complete HTTP application.
-pub fn router(state: AppState) -> Router {
+/// The complete HTTP application. The dashboard's care-plan editor writes through `hub`.
+pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
     let max_body = state.config.max_body_bytes;
     let v1 = Router::new()
         .route("/auth/login", post(session::login))
@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", v1)
-        .merge(crate::web::router())
+        .merge(crate::web::router(hub))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

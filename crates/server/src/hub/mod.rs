@@ -39,6 +39,8 @@ pub mod actions {
     pub const DOCUMENT_OPEN: &str = "document.open";
     /// Changes from a peer were stored.
     pub const DOCUMENT_WRITE: &str = "document.write";
+    /// A care-team member edited a care plan from the dashboard.
+    pub const CARE_PLAN_EDIT: &str = "care_plan.edit";
 }
 
 /// Limits and tuning of the sync hub.
@@ -170,6 +172,17 @@ pub enum HubError {
     /// Too many new documents at once on one connection.
     #[error("too many new documents at once")]
     TooManyPending,
+}
+
+/// Why [`Hub::edit_care_plan`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CarePlanEditError<E> {
+    /// The edit itself refused (invalid input); the document is unchanged.
+    #[error("the edit was refused")]
+    Refused(E),
+    /// Storing the edit failed; the document is as stored before.
+    #[error(transparent)]
+    Hub(#[from] HubError),
 }
 
 impl From<DbErr> for HubError {
@@ -670,6 +683,90 @@ impl Hub {
             self.compact(slot, now).await;
         }
         Ok(())
+    }
+
+    /// Applies a care-team member's edit to `patient`'s care plan and stores it like a
+    /// peer's write: the care plan's slot is locked (loaded, or created from its genesis),
+    /// `edit` runs on the server's document, and the new changes go through the commit
+    /// queue with an audit row (`care_plan.edit`, by `user`) and alert re-evaluation over
+    /// the recent days. Only after the commit are the changes sent to every connected
+    /// peer, so the patient's phones receive them by sync. Returns whether anything
+    /// changed. On a refused edit or a failed commit the document is as stored before.
+    pub async fn edit_care_plan<E>(
+        &self,
+        patient: PatientId,
+        user: UserId,
+        edit: impl FnOnce(&mut AutoCommit, DateTime<Utc>) -> Result<(), E>,
+    ) -> Result<bool, CarePlanEditError<E>> {
+        let kind = DocKind::CarePlan {
+            patient: DocPatientId::from_uuid(patient.uuid()),
+        };
+        let id = kind.document_id();
+        let kind_patient = DocPatientId::from_uuid(patient.uuid());
+        let mut slot = self.lock_loaded(id, Some(DocumentMeta { kind })).await?;
+        let now = self.now();
+        let heads_before = slot.doc.get_heads();
+        let edited = edit(&mut slot.doc, now);
+        // The schema functions commit (or roll back) each step; a multi-step edit may have
+        // committed some steps before one failed, and nothing of a refused edit may stay.
+        slot.doc.commit_with(
+            automerge::transaction::CommitOptions::default().with_time(now.timestamp()),
+        );
+        if let Err(e) = edited {
+            if slot.doc.get_heads() != heads_before {
+                self.reload(&mut slot).await?;
+            }
+            return Err(CarePlanEditError::Refused(e));
+        }
+        if slot.doc.get_heads() == heads_before {
+            return Ok(false);
+        }
+        let bytes = chunk_bytes(&slot.doc.get_changes(&heads_before));
+        let len = bytes.len();
+        if slot.stored_bytes + len > self.inner.config.max_document_bytes {
+            self.reload(&mut slot).await?;
+            return Err(HubError::TooLarge(id).into());
+        }
+        // New overrides or PRN limits apply to the last week at once, as for a peer's write.
+        let plan = alerts::evaluate::care_plan_rules(
+            &paindiary_sync::schema::care_plan::read_care_plan(slot.doc.document()),
+        );
+        let request = commit_queue::CommitRequest {
+            now,
+            register: None,
+            chunks: vec![(id, bytes, false)],
+            projection: None,
+            sync_state: None,
+            audit: Some(
+                AuditEvent::new(now, Some(user), actions::CARE_PLAN_EDIT)
+                    .patient(patient)
+                    .target(id.to_string()),
+            ),
+            alerts: Some(commit_queue::AlertWork {
+                patient: patient.uuid(),
+                scope: commit_queue::AlertScope::Recent(CARE_PLAN_REEVALUATION_DAYS),
+                plan: Some(plan),
+            }),
+        };
+        let committed = match self.inner.commits.commit(request).await {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.reload(&mut slot).await?;
+                return Err(e.into());
+            }
+        };
+        self.care_plan_exists(kind_patient);
+        slot.chunk_ids.extend(committed.chunk_ids);
+        slot.stored_bytes += len;
+        self.reaccount(&mut slot);
+        // No originating connection (ids start at 1): every peer is sent the change.
+        self.answer(&mut slot, id, true, 0);
+        if slot.chunk_ids.len() > self.inner.config.compact_after_chunks {
+            self.compact(&mut slot, now).await;
+        }
+        drop(slot);
+        self.evict_if_over_budget();
+        Ok(true)
     }
 
     /// Forgets that `patient` had no care plan.

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{DrugDay, TrendsError, adherence, care_plan, overall_adherence};
+use super::{DrugDay, TrendsError, adherence, care_plans, overall_adherence};
 use crate::entity::{
     alerts, exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
     wellbeing_entries,
@@ -173,6 +173,9 @@ pub async fn summarise(
         });
     }
 
+    // Every care plan in one query (one per patient made a 500-patient list slow).
+    let mut plans = care_plans(conn, &ids).await?;
+
     let mut out = Vec::with_capacity(rows.len());
     for p in rows {
         let t = today.get(&p.id).copied().unwrap_or(latest_today);
@@ -187,8 +190,7 @@ pub async fn summarise(
         };
         let recent = mean(t - Duration::days(6), t);
         let prior = mean(t - Duration::days(13), t - Duration::days(7));
-        // Adherence needs the care plan; only patients with intakes or a plan pay for it.
-        let plan = care_plan(conn, p.id).await?;
+        let plan = plans.remove(&p.id).unwrap_or_default();
         let adh = adherence(
             meds_by.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
             &plan,

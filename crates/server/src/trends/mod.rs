@@ -203,6 +203,35 @@ pub async fn care_plan(
         .unwrap_or_default())
 }
 
+/// The care plans of many patients at once (one query per 500 patients); a patient
+/// without one has an empty plan.
+pub async fn care_plans(
+    conn: &impl ConnectionTrait,
+    patients: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, CarePlan>, storage::StorageError> {
+    let ids: Vec<_> = patients
+        .iter()
+        .map(|p| {
+            DocKind::CarePlan {
+                patient: DocPatientId::from_uuid(*p),
+            }
+            .document_id()
+        })
+        .collect();
+    let mut loaded = storage::load_many(conn, &ids).await?;
+    Ok(patients
+        .iter()
+        .zip(&ids)
+        .map(|(p, id)| {
+            let plan = loaded
+                .remove(id)
+                .map(|l| read_care_plan(&l.doc))
+                .unwrap_or_default();
+            (*p, plan)
+        })
+        .collect())
+}
+
 /// Pain per local day in `from..=to`, from SQL.
 pub async fn daily_pain(
     conn: &impl ConnectionTrait,

@@ -27,7 +27,9 @@ pub fn secure_cookies(config: &crate::config::Config) -> bool {
 
 /// The dashboard's routes, all under `/dashboard` (merged into the app router, so that
 /// both `/dashboard` and `/dashboard/` reach the patient list).
-pub fn router() -> Router<AppState> {
+/// The care-plan editor writes through `hub` (so phones receive its changes by sync); it
+/// reaches the handlers as an extension.
+pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(pages::patient_list))
         .route("/dashboard/", get(pages::patient_list))
@@ -44,6 +46,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/patients/{id}/export/{file}", get(pages::export))
         .route("/dashboard/patients/{id}/care-plan", get(care_plan::editor))
+        .route(
+            "/dashboard/patients/{id}/care-plan/{part}",
+            post(care_plan::submit),
+        )
+        .route(
+            "/dashboard/patients/{id}/care-plan/{part}/remove",
+            post(care_plan::remove),
+        )
         .route("/dashboard/alerts", get(alert_actions::inbox))
         .route(
             "/dashboard/alerts/{id}/acknowledge",
@@ -53,6 +63,7 @@ pub fn router() -> Router<AppState> {
             "/dashboard/alerts/{id}/resolve",
             post(alert_actions::resolve),
         )
+        .layer(axum::Extension(hub))
 }
 
 /// Escapes text for HTML element content and attribute values.
