@@ -188,6 +188,7 @@ async fn webhook_settings(app: &TestApp, clinic: ClinicId, url: &str) {
         include_details: Set(false),
         repeat_interval_minutes: Set(None),
         escalation_minutes: Set(None),
+        timezone: Set(None),
         updated_at: Set(now(app)),
     }
     .insert(&app.state.db)

@@ -408,13 +408,15 @@ async fn create_accounts(
         let run = run.clone();
         let physician = physician.id;
         tasks.spawn(async move {
-            let code = format!("D{}-{i}", &run[..6]);
+            // Display codes are stored uppercased: match emails by the stored form.
+            let display_code = DisplayCode::parse(&format!("D{}-{i}", &run[..6]))?;
+            let code = display_code.as_str().to_owned();
             let created = accounts::create_patient(
                 &state,
                 None,
                 NewPatient {
                     clinic: clinic.id,
-                    display_code: DisplayCode::parse(&code)?,
+                    display_code,
                     timezone: TimeZoneName::parse(TZ.name())?,
                 },
             )

@@ -232,9 +232,18 @@ pub async fn evaluate_many(
         .select_only()
         .column(pain_entries::Column::PatientId)
         .column(pain_entries::Column::LocalDate)
-        .column_as(Func::sum(Expr::col(pain_entries::Column::Score)), "score_sum")
-        .column_as(Func::max(Expr::col(pain_entries::Column::Score)), "score_max")
-        .column_as(Func::count(Expr::col(pain_entries::Column::EntryId)), "entries")
+        .column_as(
+            Expr::expr(Func::sum(Expr::col(pain_entries::Column::Score))),
+            "score_sum",
+        )
+        .column_as(
+            Expr::expr(Func::max(Expr::col(pain_entries::Column::Score))),
+            "score_max",
+        )
+        .column_as(
+            Expr::expr(Func::count(Expr::col(pain_entries::Column::EntryId))),
+            "entries",
+        )
         .column_as(late_as_count, "late_entries")
         .filter(pain_entries::Column::PatientId.is_in(ids.iter().copied()))
         .filter(pain_entries::Column::LocalDate.between(window_from, window_to))
@@ -351,13 +360,7 @@ pub async fn evaluate_many(
         .iter()
         .map(|(index, d)| open_slot(scopes[*index].patient.id, d.rule.as_str()))
         .collect();
-    let mut open: HashMap<String, alerts::Model> = alerts::Entity::find()
-        .filter(alerts::Column::OpenSlot.is_in(slots))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter_map(|alert| Some((alert.open_slot.clone()?, alert)))
-        .collect();
+    let mut open = open_alerts(conn, slots).await?;
     for (index, decision) in &decided {
         let scope = &scopes[*index];
         let Some(clinic) = settings.get(&scope.settings_clinic) else {
@@ -406,6 +409,20 @@ pub fn care_plan_rules(plan: &paindiary_sync::schema::care_plan::CarePlan) -> Ca
             })
             .collect(),
     }
+}
+
+/// The unresolved alerts in `slots`, by slot.
+pub(crate) async fn open_alerts(
+    conn: &impl ConnectionTrait,
+    slots: impl IntoIterator<Item = String>,
+) -> Result<HashMap<String, alerts::Model>, DbErr> {
+    Ok(alerts::Entity::find()
+        .filter(alerts::Column::OpenSlot.is_in(slots))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|alert| Some((alert.open_slot.clone()?, alert)))
+        .collect())
 }
 
 /// The unique slot of the unresolved alert of (patient, rule).

@@ -313,7 +313,21 @@ async fn check_one(
         return Ok(false);
     };
     let mut summary = EvaluationSummary::default();
-    evaluate::apply(&txn, &patient, settings, &decision, now, &mut summary).await?;
+    let mut open = evaluate::open_alerts(
+        &txn,
+        [evaluate::open_slot(patient.id, decision.rule.as_str())],
+    )
+    .await?;
+    evaluate::apply(
+        &txn,
+        &patient,
+        settings,
+        &decision,
+        &mut open,
+        now,
+        &mut summary,
+    )
+    .await?;
     checks::Entity::update_many()
         .col_expr(checks::Column::AlertedSince, Expr::value(p.since()))
         .filter(checks::Column::PatientId.eq(p.row.id))
