@@ -11,16 +11,19 @@ use paindiary_notifier::rules::{
 };
 use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationDef,
 };
 use uuid::Uuid;
 
 use super::{
-    AlertsConfig, ClinicSettings, clinic_settings_many, event, notified_individually, status,
+    AlertsConfig, ClinicSettings, event, notified_individually, settings_from_row, status,
 };
 use crate::audit::{self, AuditEvent};
 use crate::domain::PatientId;
-use crate::entity::{alerts, medication_intakes, pain_entries, patients};
+use crate::entity::{
+    alerts, clinic_notification_settings, medication_intakes, pain_entries, patients,
+};
 use crate::outbox::DeliveryKind;
 
 /// Audit action of an alert opened by the rules.
@@ -66,6 +69,10 @@ pub struct EvaluationRequest {
     pub patient: Uuid,
     /// The changed local days.
     pub days: BTreeSet<NaiveDate>,
+    /// Of `days`, those whose medication intakes changed. The opioid and PRN rules decide
+    /// per day from that day's intakes, so they run on these days (and the recent ones)
+    /// only: a day whose pain alone changed has the same intake decisions as before.
+    pub medication_days: BTreeSet<NaiveDate>,
     /// Also the last `n` local days up to the patient's today (0: none).
     pub recent: u32,
     /// The care plan's overrides and PRN limits, if the patient has a care plan.
@@ -88,12 +95,15 @@ pub async fn evaluate_patient(
         Scope::Days(days) => (days.clone(), 0),
         Scope::Recent(n) => (BTreeSet::new(), n.max(1)),
     };
+    // Callers outside the sync path do not know which kinds changed: every day counts.
+    let medication_days = days.clone();
     evaluate_many(
         conn,
         config,
         vec![EvaluationRequest {
             patient,
             days,
+            medication_days,
             recent,
             care_plan: care_plan.cloned(),
             now,
@@ -111,6 +121,8 @@ struct PatientScope {
     today: NaiveDate,
     /// The days whose decisions are acted on.
     days: BTreeSet<NaiveDate>,
+    /// The days whose intakes are read (see [`EvaluationRequest::medication_days`]).
+    medication_days: BTreeSet<NaiveDate>,
     /// The pain window the rules read: `days`' first day minus the rules' history.
     from: NaiveDate,
     to: NaiveDate,
@@ -147,6 +159,7 @@ pub async fn evaluate_many(
             std::collections::btree_map::Entry::Occupied(mut o) => {
                 let m = o.get_mut();
                 m.days.extend(request.days);
+                m.medication_days.extend(request.medication_days);
                 m.recent = m.recent.max(request.recent);
                 // Requests are in commit order: the later care plan is the current one.
                 if request.care_plan.is_some() {
@@ -159,13 +172,27 @@ pub async fn evaluate_many(
     if merged.is_empty() {
         return Ok(summary);
     }
-    let patient_rows = patients::Entity::find()
+    // The patients with their clinics' settings rows, in one query.
+    let settings_of_clinic: RelationDef =
+        patients::Entity::belongs_to(clinic_notification_settings::Entity)
+            .from(patients::Column::ClinicId)
+            .to(clinic_notification_settings::Column::ClinicId)
+            .into();
+    let rows = patients::Entity::find()
+        .select_also(clinic_notification_settings::Entity)
+        .join(JoinType::LeftJoin, settings_of_clinic)
         .filter(patients::Column::Id.is_in(merged.keys().copied()))
         .filter(patients::Column::ErasedAt.is_null())
         .all(conn)
         .await?;
-    let settings =
-        clinic_settings_many(conn, config, patient_rows.iter().map(|p| p.clinic_id)).await?;
+    let mut settings: HashMap<Uuid, ClinicSettings> = HashMap::new();
+    let mut patient_rows = Vec::with_capacity(rows.len());
+    for (patient, row) in rows {
+        settings
+            .entry(patient.clinic_id)
+            .or_insert_with(|| settings_from_row(config, patient.clinic_id, row));
+        patient_rows.push(patient);
+    }
 
     let mut scopes = Vec::with_capacity(patient_rows.len());
     for patient in patient_rows {
@@ -192,12 +219,15 @@ pub async fn evaluate_many(
             .parse::<chrono_tz::Tz>()
             .unwrap_or(chrono_tz::UTC);
         let today = request.now.with_timezone(&tz).date_naive();
+        let recent_days: Vec<NaiveDate> = (0..request.recent)
+            .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))
+            .collect();
         let mut days = request.days;
-        days.extend(
-            (0..request.recent)
-                .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back)))),
-        );
+        days.extend(recent_days.iter().copied());
         days.retain(|d| *d <= today);
+        let mut medication_days = request.medication_days;
+        medication_days.extend(recent_days);
+        medication_days.retain(|d| days.contains(d));
         let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
             continue;
         };
@@ -211,6 +241,7 @@ pub async fn evaluate_many(
             prn_limits,
             today,
             days,
+            medication_days,
             from,
             to: last,
             now: request.now,
@@ -272,13 +303,25 @@ pub async fn evaluate_many(
         });
     }
 
-    // The opioid and PRN rules decide per day: only the changed days' intakes matter.
-    let (Some(days_from), Some(days_to)) = (
-        scopes.iter().filter_map(|s| s.days.first()).min().copied(),
-        scopes.iter().filter_map(|s| s.days.last()).max().copied(),
-    ) else {
-        return Ok(summary);
-    };
+    // The opioid and PRN rules decide per day: only the intakes of the days whose
+    // intakes changed matter (no query at all when only pain changed).
+    let intake_patients: Vec<Uuid> = scopes
+        .iter()
+        .filter(|s| !s.medication_days.is_empty())
+        .map(|s| s.patient.id)
+        .collect();
+    let intake_window = (
+        scopes
+            .iter()
+            .filter_map(|s| s.medication_days.first())
+            .min()
+            .copied(),
+        scopes
+            .iter()
+            .filter_map(|s| s.medication_days.last())
+            .max()
+            .copied(),
+    );
     type IntakeRow = (
         Uuid,
         NaiveDate,
@@ -290,24 +333,29 @@ pub async fn evaluate_many(
         bool,
         bool,
     );
-    let intakes: Vec<IntakeRow> = medication_intakes::Entity::find()
-        .select_only()
-        .column(medication_intakes::Column::PatientId)
-        .column(medication_intakes::Column::LocalDate)
-        .column(medication_intakes::Column::Drug)
-        .column(medication_intakes::Column::Amount)
-        .column(medication_intakes::Column::Unit)
-        .column(medication_intakes::Column::Route)
-        .column(medication_intakes::Column::Status)
-        .column(medication_intakes::Column::Prn)
-        .column(medication_intakes::Column::Late)
-        .filter(medication_intakes::Column::PatientId.is_in(ids.iter().copied()))
-        .filter(medication_intakes::Column::LocalDate.between(days_from, days_to))
-        .filter(medication_intakes::Column::Valid.eq(true))
-        .filter(medication_intakes::Column::Deleted.eq(false))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let intakes: Vec<IntakeRow> = match intake_window {
+        (Some(days_from), Some(days_to)) => {
+            medication_intakes::Entity::find()
+                .select_only()
+                .column(medication_intakes::Column::PatientId)
+                .column(medication_intakes::Column::LocalDate)
+                .column(medication_intakes::Column::Drug)
+                .column(medication_intakes::Column::Amount)
+                .column(medication_intakes::Column::Unit)
+                .column(medication_intakes::Column::Route)
+                .column(medication_intakes::Column::Status)
+                .column(medication_intakes::Column::Prn)
+                .column(medication_intakes::Column::Late)
+                .filter(medication_intakes::Column::PatientId.is_in(intake_patients))
+                .filter(medication_intakes::Column::LocalDate.between(days_from, days_to))
+                .filter(medication_intakes::Column::Valid.eq(true))
+                .filter(medication_intakes::Column::Deleted.eq(false))
+                .into_tuple()
+                .all(conn)
+                .await?
+        }
+        _ => Vec::new(),
+    };
     let mut intakes_by_patient: HashMap<Uuid, Vec<Intake>> = HashMap::new();
     for (patient, date, drug, amount, unit, route, status, prn, late) in intakes {
         intakes_by_patient.entry(patient).or_default().push(Intake {
@@ -340,7 +388,7 @@ pub async fn evaluate_many(
                 .remove(&scope.patient.id)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|i| scope.days.contains(&i.date))
+                .filter(|i| scope.medication_days.contains(&i.date))
                 .collect(),
             prn_limits: scope.prn_limits.clone(),
             ..PatientSeries::default()

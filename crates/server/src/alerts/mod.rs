@@ -119,32 +119,8 @@ pub async fn clinic_settings(
     Ok(settings_from_row(config, clinic, row))
 }
 
-/// Every clinic's settings in `clinics`, in one query.
-pub(crate) async fn clinic_settings_many(
-    conn: &impl ConnectionTrait,
-    config: &AlertsConfig,
-    clinics: impl IntoIterator<Item = Uuid>,
-) -> Result<std::collections::HashMap<Uuid, ClinicSettings>, DbErr> {
-    let clinics: std::collections::BTreeSet<Uuid> = clinics.into_iter().collect();
-    let mut rows: std::collections::HashMap<Uuid, clinic_notification_settings::Model> =
-        clinic_notification_settings::Entity::find()
-            .filter(clinic_notification_settings::Column::ClinicId.is_in(clinics.iter().copied()))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|row| (row.clinic_id, row))
-            .collect();
-    Ok(clinics
-        .into_iter()
-        .map(|clinic| {
-            let row = rows.remove(&clinic);
-            (clinic, settings_from_row(config, clinic, row))
-        })
-        .collect())
-}
-
 /// The configured defaults with `row`'s choices over them.
-fn settings_from_row(
+pub(crate) fn settings_from_row(
     config: &AlertsConfig,
     clinic: Uuid,
     row: Option<clinic_notification_settings::Model>,

@@ -225,7 +225,7 @@ async fn write_batch(
         alert_work.extend(request.alerts.map(|work| (work, request.now)));
         results.push(Committed { chunk_ids: ids });
     }
-    let changed_days: HashMap<String, std::collections::BTreeSet<chrono::NaiveDate>> =
+    let changed_days: HashMap<String, projection::ChangedDays> =
         projection::write_prepared_many(&txn, projections)
             .await
             .map_err(|e| {
@@ -243,7 +243,7 @@ async fn write_batch(
     let requests = alert_work
         .into_iter()
         .map(|(work, now)| {
-            let (days, recent) = match work.scope {
+            let (changed, recent) = match work.scope {
                 AlertScope::ChangedDays(id) => (
                     changed_days
                         .get(&id.to_string())
@@ -251,11 +251,12 @@ async fn write_batch(
                         .unwrap_or_default(),
                     0,
                 ),
-                AlertScope::Recent(days) => (std::collections::BTreeSet::new(), days),
+                AlertScope::Recent(days) => (projection::ChangedDays::default(), days),
             };
             crate::alerts::evaluate::EvaluationRequest {
                 patient: work.patient,
-                days,
+                days: changed.all,
+                medication_days: changed.medication,
                 recent,
                 care_plan: work.plan,
                 now,

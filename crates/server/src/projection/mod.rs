@@ -42,6 +42,7 @@ use crate::entity::{
 };
 
 pub use reproject::{ReprojectReport, reproject_all};
+pub use write::ChangedDays;
 
 /// Reason code of an entry that cannot be read as its kind.
 pub const UNREADABLE: &str = "unreadable";
@@ -181,7 +182,7 @@ pub async fn write_prepared(
 pub async fn write_prepared_many(
     conn: &impl ConnectionTrait,
     prepared: Vec<PreparedProjection>,
-) -> Result<Vec<(String, BTreeSet<NaiveDate>)>, ProjectionError> {
+) -> Result<Vec<(String, ChangedDays)>, ProjectionError> {
     let members = prepared
         .into_iter()
         .map(|p| write::Member {
@@ -191,6 +192,7 @@ pub async fn write_prepared_many(
             collected: p.collected,
             scope: p.scope,
             changed_days: BTreeSet::new(),
+            medication_days: BTreeSet::new(),
         })
         .collect();
     write::write_many(conn, members).await

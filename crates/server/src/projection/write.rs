@@ -423,6 +423,18 @@ pub(crate) struct Member {
     /// Local days whose pain or medication rows changed (new and previous dates), for
     /// alert evaluation; filled by [`write_many`].
     pub(crate) changed_days: BTreeSet<NaiveDate>,
+    /// The subset of `changed_days` whose medication rows changed (the opioid and PRN
+    /// rules decide on these days only).
+    pub(crate) medication_days: BTreeSet<NaiveDate>,
+}
+
+/// The local days a member's write changed, for alert evaluation.
+#[derive(Debug, Default, Clone)]
+pub struct ChangedDays {
+    /// Days whose pain or medication rows changed (new and previous dates).
+    pub all: BTreeSet<NaiveDate>,
+    /// Of those, the days whose medication rows changed.
+    pub medication: BTreeSet<NaiveDate>,
 }
 
 /// Writes the touched entries of several documents (each at most once) with shared
@@ -434,7 +446,7 @@ pub(crate) struct Member {
 pub(crate) async fn write_many(
     conn: &impl ConnectionTrait,
     mut members: Vec<Member>,
-) -> Result<Vec<(String, BTreeSet<NaiveDate>)>, ProjectionError> {
+) -> Result<Vec<(String, ChangedDays)>, ProjectionError> {
     write_kind_many::<pain_entries::Entity>(conn, &mut members, |c| std::mem::take(&mut c.pain))
         .await?;
     write_kind_many::<medication_intakes::Entity>(conn, &mut members, |c| {
@@ -453,7 +465,15 @@ pub(crate) async fn write_many(
         .await?;
     let changed = members
         .iter_mut()
-        .map(|m| (m.document_id.clone(), std::mem::take(&mut m.changed_days)))
+        .map(|m| {
+            (
+                m.document_id.clone(),
+                ChangedDays {
+                    all: std::mem::take(&mut m.changed_days),
+                    medication: std::mem::take(&mut m.medication_days),
+                },
+            )
+        })
         .collect();
     write_issues_many(conn, members).await?;
     Ok(changed)
@@ -517,13 +537,16 @@ where
         let kept: HashSet<Uuid> = rows.iter().map(E::id).collect();
         if matches!(E::KIND, EntryKind::Pain | EntryKind::Medication) {
             // The alert rules look at the days these rows were on and are on now.
-            member.changed_days.extend(
-                existing
-                    .iter()
-                    .filter(|(id, doc, _)| *doc == member.document_id && scoped.contains(id))
-                    .map(|(_, _, date)| *date),
-            );
-            member.changed_days.extend(rows.iter().map(E::date));
+            let days: BTreeSet<NaiveDate> = existing
+                .iter()
+                .filter(|(id, doc, _)| *doc == member.document_id && scoped.contains(id))
+                .map(|(_, _, date)| *date)
+                .chain(rows.iter().map(E::date))
+                .collect();
+            if E::KIND == EntryKind::Medication {
+                member.medication_days.extend(days.iter().copied());
+            }
+            member.changed_days.extend(days);
         }
         let stale: Vec<Uuid> = existing
             .iter()
