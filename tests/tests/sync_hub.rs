@@ -521,6 +521,16 @@ async fn compaction_and_eviction_keep_every_entry(app: Arc<TestApp>) {
             >= 6,
         "no snapshot chunks"
     );
+    // Every stored document says when its storage last changed: its newest chunk.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM documents d WHERE d.updated_at <> \
+             (SELECT MAX(c.created_at) FROM document_chunks c WHERE c.document_id = d.id)"
+        )
+        .await,
+        0,
+        "a document's updated_at is not its newest chunk's time"
+    );
 
     // The cache stays within its (tiny) budget once phones are gone: idle documents left.
     assert!(

@@ -217,15 +217,8 @@ pub async fn append_chunk(
         created_at: Set(now),
         ..Default::default()
     };
+    // `documents.updated_at` follows by trigger (migration 000019).
     let inserted = document_chunks::Entity::insert(row).exec(conn).await?;
-    documents::Entity::update_many()
-        .col_expr(
-            documents::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(documents::Column::Id.eq(id.to_string()))
-        .exec(conn)
-        .await?;
     Ok(inserted.last_insert_id)
 }
 

@@ -12,16 +12,16 @@ use std::sync::OnceLock;
 use automerge::sync::State as SyncState;
 use chrono::{DateTime, Utc};
 use paindiary_sync::ids::DocumentId;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, IdenStatic, QueryFilter,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IdenStatic,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::HubError;
 use crate::audit::{self, AuditEvent};
-use crate::entity::{documents, peer_sync_states};
+use crate::entity::peer_sync_states;
 use crate::projection::{self, PreparedProjection};
 use crate::storage::{self, DocumentMeta, StorageError};
 
@@ -183,7 +183,6 @@ async fn write_batch(
 ) -> Result<(Vec<Committed>, usize), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let mut results = Vec::with_capacity(requests.len());
-    let mut touched_documents = BTreeMap::new();
     let mut touched = std::collections::BTreeSet::new();
     // One row per (device, document): the latest state wins (one multi-row upsert may
     // not touch a row twice on PostgreSQL).
@@ -196,7 +195,6 @@ async fn write_batch(
     for request in &requests {
         for (id, bytes, snapshot) in &request.chunks {
             all_chunks.push((id.to_string(), bytes, *snapshot, request.now));
-            touched_documents.insert(id.to_string(), request.now);
             touched.insert(*id);
         }
     }
@@ -269,7 +267,6 @@ async fn write_batch(
     // Other replicas holding these documents load the new chunks once this commits
     // (PostgreSQL delivers the notifications only then; a no-op on SQLite).
     super::replication::publish(&txn, server_id, touched.iter()).await?;
-    touch_documents(&txn, touched_documents).await?;
     save_sync_states(&txn, sync_states).await?;
     audit::record_many(&txn, audits).await?;
     txn.commit().await?;
@@ -313,28 +310,6 @@ async fn insert_chunks(
         }
     }
     Ok(ids)
-}
-
-/// Sets `updated_at` of every document that got a chunk. Documents written at the same
-/// instant (the usual case: one batch, one clock reading per request) share a statement.
-async fn touch_documents(
-    txn: &DatabaseTransaction,
-    touched: BTreeMap<String, DateTime<Utc>>,
-) -> Result<(), DbErr> {
-    // The whole batch commits at once: every document it touched was updated at the
-    // batch's latest receive time (one statement, not one per member).
-    let Some(at) = touched.values().max().copied() else {
-        return Ok(());
-    };
-    let ids: Vec<String> = touched.into_keys().collect();
-    for chunk in ids.chunks(500) {
-        documents::Entity::update_many()
-            .col_expr(documents::Column::UpdatedAt, Expr::value(at))
-            .filter(documents::Column::Id.is_in(chunk.iter().cloned()))
-            .exec(txn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Upserts the batch's sync states in one statement per 500 rows.
