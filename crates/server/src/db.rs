@@ -34,6 +34,25 @@ pub enum DbOpenError {
 /// Connects according to `config`: SQLite (file created if missing, WAL, foreign keys,
 /// busy timeout) unless the URL says PostgreSQL.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError> {
+    open(config, config.database.max_connections).await
+}
+
+/// The connection the sync hub's group commits write through. On SQLite it is one
+/// dedicated connection, kept open: SQLite drops a connection's page cache whenever
+/// another connection wrote, so batches taken from the shared pool re-read their index
+/// pages from the OS each time, while the only writer's cache stays valid. Writes are
+/// serialised by SQLite anyway. On PostgreSQL it is `pool` itself.
+pub async fn connect_writer(
+    config: &Config,
+    pool: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbOpenError> {
+    match config.database_kind() {
+        DatabaseKind::Postgres => Ok(pool.clone()),
+        DatabaseKind::Sqlite(_) => open(config, 1).await,
+    }
+}
+
+async fn open(config: &Config, max_connections: u32) -> Result<DatabaseConnection, DbOpenError> {
     let db_config = &config.database;
     let mut opts = match config.database_kind() {
         DatabaseKind::Postgres => {
@@ -64,7 +83,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError>
             o
         }
     };
-    opts.max_connections(db_config.max_connections)
+    opts.max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         // sqlx statement logging would be noise at info level; statements carry no values
         // but we keep the log for our own events.

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// What the sync hub's group commits write through (see [`db::connect_writer`]).
+    pub writer: DatabaseConnection,
     /// The loaded configuration.
     pub config: Arc<Config>,
     /// The time source.
@@ -56,8 +58,10 @@ impl AppState {
         let random: [u8; 24] = rand::random();
         let dummy = crate::auth::password::hash(Password::for_login(&hex::encode(random))).await?;
         let outbox = crate::outbox::Outbox::new(&config.delivery, &config.data_dir)?;
+        let writer = db::connect_writer(&config, &db).await?;
         Ok(Self {
             db,
+            writer,
             config: Arc::new(config),
             clock,
             access_changes: AccessChanges::default(),

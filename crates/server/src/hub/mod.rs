@@ -238,7 +238,7 @@ impl Hub {
                 connections_done: Notify::new(),
                 no_care_plan: StdMutex::new(HashMap::new()),
                 commits: commit_queue::CommitQueue::new(
-                    state.db.clone(),
+                    state.writer.clone(),
                     state.outbox.clone(),
                     state.config.clone(),
                     server_id.to_string(),
