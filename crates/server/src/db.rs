@@ -5,7 +5,7 @@ use std::time::Duration;
 use paindiary_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use secrecy::ExposeSecret;
@@ -34,7 +34,12 @@ pub enum DbOpenError {
 /// Connects according to `config`: SQLite (file created if missing, WAL, foreign keys,
 /// busy timeout) unless the URL says PostgreSQL.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbOpenError> {
-    open(config, config.database.max_connections).await
+    open(
+        config,
+        config.database.max_connections,
+        Checkpoints::OnCommit,
+    )
+    .await
 }
 
 /// The connection the sync hub's group commits write through. On SQLite it is one
@@ -48,11 +53,56 @@ pub async fn connect_writer(
 ) -> Result<DatabaseConnection, DbOpenError> {
     match config.database_kind() {
         DatabaseKind::Postgres => Ok(pool.clone()),
-        DatabaseKind::Sqlite(_) => open(config, 1).await,
+        DatabaseKind::Sqlite(_) => open(config, 1, Checkpoints::Separate).await,
     }
 }
 
-async fn open(config: &Config, max_connections: u32) -> Result<DatabaseConnection, DbOpenError> {
+/// Who checkpoints the SQLite WAL into the database file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checkpoints {
+    /// SQLite's default: the connection whose commit grows the WAL past 1,000 pages.
+    OnCommit,
+    /// Never this connection: [`checkpoint_periodically`] does it from the pool.
+    Separate,
+}
+
+/// How often the WAL is checkpointed off the group-commit path.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Checkpoints the SQLite WAL every second through the pool until `stop` turns true
+/// (a no-op on PostgreSQL). The group-commit writer does not checkpoint (see
+/// [`connect_writer`]): a checkpoint copies the WAL into the database file and fsyncs it,
+/// which on the writer stalls every phone waiting on that batch (seconds after a burst).
+/// `PASSIVE` never blocks the writer or readers.
+pub async fn checkpoint_periodically(
+    config: &Config,
+    pool: DatabaseConnection,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if config.database_kind() == DatabaseKind::Postgres {
+        return;
+    }
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if let Err(e) = pool
+            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying in a second");
+        }
+    }
+}
+
+async fn open(
+    config: &Config,
+    max_connections: u32,
+    checkpoints: Checkpoints,
+) -> Result<DatabaseConnection, DbOpenError> {
     let db_config = &config.database;
     let mut opts = match config.database_kind() {
         DatabaseKind::Postgres => {
@@ -73,6 +123,11 @@ async fn open(config: &Config, max_connections: u32) -> Result<DatabaseConnectio
             let busy = Duration::from_millis(db_config.sqlite_busy_timeout_ms);
             let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
             o.map_sqlx_sqlite_opts(move |s| {
+                let s = if checkpoints == Checkpoints::Separate {
+                    s.pragma("wal_autocheckpoint", "0")
+                } else {
+                    s
+                };
                 s.journal_mode(SqliteJournalMode::Wal)
                     // NORMAL is durable under WAL except for the last transactions on power loss
                     // of the OS; FULL fsyncs every commit. Health data: we take FULL.

@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub fn app(state: AppState) -> (Router, Hub) {
     let hub = Hub::new(state.clone(), state.config.sync.clone());
     crate::hub::replication::spawn_listener(&hub);
+    hub.spawn_checkpointer();
     let router =
         crate::api::router(state, hub.clone()).merge(crate::hub::connection::router(hub.clone()));
     (router, hub)

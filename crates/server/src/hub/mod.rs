@@ -1007,6 +1007,16 @@ impl Hub {
         }
     }
 
+    /// Starts checkpointing the SQLite WAL off the commit path (see
+    /// [`crate::db::checkpoint_periodically`]); it stops with the hub's shutdown or drop.
+    pub fn spawn_checkpointer(&self) {
+        let state = self.inner.state.clone();
+        let stop = self.inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            crate::db::checkpoint_periodically(&state.config, state.db.clone(), stop).await;
+        });
+    }
+
     /// WebSocket connections currently served (joined or still in the handshake).
     pub fn live_connections(&self) -> usize {
         self.inner.live_connections.load(Ordering::Acquire)
