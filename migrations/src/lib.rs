@@ -22,6 +22,7 @@ mod m20251204_000013_create_web_sessions;
 mod m20251204_000017_clinic_timezone;
 mod m20251204_000018_create_missed_logging_checks;
 mod m20251205_000019_document_touch_trigger;
+mod m20251205_000020_pain_window_index;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251204_000017_clinic_timezone::Migration),
             Box::new(m20251204_000018_create_missed_logging_checks::Migration),
             Box::new(m20251205_000019_document_touch_trigger::Migration),
+            Box::new(m20251205_000020_pain_window_index::Migration),
         ]
     }
 }

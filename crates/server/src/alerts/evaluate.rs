@@ -271,10 +271,9 @@ pub async fn evaluate_many(
             Expr::expr(Func::max(Expr::col(pain_entries::Column::Score))),
             "score_max",
         )
-        .column_as(
-            Expr::expr(Func::count(Expr::col(pain_entries::Column::EntryId))),
-            "entries",
-        )
+        // COUNT(*), not COUNT(entry_id): the aggregate then reads only the covering
+        // (patient, day, valid, deleted, score, late) index (migration 000020).
+        .column_as(Expr::cust("COUNT(*)"), "entries")
         .column_as(late_as_count, "late_entries")
         .filter(pain_entries::Column::PatientId.is_in(ids.iter().copied()))
         .filter(pain_entries::Column::LocalDate.between(window_from, window_to))
