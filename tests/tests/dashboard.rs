@@ -9,14 +9,20 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use paindiary_server::clock::Clock;
 use paindiary_server::domain::Role;
+use paindiary_server::entity::document_chunks;
+use paindiary_server::storage;
+use paindiary_sync::ids::PatientId as DocPatientId;
+use paindiary_sync::schema::DocKind;
 use paindiary_sync::schema::EntryKind;
+use paindiary_sync::schema::care_plan::{Section, put_item};
+use paindiary_sync::schema::month::FieldValue;
 use paindiary_tests::dashboard::{
     CarePlanItem, at, endpoint, exercise, insert_alert, intake, pain, peg, phone, wellbeing,
     write_care_plan,
 };
 use paindiary_tests::{TestApp, story};
 use reqwest::StatusCode;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 fn day(s: &str) -> NaiveDate {
@@ -459,6 +465,119 @@ async fn patient_list_puts_alerting_patients_first(app: Arc<TestApp>) {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 story!(patient_list_puts_alerting_patients_first);
+
+/// Adherence of PD-0042 in the nurse's patient list.
+async fn listed_adherence(app: &TestApp, token: &str) -> Value {
+    let (s, body) = app.get("/api/v1/clinician/patients", token).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let list = body["patients"].as_array().unwrap();
+    let row = list
+        .iter()
+        .find(|p| p["display_code"] == "PD-0042")
+        .unwrap_or_else(|| panic!("PD-0042 not listed: {body}"));
+    row["adherence_7d"].clone()
+}
+
+/// The patient list decodes care plans once and keeps them (issue #5); a plan changed
+/// afterwards (here written straight into the shared database, as another server replica
+/// or the sync hub would) must show in the very next render, never the cached one.
+async fn patient_list_shows_care_plan_changes_made_after_it_was_rendered(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let patient = app.enrolled_patient(clinic, "PD-0042").await;
+    let pid = patient.patient_id.unwrap();
+    app.add_to_care_team(pid, nurse.user_id).await;
+    let now = app.clock.now();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ph = phone(tmp.path(), pid);
+    // Oxycodone twice a day on each of the 6 days before today (local 08:00 and 18:00):
+    // 12 of the 14 doses a twice-daily prescription expects over the last 7 days.
+    let today = now.with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+    for d in 1..=6 {
+        for hour in [8, 18] {
+            let t = (today - Duration::days(d))
+                .and_hms_opt(hour, 0, 0)
+                .unwrap()
+                .and_local_timezone(chrono_tz::Europe::Berlin)
+                .single()
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            ph.record(&intake(t, "Oxycodone", 10.0, "taken"), now)
+                .unwrap();
+        }
+    }
+    ph.sync(&endpoint(&app, &patient.token)).await.unwrap();
+
+    // Nothing prescribed yet (the phone synced an empty plan): no adherence.
+    assert!(listed_adherence(&app, &nurse.token).await.is_null());
+
+    // A prescription is written: the list shows it, from the plan it has now cached.
+    write_care_plan(
+        &app,
+        pid,
+        &[CarePlanItem::Medication {
+            drug: "Oxycodone",
+            times_per_day: 2.0,
+            start: "2020-01-01",
+        }],
+    )
+    .await;
+    let adherence = listed_adherence(&app, &nurse.token).await;
+    assert!(close(&adherence, 12.0 / 14.0), "{adherence}");
+    assert_eq!(app.state.care_plans.len(), 1);
+    // Unchanged: served again (from the cache) with the same figure.
+    let adherence = listed_adherence(&app, &nurse.token).await;
+    assert!(close(&adherence, 12.0 / 14.0), "{adherence}");
+
+    // Gabapentin three times a day is prescribed, by a change appended to the stored
+    // plan without going through this server's list: never taken, so adherence is the
+    // mean of 12/14 and 0/21.
+    let id = DocKind::CarePlan {
+        patient: DocPatientId::from_uuid(pid.uuid()),
+    }
+    .document_id();
+    let mut stored = storage::load(&app.state.db, &id).await.unwrap().unwrap();
+    // Everything loaded counts as saved, so the appended chunk holds only the new change.
+    let _ = stored.doc.save_incremental();
+    put_item(
+        &mut stored.doc,
+        Section::Medications,
+        "item-gabapentin",
+        &[
+            ("drug", FieldValue::Text("Gabapentin".into())),
+            ("times_per_day", FieldValue::Float(3.0)),
+            ("start_date", FieldValue::Text("2020-01-01".into())),
+            ("opioid", FieldValue::Bool(false)),
+            ("prn", FieldValue::Bool(false)),
+        ],
+        now,
+    )
+    .unwrap();
+    storage::append_chunk(
+        &app.state.db,
+        &id,
+        stored.doc.save_incremental(),
+        false,
+        now,
+    )
+    .await
+    .unwrap();
+    let adherence = listed_adherence(&app, &nurse.token).await;
+    assert!(
+        close(&adherence, 6.0 / 14.0),
+        "stale care plan served: {adherence}"
+    );
+
+    // Its chunks deleted (as erasure does): the plan is gone from the list and the cache.
+    document_chunks::Entity::delete_many()
+        .filter(document_chunks::Column::DocumentId.eq(id.to_string()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert!(listed_adherence(&app, &nurse.token).await.is_null());
+    assert!(app.state.care_plans.is_empty());
+}
+story!(patient_list_shows_care_plan_changes_made_after_it_was_rendered);
 
 /// `application/x-www-form-urlencoded`, as a browser sends a form.
 fn urlencode(pairs: &[(&str, &str)]) -> String {

@@ -2,9 +2,13 @@
 //! - `trends_year`: `trends::compute` for one patient over 365 local days with about
 //!   3,000 entries (4 pain scores and 4 intakes a day) and a care plan;
 //! - `patient_list_500`: `trends::list::summarise` for a clinician's 500 patients, each
-//!   with 4 weeks of data (2 scores and 2 intakes a day) and a care plan;
+//!   with 4 weeks of data (2 scores and 2 intakes a day) and a care plan, through the
+//!   server's shared care-plan cache (warm after the first iteration: plans unchanged);
+//! - `patient_list_500_cold`: the same with an empty cache each iteration (every plan
+//!   loaded and decoded);
 //! - `care_plans_500_one_by_one` / `care_plans_500_batched`: the list's care-plan reads
-//!   alone, one query per patient (as the list did) against one query for all.
+//!   alone, one query per patient (as the list did) against one query for all (with an
+//!   empty cache, so both decode every plan).
 //!
 //! On SQLite by default; on PostgreSQL when `PAINDIARY_BENCH_PG_URL` names a server
 //! (e.g. `postgres://postgres@127.0.0.1:5432/postgres`): a fresh database is created there
@@ -21,6 +25,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use paindiary_server::accounts;
 use paindiary_server::entity::{medication_intakes, pain_entries, patients};
 use paindiary_server::storage::{self, DocumentMeta};
+use paindiary_server::trends::plan_cache::CarePlanCache;
 use paindiary_server::{AppState, Config};
 use paindiary_sync::ids::PatientId as DocPatientId;
 use paindiary_sync::schema::DocKind;
@@ -310,7 +315,26 @@ fn bench(c: &mut Criterion) {
     group.bench_function("patient_list_500", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let l = paindiary_server::trends::list::summarise(&state.db, &list, now)
+                let l = paindiary_server::trends::list::summarise(
+                    &state.db,
+                    &state.care_plans,
+                    &list,
+                    now,
+                )
+                .await
+                .unwrap();
+                assert_eq!(l.len(), 500);
+                black_box(l)
+            })
+        })
+    });
+    group.bench_function("patient_list_500_cold", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                // A fresh cache each time: every plan loaded and decoded, as on the first
+                // render after a start or when all 500 plans changed.
+                let cold = CarePlanCache::default();
+                let l = paindiary_server::trends::list::summarise(&state.db, &cold, &list, now)
                     .await
                     .unwrap();
                 assert_eq!(l.len(), 500);
@@ -335,9 +359,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 black_box(
-                    paindiary_server::trends::care_plans(&state.db, &ids)
-                        .await
-                        .unwrap(),
+                    paindiary_server::trends::care_plans(
+                        &state.db,
+                        &CarePlanCache::default(),
+                        &ids,
+                    )
+                    .await
+                    .unwrap(),
                 )
             })
         })

@@ -9,6 +9,7 @@
 //! patient's local day stored with each entry, so time zones and DST are already applied.
 
 pub mod list;
+pub mod plan_cache;
 
 use std::collections::BTreeMap;
 
@@ -203,10 +204,13 @@ pub async fn care_plan(
         .unwrap_or_default())
 }
 
-/// The care plans of many patients at once (one query per 500 patients); a patient
-/// without one has an empty plan.
+/// The care plans of many patients at once, a patient without one getting an empty
+/// plan. Plans whose stored chunks are unchanged since `cache` decoded them are taken
+/// from it (checked with one query per 500 patients); the rest are loaded with one query
+/// per 500 patients, decoded and cached.
 pub async fn care_plans(
     conn: &impl ConnectionTrait,
+    cache: &plan_cache::CarePlanCache,
     patients: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, CarePlan>, storage::StorageError> {
     let ids: Vec<_> = patients
@@ -218,14 +222,14 @@ pub async fn care_plans(
             .document_id()
         })
         .collect();
-    let mut loaded = storage::load_many(conn, &ids).await?;
+    let mut plans = cache.get_many(conn, &ids).await?;
     Ok(patients
         .iter()
         .zip(&ids)
         .map(|(p, id)| {
-            let plan = loaded
+            let plan = plans
                 .remove(id)
-                .map(|l| read_care_plan(&l.doc))
+                .map(std::sync::Arc::unwrap_or_clone)
                 .unwrap_or_default();
             (*p, plan)
         })
