@@ -19,7 +19,7 @@ use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use serde::Serialize;
 
 use crate::accounts::{self, NewPatient};
-use crate::domain::{DisplayCode, Email, Password, TimeZoneName};
+use crate::domain::{ClinicId, DisplayCode, Email, Password, TimeZoneName, UserId};
 use crate::state::AppState;
 
 /// Options of `paindiary load`.
@@ -412,35 +412,79 @@ async fn create_accounts(
 ) -> anyhow::Result<Vec<Option<(DocPatientId, String)>>> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let clinic = accounts::create_clinic(state, &format!("load-{}", &run[..8])).await?;
+    let enrolled = enrol_patients(state, clinic.id, None, "load", &run, n).await?;
+    Ok(enrolled
+        .into_iter()
+        .map(|p| Some((p.patient, p.token)))
+        .collect())
+}
+
+/// The simulated phones' time zone.
+pub(crate) const PHONE_TZ: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+
+/// One enrolled load-test patient.
+pub(crate) struct EnrolledPatient {
+    /// The display code as stored (uppercased).
+    pub(crate) display_code: String,
+    /// The patient's ID in documents.
+    pub(crate) patient: DocPatientId,
+    /// The device token of its enrolment.
+    pub(crate) token: String,
+}
+
+/// Creates and enrols `n` patients of `clinic` (in [`PHONE_TZ`]), each on `care_team`'s
+/// care team when given. `label` names the run in display codes (its first letter, then
+/// `run`) and emails (`{label}-{run}-{i}@example.invalid`). Results are in completion
+/// order.
+pub(crate) async fn enrol_patients(
+    state: &AppState,
+    clinic: ClinicId,
+    care_team: Option<UserId>,
+    label: &str,
+    run: &str,
+    n: usize,
+) -> anyhow::Result<Vec<EnrolledPatient>> {
+    let initial = label
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .unwrap_or('L');
     let state = Arc::new(state.clone());
     let mut tasks = tokio::task::JoinSet::new();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let state = state.clone();
-        let run = run.clone();
+        let display_code = format!("{initial}{}-{i}", &run[..6]);
+        let email = format!("{label}-{}-{i}@example.invalid", &run[..8]);
         tasks.spawn(async move {
+            let display_code = DisplayCode::parse(&display_code)?;
+            let stored_code = display_code.as_str().to_owned();
             let created = accounts::create_patient(
                 &state,
                 None,
                 NewPatient {
-                    clinic: clinic.id,
-                    display_code: DisplayCode::parse(&format!("L{}-{i}", &run[..6]))?,
-                    timezone: TimeZoneName::parse("Europe/Berlin")?,
+                    clinic,
+                    display_code,
+                    timezone: TimeZoneName::parse(PHONE_TZ.name())?,
                 },
             )
             .await?;
+            if let Some(user) = care_team {
+                accounts::add_to_care_team(&state, None, None, created.patient.id, user).await?;
+            }
             let login = accounts::enrol(
                 &state,
                 &created.invitation.code,
-                Email::parse(&format!("load-{}-{i}@example.invalid", &run[..8]))?,
+                Email::parse(&email)?,
                 Password::parse("load-test-password")?,
                 Some("load generator".into()),
             )
             .await?;
-            Ok::<_, anyhow::Error>(Some((
-                DocPatientId::from_uuid(created.patient.id.uuid()),
-                login.token,
-            )))
+            Ok::<_, anyhow::Error>(EnrolledPatient {
+                display_code: stored_code,
+                patient: DocPatientId::from_uuid(created.patient.id.uuid()),
+                token: login.token,
+            })
         });
         // Argon2 hashing is deliberately slow: keep a few enrolments in flight, not n.
         if tasks.len() >= 4

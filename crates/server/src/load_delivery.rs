@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,13 +25,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::accounts::{self, NewPatient, NewUser};
-use crate::domain::{DisplayCode, DisplayName, Email, Password, Role, TimeZoneName};
+use crate::accounts::{self, NewUser};
+use crate::domain::{DisplayName, Email, Password, Role};
 use crate::load::LoadArgs;
 use crate::state::AppState;
 
 /// The phones' time zone.
-const TZ: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+const TZ: chrono_tz::Tz = crate::load::PHONE_TZ;
 /// Baseline score and the worse score of the last three days.
 const BASELINE: f64 = 5.0;
 const WORSE: f64 = 7.0;
@@ -400,53 +399,13 @@ async fn create_accounts(
         },
     )
     .await?;
-    let state = Arc::new(state.clone());
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let state = state.clone();
-        let run = run.clone();
-        let physician = physician.id;
-        tasks.spawn(async move {
-            // Display codes are stored uppercased: match emails by the stored form.
-            let display_code = DisplayCode::parse(&format!("D{}-{i}", &run[..6]))?;
-            let code = display_code.as_str().to_owned();
-            let created = accounts::create_patient(
-                &state,
-                None,
-                NewPatient {
-                    clinic: clinic.id,
-                    display_code,
-                    timezone: TimeZoneName::parse(TZ.name())?,
-                },
-            )
+    let enrolled =
+        crate::load::enrol_patients(state, clinic.id, Some(physician.id), "delivery", &run, n)
             .await?;
-            accounts::add_to_care_team(&state, None, None, created.patient.id, physician).await?;
-            let login = accounts::enrol(
-                &state,
-                &created.invitation.code,
-                Email::parse(&format!("delivery-{}-{i}@example.invalid", &run[..8]))?,
-                Password::parse("load-test-password")?,
-                Some("load generator".into()),
-            )
-            .await?;
-            Ok::<_, anyhow::Error>((
-                code,
-                DocPatientId::from_uuid(created.patient.id.uuid()),
-                login.token,
-            ))
-        });
-        // Argon2 hashing is deliberately slow: keep a few enrolments in flight, not n.
-        if tasks.len() >= 4
-            && let Some(joined) = tasks.join_next().await
-        {
-            out.push(joined??);
-        }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        out.push(joined??);
-    }
-    Ok(out)
+    Ok(enrolled
+        .into_iter()
+        .map(|p| (p.display_code, p.patient, p.token))
+        .collect())
 }
 
 /// The sink: accepts connections and serves each in its own task.
