@@ -748,15 +748,25 @@ fn editor_html(
     refused: Option<&Refused>,
 ) -> String {
     let none = Errors::new();
-    // The values and messages of the form `part`/`item`: the refused submission's if it
-    // is that form, else `current`.
-    let view = |part: Part, item: Option<&str>, current: Values| -> (Values, Errors) {
-        match refused {
-            Some(r) if r.part == part && r.item.as_deref() == item => {
-                (r.values.clone(), r.errors.clone())
-            }
-            _ => (current, none.clone()),
-        }
+    // The form `part`/`item` and whether it shows messages: filled with the refused
+    // submission and its messages if it is that form, else with `current`.
+    let form = |part: Part, item: Option<&str>, current: Values, button: &str| -> (String, bool) {
+        let (values, errors) = match refused {
+            Some(r) if r.part == part && r.item.as_deref() == item => (&r.values, &r.errors),
+            _ => (&current, &none),
+        };
+        let html = form_html(
+            patient,
+            csrf,
+            &FormView {
+                part,
+                item,
+                values,
+                errors,
+            },
+            button,
+        );
+        (html, !errors.is_empty())
     };
     let mut body = format!(
         r#"<h1>Care plan: patient {code}</h1>
@@ -794,8 +804,13 @@ fn editor_html(
 <table id="plan-medications"><caption>Prescribed medications</caption><thead><tr><th scope="col">Drug</th><th scope="col">Dose</th><th scope="col">Route</th><th scope="col">Per day</th><th scope="col">As needed (max/day)</th><th scope="col">Opioid</th><th scope="col">From</th><th scope="col">Until</th><th scope="col">Change</th></tr></thead><tbody>"#,
     );
     for m in &plan.medications {
-        let (values, errors) = view(Part::Medications, Some(&m.id), medication_values(m));
-        let open = if errors.is_empty() { "" } else { " open" };
+        let (form_for_item, has_errors) = form(
+            Part::Medications,
+            Some(&m.id),
+            medication_values(m),
+            "Save medication",
+        );
+        let open = if has_errors { " open" } else { "" };
         body.push_str(&format!(
             r#"<tr data-item="{item}"><th scope="row">{drug}</th><td>{amount} {unit}</td><td>{route}</td><td>{times}</td><td>{prn} ({max})</td><td>{opioid}</td><td>{from}</td><td>{until}</td><td><details{open}><summary>Edit <span class="visually-hidden">{drug}</span></summary>{form}</details>{remove}</td></tr>"#,
             item = esc(&m.id),
@@ -809,34 +824,14 @@ fn editor_html(
             opioid = if m.opioid { "yes" } else { "no" },
             from = opt(m.start_date),
             until = opt(m.end_date),
-            form = form_html(
-                patient,
-                csrf,
-                &FormView {
-                    part: Part::Medications,
-                    item: Some(&m.id),
-                    values: &values,
-                    errors: &errors
-                },
-                "Save medication"
-            ),
+            form = form_for_item,
             remove = remove_html(patient, csrf, Part::Medications, &m.id, &m.drug),
         ));
     }
-    let (values, errors) = view(Part::Medications, None, Values::new());
+    let (add_form, _) = form(Part::Medications, None, Values::new(), "Add medication");
     body.push_str(&format!(
         r#"</tbody></table><h3 id="add-medication">Add a medication</h3>{}</section>"#,
-        form_html(
-            patient,
-            csrf,
-            &FormView {
-                part: Part::Medications,
-                item: None,
-                values: &values,
-                errors: &errors
-            },
-            "Add medication"
-        )
+        add_form
     ));
 
     // Exercises.
@@ -845,42 +840,27 @@ fn editor_html(
 <table id="plan-exercises"><caption>Prescribed exercises</caption><thead><tr><th scope="col">Activity</th><th scope="col">Minutes per session</th><th scope="col">Sessions per week</th><th scope="col">Change</th></tr></thead><tbody>"#,
     );
     for e in &plan.exercises {
-        let (values, errors) = view(Part::Exercises, Some(&e.id), exercise_values(e));
-        let open = if errors.is_empty() { "" } else { " open" };
+        let (form_for_item, has_errors) = form(
+            Part::Exercises,
+            Some(&e.id),
+            exercise_values(e),
+            "Save exercise",
+        );
+        let open = if has_errors { " open" } else { "" };
         body.push_str(&format!(
             r#"<tr data-item="{item}"><th scope="row">{activity}</th><td>{minutes}</td><td>{week}</td><td><details{open}><summary>Edit <span class="visually-hidden">{activity}</span></summary>{form}</details>{remove}</td></tr>"#,
             item = esc(&e.id),
             activity = esc(&e.activity),
             minutes = opt(e.minutes_per_session),
             week = opt(e.sessions_per_week),
-            form = form_html(
-                patient,
-                csrf,
-                &FormView {
-                    part: Part::Exercises,
-                    item: Some(&e.id),
-                    values: &values,
-                    errors: &errors
-                },
-                "Save exercise"
-            ),
+            form = form_for_item,
             remove = remove_html(patient, csrf, Part::Exercises, &e.id, &e.activity),
         ));
     }
-    let (values, errors) = view(Part::Exercises, None, Values::new());
+    let (add_form, _) = form(Part::Exercises, None, Values::new(), "Add exercise");
     body.push_str(&format!(
         r#"</tbody></table><h3 id="add-exercise">Add an exercise</h3>{}</section>"#,
-        form_html(
-            patient,
-            csrf,
-            &FormView {
-                part: Part::Exercises,
-                item: None,
-                values: &values,
-                errors: &errors
-            },
-            "Add exercise"
-        )
+        add_form
     ));
 
     // Interventions.
@@ -889,8 +869,13 @@ fn editor_html(
 <table id="plan-interventions"><caption>Interventions performed</caption><thead><tr><th scope="col">Date</th><th scope="col">Kind</th><th scope="col">Region</th><th scope="col">Change</th></tr></thead><tbody>"#,
     );
     for i in &plan.interventions {
-        let (values, errors) = view(Part::Interventions, Some(&i.id), intervention_values(i));
-        let open = if errors.is_empty() { "" } else { " open" };
+        let (form_for_item, has_errors) = form(
+            Part::Interventions,
+            Some(&i.id),
+            intervention_values(i),
+            "Save intervention",
+        );
+        let open = if has_errors { " open" } else { "" };
         let what = format!("{} on {}", i.kind.replace('_', " "), i.date);
         body.push_str(&format!(
             r#"<tr data-item="{item}"><th scope="row">{date}</th><td>{kind}</td><td>{region}</td><td><details{open}><summary>Edit <span class="visually-hidden">{what}</span></summary>{form}</details>{remove}</td></tr>"#,
@@ -899,51 +884,26 @@ fn editor_html(
             kind = esc(&i.kind.replace('_', " ")),
             region = opt(i.region.as_deref()),
             what = esc(&what),
-            form = form_html(
-                patient,
-                csrf,
-                &FormView {
-                    part: Part::Interventions,
-                    item: Some(&i.id),
-                    values: &values,
-                    errors: &errors
-                },
-                "Save intervention"
-            ),
+            form = form_for_item,
             remove = remove_html(patient, csrf, Part::Interventions, &i.id, &what),
         ));
     }
-    let (values, errors) = view(Part::Interventions, None, Values::new());
+    let (add_form, _) = form(Part::Interventions, None, Values::new(), "Add intervention");
     body.push_str(&format!(
         r#"</tbody></table><h3 id="add-intervention">Add an intervention</h3>{}</section>"#,
-        form_html(
-            patient,
-            csrf,
-            &FormView {
-                part: Part::Interventions,
-                item: None,
-                values: &values,
-                errors: &errors
-            },
-            "Add intervention"
-        )
+        add_form
     ));
 
     // Threshold overrides: one form, an empty field keeps the clinic's value.
-    let (values, errors) = view(Part::Thresholds, None, threshold_values(&plan.thresholds));
+    let (add_form, _) = form(
+        Part::Thresholds,
+        None,
+        threshold_values(&plan.thresholds),
+        "Save thresholds",
+    );
     body.push_str(&format!(
         r#"<section aria-labelledby="h-thresholds"><h2 id="h-thresholds">Alert thresholds for this patient</h2>{}</section>"#,
-        form_html(
-            patient,
-            csrf,
-            &FormView {
-                part: Part::Thresholds,
-                item: None,
-                values: &values,
-                errors: &errors
-            },
-            "Save thresholds"
-        )
+        add_form
     ));
     body
 }
