@@ -23,6 +23,7 @@ mod m20251204_000017_clinic_timezone;
 mod m20251204_000018_create_missed_logging_checks;
 mod m20251205_000019_document_touch_trigger;
 mod m20251205_000020_pain_window_index;
+mod m20251205_000021_care_plan_projection;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251204_000018_create_missed_logging_checks::Migration),
             Box::new(m20251205_000019_document_touch_trigger::Migration),
             Box::new(m20251205_000020_pain_window_index::Migration),
+            Box::new(m20251205_000021_care_plan_projection::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! Helpers for the dashboard, trends and export tests: diary entries written by the phone
-//! replica client, a care plan stored as the care team would, alert rows, and the FHIR R4
+//! replica client, a care plan synced as the care team would, alert rows, and the FHIR R4
 //! validator (Python `fhir.resources`, installed by `scripts/test`).
 
 use std::path::{Path, PathBuf};
@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use paindiary_server::domain::{ClinicId, PatientId};
 use paindiary_server::entity::alerts;
-use paindiary_server::storage::{self, DocumentMeta};
 use paindiary_sync::ids::PatientId as DocPatientId;
 use paindiary_sync::replica::{Durability, Replica, ServerEndpoint};
 use paindiary_sync::schema::care_plan::{Section, put_item};
 use paindiary_sync::schema::month::FieldValue;
 use paindiary_sync::schema::{
-    DocKind, Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
-    WellbeingEntry,
+    Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin, WellbeingEntry,
 };
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::Value;
@@ -150,61 +148,59 @@ pub enum CarePlanItem {
     },
 }
 
-/// Stores a care-plan document for `patient` directly in the server's storage.
-pub async fn write_care_plan(app: &TestApp, patient: PatientId, items: &[CarePlanItem]) {
-    let kind = DocKind::CarePlan {
-        patient: DocPatientId::from_uuid(patient.uuid()),
-    };
+/// A care-team member (holding `clinician_token`) adds `items` to `patient`'s care plan
+/// over the sync endpoint (see [`TestApp::sync_care_plan`]); item keys are `item-<n>`
+/// with `n` counted from `first_key`.
+pub async fn write_care_plan(
+    app: &TestApp,
+    clinician_token: &str,
+    patient: PatientId,
+    first_key: usize,
+    items: &[CarePlanItem],
+) {
     let now = app.clock.now();
-    let mut doc = kind
-        .create(automerge::ActorId::random())
-        .expect("care plan genesis");
-    for (n, item) in items.iter().enumerate() {
-        let id = format!("item-{n}");
-        let (section, fields) = match item {
-            CarePlanItem::Medication {
-                drug,
-                times_per_day,
-                start,
-            } => (
-                Section::Medications,
-                vec![
-                    ("drug", FieldValue::Text((*drug).into())),
-                    ("times_per_day", FieldValue::Float(*times_per_day)),
-                    ("start_date", FieldValue::Text((*start).into())),
-                    ("opioid", FieldValue::Bool(true)),
-                    ("prn", FieldValue::Bool(false)),
-                ],
-            ),
-            CarePlanItem::Exercise {
-                activity,
-                minutes,
-                per_week,
-            } => (
-                Section::Exercises,
-                vec![
-                    ("activity", FieldValue::Text((*activity).into())),
-                    ("minutes_per_session", FieldValue::Float(*minutes)),
-                    ("sessions_per_week", FieldValue::Float(*per_week)),
-                ],
-            ),
-            CarePlanItem::Intervention { kind, date } => (
-                Section::Interventions,
-                vec![
-                    ("kind", FieldValue::Text((*kind).into())),
-                    ("date", FieldValue::Text((*date).into())),
-                ],
-            ),
-        };
-        put_item(&mut doc, section, &id, &fields, now).expect("care plan item");
-    }
-    let id = kind.document_id();
-    storage::register(&app.state.db, &id, DocumentMeta { kind }, now)
-        .await
-        .expect("register care plan");
-    storage::append_chunk(&app.state.db, &id, doc.save(), true, now)
-        .await
-        .expect("store care plan");
+    app.sync_care_plan(clinician_token, patient, |doc| {
+        for (n, item) in items.iter().enumerate() {
+            let id = format!("item-{}", first_key + n);
+            let (section, fields) = match item {
+                CarePlanItem::Medication {
+                    drug,
+                    times_per_day,
+                    start,
+                } => (
+                    Section::Medications,
+                    vec![
+                        ("drug", FieldValue::Text((*drug).into())),
+                        ("times_per_day", FieldValue::Float(*times_per_day)),
+                        ("start_date", FieldValue::Text((*start).into())),
+                        ("opioid", FieldValue::Bool(true)),
+                        ("prn", FieldValue::Bool(false)),
+                    ],
+                ),
+                CarePlanItem::Exercise {
+                    activity,
+                    minutes,
+                    per_week,
+                } => (
+                    Section::Exercises,
+                    vec![
+                        ("activity", FieldValue::Text((*activity).into())),
+                        ("minutes_per_session", FieldValue::Float(*minutes)),
+                        ("sessions_per_week", FieldValue::Float(*per_week)),
+                    ],
+                ),
+                CarePlanItem::Intervention { kind, date } => (
+                    Section::Interventions,
+                    vec![
+                        ("kind", FieldValue::Text((*kind).into())),
+                        ("date", FieldValue::Text((*date).into())),
+                    ],
+                ),
+            };
+            put_item(doc, section, &id, &fields, now).expect("care plan item");
+        }
+    })
+    .await;
 }
 
 /// Inserts an open alert row (as the alert rules would).

@@ -327,6 +327,53 @@ impl TestApp {
         }
     }
 
+    /// A care-team member (holding `clinician_token`) writes `patient`'s care plan over
+    /// the sync endpoint, as the dashboard's editor or a clinician app would: `edit`
+    /// changes a fresh copy of the plan (from its genesis, so it merges with the stored
+    /// one), which is synced until the server has it.
+    pub async fn sync_care_plan(
+        &self,
+        clinician_token: &str,
+        patient: PatientId,
+        edit: impl FnOnce(&mut automerge::AutoCommit),
+    ) {
+        use paindiary_sync::replica::{Connection, SyncTarget};
+        let kind = paindiary_sync::schema::DocKind::CarePlan {
+            patient: paindiary_sync::ids::PatientId::from_uuid(patient.uuid()),
+        };
+        let mut doc = kind
+            .create(automerge::ActorId::random())
+            .expect("care plan genesis");
+        edit(&mut doc);
+        let peer = paindiary_sync::protocol::PeerId::new(format!(
+            "clinician-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .expect("peer id");
+        let mut conn = Connection::connect(
+            &self.sync_endpoint(clinician_token),
+            peer,
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("sync connection");
+        let mut state = automerge::sync::State::new();
+        let outcome = conn
+            .sync_documents(
+                &mut [SyncTarget {
+                    id: kind.document_id(),
+                    doc: &mut doc,
+                    state: &mut state,
+                }],
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("care plan sync");
+        assert!(!outcome[0].unavailable, "care plan refused");
+        conn.close().await;
+    }
+
     /// Runs a query that returns one integer (a `COUNT(*)`) on the app's database.
     pub async fn count(&self, sql: &str) -> i64 {
         self.count_with(sql, Vec::new()).await

@@ -14,7 +14,8 @@ use paindiary_server::domain::Role;
 use paindiary_sync::ids::{DocumentId, Month, PatientId as DocPatientId};
 use paindiary_sync::protocol::{Message, PeerId};
 use paindiary_sync::replica::{Connection, Durability, Replica, SyncError, SyncTarget};
-use paindiary_sync::schema::month::read_entries;
+use paindiary_sync::schema::care_plan::{Section, put_item};
+use paindiary_sync::schema::month::{FieldValue, read_entries};
 use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use paindiary_tests::{TestApp, story};
 use reqwest::{Method, StatusCode};
@@ -269,6 +270,23 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
     let alice_month = phone_with_one_entry(&app, &alice.token, alice_doc).await;
     let bob_month =
         phone_with_one_entry(&app, &bob.token, DocPatientId::from_uuid(bob_id.uuid())).await;
+    // Both have one prescription in their care plan.
+    for p in [alice_id, bob_id] {
+        app.sync_care_plan(&nurse.token, p, |doc| {
+            put_item(
+                doc,
+                Section::Medications,
+                "item-0",
+                &[
+                    ("drug", FieldValue::Text("Gabapentin".into())),
+                    ("times_per_day", FieldValue::Float(3.0)),
+                ],
+                Utc::now(),
+            )
+            .unwrap();
+        })
+        .await;
+    }
     // Reads leave audit rows for both patients.
     assert_eq!(
         app.get(
@@ -305,7 +323,8 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert!(report["documents"].as_u64().unwrap() >= 2, "{report}");
-    assert_eq!(report["projected_rows"], 1, "{report}");
+    // The pain entry, the care plan's projection row and its prescription.
+    assert_eq!(report["projected_rows"], 3, "{report}");
     assert!(report["tokens_revoked"].as_u64().unwrap() >= 1, "{report}");
 
     // Alice's live session ends; her data is gone from every table.
@@ -314,6 +333,8 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
     for table in [
         "documents",
         "pain_entries",
+        "care_plan_projections",
+        "care_plan_medications",
         "care_team_members",
         "invitations",
     ] {
@@ -387,6 +408,10 @@ async fn erasing_a_patient_removes_their_data_and_nothing_else(app: Arc<TestApp>
     // Bob is untouched, and the nurse's session on his month carries on.
     still_syncs(&mut nurse_on_bob, bob_month).await;
     assert_eq!(rows_about(&app, "pain_entries", bob_id.uuid(), "").await, 1);
+    assert_eq!(
+        rows_about(&app, "care_plan_medications", bob_id.uuid(), "").await,
+        1
+    );
     assert!(rows_about(&app, "audit_events", bob_id.uuid(), "").await >= bob_audit_before);
     nurse_on_bob.close().await;
 }

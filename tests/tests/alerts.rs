@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use paindiary_server::alerts;
@@ -15,11 +14,10 @@ use paindiary_server::clock::Clock;
 use paindiary_server::domain::{PatientId, Role};
 use paindiary_server::entity::{alerts as alert_rows, notification_outbox};
 use paindiary_sync::ids::PatientId as DocPatientId;
-use paindiary_sync::protocol::PeerId;
-use paindiary_sync::replica::{Connection, Durability, Replica, ServerEndpoint, SyncTarget};
+use paindiary_sync::replica::{Durability, Replica, ServerEndpoint};
 use paindiary_sync::schema::care_plan;
 use paindiary_sync::schema::month::FieldValue;
-use paindiary_sync::schema::{DocKind, Entry, EntryMeta, MedicationIntake, PainEntry};
+use paindiary_sync::schema::{Entry, EntryMeta, MedicationIntake, PainEntry};
 use paindiary_tests::{Actor, TestApp, story};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -628,47 +626,6 @@ fn oxycodone_prn(at: DateTime<Utc>) -> Entry {
     })
 }
 
-/// The clinician writes the patient's care plan over the sync endpoint, as the dashboard
-/// or a clinician app would.
-async fn write_care_plan(
-    app: &TestApp,
-    clinician: &Actor,
-    patient: PatientId,
-    edit: impl FnOnce(&mut automerge::AutoCommit),
-) {
-    let kind = DocKind::CarePlan {
-        patient: DocPatientId::from_uuid(patient.uuid()),
-    };
-    let mut doc = kind.create(automerge::ActorId::random()).unwrap();
-    edit(&mut doc);
-    let endpoint = ServerEndpoint {
-        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
-        token: Some(clinician.token.clone()),
-    };
-    let mut conn = Connection::connect(
-        &endpoint,
-        PeerId::new(format!("clinician-{}", Uuid::new_v4().simple())).unwrap(),
-        None,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let mut state = automerge::sync::State::new();
-    let outcome = conn
-        .sync_documents(
-            &mut [SyncTarget {
-                id: kind.document_id(),
-                doc: &mut doc,
-                state: &mut state,
-            }],
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert!(!outcome[0].unavailable);
-    conn.close().await;
-}
-
 async fn care_plan_limits_and_overrides_apply(app: Arc<TestApp>) {
     let clinic = app.create_clinic("Care").await;
     let physician = app.create_staff(clinic, Role::Physician).await;
@@ -693,7 +650,7 @@ async fn care_plan_limits_and_overrides_apply(app: Arc<TestApp>) {
 
     // The care plan allows two PRN doses a day and treats 7 as severe for this patient:
     // its change re-evaluates the last days at once.
-    write_care_plan(&app, &physician, pid, |doc| {
+    app.sync_care_plan(&physician.token, pid, |doc| {
         care_plan::put_item(
             doc,
             care_plan::Section::Medications,

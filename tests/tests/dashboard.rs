@@ -9,10 +9,7 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use paindiary_server::clock::Clock;
 use paindiary_server::domain::Role;
-use paindiary_server::entity::document_chunks;
-use paindiary_server::storage;
-use paindiary_sync::ids::PatientId as DocPatientId;
-use paindiary_sync::schema::DocKind;
+use paindiary_server::entity::{care_plan_medications, care_plan_projections};
 use paindiary_sync::schema::EntryKind;
 use paindiary_sync::schema::care_plan::{Section, put_item};
 use paindiary_sync::schema::month::FieldValue;
@@ -22,7 +19,7 @@ use paindiary_tests::dashboard::{
 };
 use paindiary_tests::{TestApp, story};
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 
 fn day(s: &str) -> NaiveDate {
@@ -122,7 +119,9 @@ async fn fixture_patient(app: &TestApp) -> (paindiary_tests::Actor, paindiary_te
     ph.sync(&endpoint(app, &patient.token)).await.unwrap();
     write_care_plan(
         app,
+        &nurse.token,
         pid,
+        0,
         &[
             CarePlanItem::Medication {
                 drug: "Oxycodone",
@@ -478,10 +477,11 @@ async fn listed_adherence(app: &TestApp, token: &str) -> Value {
     row["adherence_7d"].clone()
 }
 
-/// The patient list decodes care plans once and keeps them (issue #5); a plan changed
-/// afterwards (here written straight into the shared database, as another server replica
-/// or the sync hub would) must show in the very next render, never the cached one.
-async fn patient_list_shows_care_plan_changes_made_after_it_was_rendered(app: Arc<TestApp>) {
+/// The patient list reads prescriptions from the care-plan projection (issue #5): every
+/// way a plan is written (a clinician's sync, the editor) shows in the next render;
+/// `paindiary reproject` rebuilds the same rows, and a database whose plans were stored
+/// before the projection existed gets them at the next start (migration).
+async fn patient_list_adherence_follows_every_care_plan_write(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
     let nurse = app.create_staff(clinic, Role::Nurse).await;
     let patient = app.enrolled_patient(clinic, "PD-0042").await;
@@ -502,19 +502,23 @@ async fn patient_list_shows_care_plan_changes_made_after_it_was_rendered(app: Ar
                 .single()
                 .unwrap()
                 .with_timezone(&chrono::Utc);
-            ph.record(&intake(t, "Oxycodone", 10.0, "taken"), now)
-                .unwrap();
+            // Logged by its brand name in the mornings.
+            let drug = if hour == 8 { "OxyContin" } else { "Oxycodone" };
+            ph.record(&intake(t, drug, 10.0, "taken"), now).unwrap();
         }
     }
     ph.sync(&endpoint(&app, &patient.token)).await.unwrap();
 
-    // Nothing prescribed yet (the phone synced an empty plan): no adherence.
+    // Nothing prescribed yet: no adherence.
     assert!(listed_adherence(&app, &nurse.token).await.is_null());
 
-    // A prescription is written: the list shows it, from the plan it has now cached.
+    // The nurse prescribes oxycodone over sync: the doses logged as "OxyContin" count
+    // for it as well as those logged as "Oxycodone", 12 of 14.
     write_care_plan(
         &app,
+        &nurse.token,
         pid,
+        0,
         &[CarePlanItem::Medication {
             drug: "Oxycodone",
             times_per_day: 2.0,
@@ -524,60 +528,86 @@ async fn patient_list_shows_care_plan_changes_made_after_it_was_rendered(app: Ar
     .await;
     let adherence = listed_adherence(&app, &nurse.token).await;
     assert!(close(&adherence, 12.0 / 14.0), "{adherence}");
-    assert_eq!(app.state.care_plans.len(), 1);
-    // Unchanged: served again (from the cache) with the same figure.
-    let adherence = listed_adherence(&app, &nurse.token).await;
-    assert!(close(&adherence, 12.0 / 14.0), "{adherence}");
 
-    // Gabapentin three times a day is prescribed, by a change appended to the stored
-    // plan without going through this server's list: never taken, so adherence is the
-    // mean of 12/14 and 0/21.
-    let id = DocKind::CarePlan {
-        patient: DocPatientId::from_uuid(pid.uuid()),
-    }
-    .document_id();
-    let mut stored = storage::load(&app.state.db, &id).await.unwrap().unwrap();
-    // Everything loaded counts as saved, so the appended chunk holds only the new change.
-    let _ = stored.doc.save_incremental();
-    put_item(
-        &mut stored.doc,
-        Section::Medications,
-        "item-gabapentin",
-        &[
-            ("drug", FieldValue::Text("Gabapentin".into())),
-            ("times_per_day", FieldValue::Float(3.0)),
-            ("start_date", FieldValue::Text("2020-01-01".into())),
-            ("opioid", FieldValue::Bool(false)),
-            ("prn", FieldValue::Bool(false)),
-        ],
-        now,
-    )
-    .unwrap();
-    storage::append_chunk(
-        &app.state.db,
-        &id,
-        stored.doc.save_incremental(),
-        false,
-        now,
-    )
-    .await
-    .unwrap();
+    // The care-plan editor adds gabapentin three times a day, never taken: the mean of
+    // 12/14 and 0/21.
+    let changed = app
+        .hub
+        .edit_care_plan(pid, nurse.user_id, |doc, now| {
+            put_item(
+                doc,
+                Section::Medications,
+                "item-gabapentin",
+                &[
+                    ("drug", FieldValue::Text("Gabapentin".into())),
+                    ("times_per_day", FieldValue::Float(3.0)),
+                    ("start_date", FieldValue::Text("2020-01-01".into())),
+                    ("opioid", FieldValue::Bool(false)),
+                    ("prn", FieldValue::Bool(false)),
+                ],
+                now,
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    assert!(changed);
     let adherence = listed_adherence(&app, &nurse.token).await;
-    assert!(
-        close(&adherence, 6.0 / 14.0),
-        "stale care plan served: {adherence}"
+    assert!(close(&adherence, 6.0 / 14.0), "{adherence}");
+
+    // The projected prescriptions, and the same after a full reprojection.
+    let prescriptions = || async {
+        care_plan_medications::Entity::find()
+            .filter(care_plan_medications::Column::PatientId.eq(pid.uuid()))
+            .order_by_asc(care_plan_medications::Column::ItemId)
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.item_id, m.drug_normalized, m.times_per_day, m.start_date))
+            .collect::<Vec<_>>()
+    };
+    let start = NaiveDate::from_ymd_opt(2020, 1, 1);
+    let projected = prescriptions().await;
+    assert_eq!(
+        projected,
+        [
+            (
+                "item-0".to_owned(),
+                "oxycodone".to_owned(),
+                Some(2.0),
+                start
+            ),
+            (
+                "item-gabapentin".to_owned(),
+                "gabapentin".to_owned(),
+                Some(3.0),
+                start
+            ),
+        ]
     );
+    let report = paindiary_server::projection::reproject_all(&app.state.db, now)
+        .await
+        .unwrap();
+    assert_eq!(report.care_plans, 1);
+    assert_eq!(prescriptions().await, projected);
 
-    // Its chunks deleted (as erasure does): the plan is gone from the list and the cache.
-    document_chunks::Entity::delete_many()
-        .filter(document_chunks::Column::DocumentId.eq(id.to_string()))
+    // A database from before the projection: its plans are projected when it migrates.
+    care_plan_medications::Entity::delete_many()
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    care_plan_projections::Entity::delete_many()
         .exec(&app.state.db)
         .await
         .unwrap();
     assert!(listed_adherence(&app, &nurse.token).await.is_null());
-    assert!(app.state.care_plans.is_empty());
+    paindiary_server::db::migrate(&app.state.db).await.unwrap();
+    assert_eq!(prescriptions().await, projected);
+    let adherence = listed_adherence(&app, &nurse.token).await;
+    assert!(close(&adherence, 6.0 / 14.0), "{adherence}");
 }
-story!(patient_list_shows_care_plan_changes_made_after_it_was_rendered);
+story!(patient_list_adherence_follows_every_care_plan_write);
 
 /// `application/x-www-form-urlencoded`, as a browser sends a form.
 fn urlencode(pairs: &[(&str, &str)]) -> String {

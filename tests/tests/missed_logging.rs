@@ -16,16 +16,14 @@ use paindiary_server::domain::{PatientId, Role};
 use paindiary_server::entity::{alerts as alert_rows, notification_outbox};
 use paindiary_server::outbox::config::{MailTransportKind, SmtpTls};
 use paindiary_sync::ids::PatientId as DocPatientId;
-use paindiary_sync::protocol::PeerId;
-use paindiary_sync::replica::{Connection, Durability, Replica, ServerEndpoint, SyncTarget};
+use paindiary_sync::replica::{Durability, Replica, ServerEndpoint};
 use paindiary_sync::schema::care_plan;
-use paindiary_sync::schema::{DocKind, Entry, EntryMeta, MedicationIntake, PainEntry};
+use paindiary_sync::schema::{Entry, EntryMeta, MedicationIntake, PainEntry};
 use paindiary_tests::smtp::SmtpServer;
 use paindiary_tests::{Actor, Backend, TestApp, run_story_with, story};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// The time zone `TestApp::create_patient` gives every patient.
 const TZ: &str = "Europe/Berlin";
@@ -97,46 +95,6 @@ fn pain_days_ago(app: &TestApp, days: impl IntoIterator<Item = i64>) -> Vec<Entr
         .collect()
 }
 
-/// Writes `patient`'s care plan over the sync endpoint, as the dashboard's editor does.
-async fn write_care_plan(
-    app: &TestApp,
-    clinician: &Actor,
-    patient: PatientId,
-    edit: impl FnOnce(&mut automerge::AutoCommit),
-) {
-    let kind = DocKind::CarePlan {
-        patient: DocPatientId::from_uuid(patient.uuid()),
-    };
-    let mut doc = kind.create(automerge::ActorId::random()).unwrap();
-    edit(&mut doc);
-    let endpoint = ServerEndpoint {
-        url: format!("{}/sync", app.base_url.replace("http://", "ws://")),
-        token: Some(clinician.token.clone()),
-    };
-    let mut conn = Connection::connect(
-        &endpoint,
-        PeerId::new(format!("clinician-{}", Uuid::new_v4().simple())).unwrap(),
-        None,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let mut state = automerge::sync::State::new();
-    let outcome = conn
-        .sync_documents(
-            &mut [SyncTarget {
-                id: kind.document_id(),
-                doc: &mut doc,
-                state: &mut state,
-            }],
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-    assert!(!outcome[0].unavailable);
-    conn.close().await;
-}
-
 async fn alerts_of(app: &TestApp, patient: PatientId) -> Vec<alert_rows::Model> {
     alert_rows::Entity::find()
         .filter(alert_rows::Column::PatientId.eq(patient.uuid()))
@@ -195,7 +153,7 @@ async fn missed_logging_alerts_once_from_the_timer(app: Arc<TestApp>, smtp: Arc<
     sync_entries(&app, &planned, pain_days_ago(&app, 2..=10)).await;
     sync_entries(&app, &control, pain_days_ago(&app, 2..=10)).await;
     let now = app.clock.now();
-    write_care_plan(&app, &nurse, planned_id, |doc| {
+    app.sync_care_plan(&nurse.token, planned_id, |doc| {
         care_plan::set_threshold(doc, "missed_days", Some(1.0), now).unwrap();
     })
     .await;

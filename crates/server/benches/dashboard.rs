@@ -2,13 +2,9 @@
 //! - `trends_year`: `trends::compute` for one patient over 365 local days with about
 //!   3,000 entries (4 pain scores and 4 intakes a day) and a care plan;
 //! - `patient_list_500`: `trends::list::summarise` for a clinician's 500 patients, each
-//!   with 4 weeks of data (2 scores and 2 intakes a day) and a care plan, through the
-//!   server's shared care-plan cache (warm after the first iteration: plans unchanged);
-//! - `patient_list_500_cold`: the same with an empty cache each iteration (every plan
-//!   loaded and decoded);
-//! - `care_plans_500_one_by_one` / `care_plans_500_batched`: the list's care-plan reads
-//!   alone, one query per patient (as the list did) against one query for all (with an
-//!   empty cache, so both decode every plan).
+//!   with 4 weeks of data (2 scores and 2 intakes a day) and a care plan whose
+//!   prescriptions are projected as the hub's commit projects them (the list keeps no
+//!   state between renders, so the first render after a start costs the same).
 //!
 //! On SQLite by default; on PostgreSQL when `PAINDIARY_BENCH_PG_URL` names a server
 //! (e.g. `postgres://postgres@127.0.0.1:5432/postgres`): a fresh database is created there
@@ -25,7 +21,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use paindiary_server::accounts;
 use paindiary_server::entity::{medication_intakes, pain_entries, patients};
 use paindiary_server::storage::{self, DocumentMeta};
-use paindiary_server::trends::plan_cache::CarePlanCache;
 use paindiary_server::{AppState, Config};
 use paindiary_sync::ids::PatientId as DocPatientId;
 use paindiary_sync::schema::DocKind;
@@ -213,6 +208,12 @@ async fn store_care_plan(state: &AppState, patient: Uuid, now: DateTime<Utc>, st
     storage::append_chunk(&state.db, &id, doc.save(), true, now)
         .await
         .unwrap();
+    // What the hub's commit does after storing a care plan's chunks.
+    let projected =
+        paindiary_server::projection::care_plan::project_care_plan(&state.db, patient, now)
+            .await
+            .unwrap();
+    assert_eq!(projected, 2);
 }
 
 async fn new_patient(state: &AppState, clinic: Uuid, code: String, now: DateTime<Utc>) -> Uuid {
@@ -293,7 +294,6 @@ fn bench(c: &mut Criterion) {
         assert_eq!(rows.len(), 500);
         (year_patient, rows)
     });
-    let ids: Vec<Uuid> = list.iter().map(|p| p.id).collect();
 
     let mut group = c.benchmark_group(format!("dashboard_{backend}"));
     group.bench_function("trends_year", |b| {
@@ -315,58 +315,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("patient_list_500", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let l = paindiary_server::trends::list::summarise(
-                    &state.db,
-                    &state.care_plans,
-                    &list,
-                    now,
-                )
-                .await
-                .unwrap();
-                assert_eq!(l.len(), 500);
-                black_box(l)
-            })
-        })
-    });
-    group.bench_function("patient_list_500_cold", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                // A fresh cache each time: every plan loaded and decoded, as on the first
-                // render after a start or when all 500 plans changed.
-                let cold = CarePlanCache::default();
-                let l = paindiary_server::trends::list::summarise(&state.db, &cold, &list, now)
+                let l = paindiary_server::trends::list::summarise(&state.db, &list, now)
                     .await
                     .unwrap();
                 assert_eq!(l.len(), 500);
+                // Every patient's adherence computed from the projected prescriptions.
+                assert!(l.iter().all(|p| p.adherence_7d.is_some()));
                 black_box(l)
-            })
-        })
-    });
-    group.bench_function("care_plans_500_one_by_one", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                for p in &ids {
-                    black_box(
-                        paindiary_server::trends::care_plan(&state.db, *p)
-                            .await
-                            .unwrap(),
-                    );
-                }
-            })
-        })
-    });
-    group.bench_function("care_plans_500_batched", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                black_box(
-                    paindiary_server::trends::care_plans(
-                        &state.db,
-                        &CarePlanCache::default(),
-                        &ids,
-                    )
-                    .await
-                    .unwrap(),
-                )
             })
         })
     });

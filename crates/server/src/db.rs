@@ -29,6 +29,9 @@ pub enum DbOpenError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(DbErr),
+    /// Projecting stored care plans after the migrations failed.
+    #[error("projecting stored care plans failed: {0}")]
+    Backfill(String),
 }
 
 /// Connects according to `config`: SQLite (file created if missing, WAL, foreign keys,
@@ -146,9 +149,18 @@ async fn open(
     Database::connect(opts).await.map_err(DbOpenError::Connect)
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then fills what a migration adds but cannot compute
+/// in SQL: the prescriptions of care plans stored before they were projected (a single
+/// query once that is done).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbOpenError> {
-    Migrator::up(db, None).await.map_err(DbOpenError::Migrate)
+    Migrator::up(db, None).await.map_err(DbOpenError::Migrate)?;
+    let projected = crate::projection::care_plan::project_unprojected(db, chrono::Utc::now())
+        .await
+        .map_err(|e| DbOpenError::Backfill(e.to_string()))?;
+    if projected > 0 {
+        tracing::info!(care_plans = projected, "care-plan prescriptions projected");
+    }
+    Ok(())
 }
 
 /// Whether the database answers a trivial query (for `/readyz`).

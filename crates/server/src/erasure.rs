@@ -27,7 +27,7 @@ use crate::state::AppState;
 pub struct ErasureReport {
     /// Stored documents removed.
     pub documents: u64,
-    /// Projected rows removed (every entry kind and the issues table).
+    /// Projected rows removed (every entry kind, the issues table, the care plan's).
     pub projected_rows: u64,
     /// Alerts removed (with their history and deliveries).
     pub alerts: u64,
@@ -186,5 +186,6 @@ async fn delete_projection(conn: &impl ConnectionTrait, pid: Uuid) -> Result<u64
         .exec(conn)
         .await?
         .rows_affected;
+    rows += crate::projection::care_plan::delete_care_plan_projection(conn, pid).await?;
     Ok(rows)
 }

@@ -268,6 +268,7 @@ async fn reproject(config: Config) -> anyhow::Result<()> {
     output(&format!("invalid={}", report.invalid));
     output(&format!("unreadable={}", report.unreadable));
     output(&format!("orphans_removed={}", report.orphans_removed));
+    output(&format!("care_plans={}", report.care_plans));
     output(&format!("seconds={secs:.3}"));
     output(&format!("load_seconds={:.3}", report.loading.as_secs_f64()));
     output(&format!(

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::db::{self, DbOpenError};
 use crate::domain::Password;
 use crate::error::ApiError;
-use crate::trends::plan_cache::CarePlanCache;
 
 /// Shared, cheaply clonable server state.
 #[derive(Clone, Debug)]
@@ -33,9 +32,6 @@ pub struct AppState {
     pub(crate) dummy_password_hash: Arc<str>,
     /// The delivery channels and the worker's wake-up signal.
     pub outbox: Arc<crate::outbox::Outbox>,
-    /// Decoded care plans for the patient list, revalidated against the database on
-    /// every use (so replicas sharing one database never serve each other stale plans).
-    pub care_plans: Arc<CarePlanCache>,
 }
 
 /// Why the state could not be built.
@@ -71,7 +67,6 @@ impl AppState {
             access_changes: AccessChanges::default(),
             dummy_password_hash: Arc::from(dummy),
             outbox,
-            care_plans: Arc::new(CarePlanCache::default()),
         })
     }
 

@@ -127,7 +127,7 @@ pub async fn clinician_patients(
         }),
     )
     .await?;
-    let list = trends::list::summarise(&state.db, &state.care_plans, &rows, now)
+    let list = trends::list::summarise(&state.db, &rows, now)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(json!({ "patients": list })))

@@ -7,6 +7,8 @@ pub mod alert_events;
 pub mod alerts;
 pub mod audit_events;
 pub mod auth_tokens;
+pub mod care_plan_medications;
+pub mod care_plan_projections;
 pub mod care_team_members;
 pub mod clinic_notification_settings;
 pub mod clinics;

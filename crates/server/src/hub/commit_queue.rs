@@ -45,6 +45,9 @@ pub(crate) struct CommitRequest {
     pub(crate) chunks: Vec<(DocumentId, Vec<u8>, bool)>,
     /// The projected rows of the touched entries.
     pub(crate) projection: Option<PreparedProjection>,
+    /// A care plan's patient: its prescriptions are projected again from the stored plan
+    /// (this request's chunks included).
+    pub(crate) care_plan: Option<uuid::Uuid>,
     /// The device's sync state to persist: `(peer key, document, state)`.
     pub(crate) sync_state: Option<(String, DocumentId, SyncState)>,
     /// The audit row of the write (none for a document the server creates itself).
@@ -190,6 +193,8 @@ async fn write_batch(
     let mut audits = Vec::with_capacity(requests.len());
     let mut alert_work = Vec::new();
     let mut projections = Vec::with_capacity(requests.len());
+    // Each plan once per batch (from the stored plan, so once covers every request of it).
+    let mut care_plans = BTreeMap::new();
     // Every chunk of the batch in one statement.
     let mut all_chunks = Vec::new();
     for request in &requests {
@@ -216,6 +221,9 @@ async fn write_batch(
             })
             .collect::<Result<Vec<_>, _>>()?;
         projections.extend(request.projection);
+        if let Some(patient) = request.care_plan {
+            care_plans.insert(patient, request.now);
+        }
         if let Some((key, id, state)) = request.sync_state {
             sync_states.insert((key, id.to_string()), (state.encode(), request.now));
         }
@@ -235,6 +243,14 @@ async fn write_batch(
             })?
             .into_iter()
             .collect();
+    for (patient, now) in care_plans {
+        projection::care_plan::project_care_plan(&txn, patient, now)
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Db(e) => e,
+                corrupt => DbErr::Custom(corrupt.to_string()),
+            })?;
+    }
     // Alert rules over what just changed, in the same transaction: an alert and its
     // deliveries exist exactly when the entries that triggered them do. One evaluation
     // for the whole batch (a fixed number of queries, whatever the number of patients).

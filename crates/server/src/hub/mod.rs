@@ -428,6 +428,10 @@ impl Hub {
                 register: Some((slot.id, meta)),
                 chunks: vec![(slot.id, bytes, true)],
                 projection: None,
+                care_plan: match kind {
+                    DocKind::CarePlan { patient } => Some(*patient.as_uuid()),
+                    _ => None,
+                },
                 sync_state: None,
                 audit: None,
                 alerts: None,
@@ -634,6 +638,7 @@ impl Hub {
             register: new_month.map(|meta| (id, meta)),
             chunks,
             projection,
+            care_plan: matches!(meta.kind, DocKind::CarePlan { .. }).then(|| *patient.as_uuid()),
             sync_state,
             audit: Some(
                 AuditEvent::new(now, Some(conn.user_id), actions::DOCUMENT_WRITE)
@@ -736,6 +741,7 @@ impl Hub {
             register: None,
             chunks: vec![(id, bytes, false)],
             projection: None,
+            care_plan: Some(patient.uuid()),
             sync_state: None,
             audit: Some(
                 AuditEvent::new(now, Some(user), actions::CARE_PLAN_EDIT)

@@ -1,6 +1,7 @@
 //! Projection of month diary documents into relational tables (`pain_entries`,
 //! `medication_intakes`, `exercise_sessions`, `wellbeing_entries`, `peg_checkins`) and
-//! `entry_issues`, for trends, alerts and the dashboard.
+//! `entry_issues`, for trends, alerts and the dashboard; care plans' prescriptions in
+//! [`care_plan`].
 //!
 //! Every row is computed from the *merged* document state of its entry, and written with
 //! an upsert keyed by the entry's UUID: whichever replica projects last, after whichever
@@ -24,6 +25,7 @@
 //! Diary content never reaches logs or errors: [`ProjectionError`] names the step that
 //! failed, and logs carry document IDs and counts only.
 
+pub mod care_plan;
 mod reproject;
 mod write;
 

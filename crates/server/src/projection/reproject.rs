@@ -1,4 +1,5 @@
-//! `paindiary reproject`: rebuilds every projection from the stored documents.
+//! `paindiary reproject`: rebuilds every projection from the stored documents (the
+//! care plans' too).
 //!
 //! Each month document is loaded from its chunks and projected whole, in one transaction
 //! per document; afterwards rows and issues of documents that no longer exist are deleted.
@@ -42,6 +43,8 @@ pub struct ReprojectReport {
     pub unreadable: usize,
     /// Rows and issues deleted because their document no longer exists.
     pub orphans_removed: u64,
+    /// Care plans whose prescriptions were projected again.
+    pub care_plans: usize,
     /// Wall time.
     pub elapsed: Duration,
     /// Of which reading chunks and loading documents.
@@ -54,6 +57,9 @@ pub enum ReprojectError {
     /// Projecting a document failed.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// Projecting the care plans failed.
+    #[error("reprojecting care plans failed")]
+    CarePlans(#[source] StorageError),
     /// Reading documents or chunks, or a transaction, failed.
     #[error("reprojection failed while {step}")]
     Database {
@@ -125,6 +131,9 @@ pub async fn reproject_all(
         report.unreadable += summary.unreadable;
     }
     report.orphans_removed = remove_orphans(db_conn).await?;
+    report.care_plans = super::care_plan::reproject_care_plans(db_conn, now)
+        .await
+        .map_err(ReprojectError::CarePlans)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

@@ -11,8 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::plan_cache::CarePlanCache;
-use super::{DrugDay, TrendsError, adherence, care_plans, overall_adherence};
+use super::{DrugDay, TrendsError, adherence, overall_adherence, schedules_many};
 use crate::entity::{
     alerts, exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
     wellbeing_entries,
@@ -53,10 +52,9 @@ fn severity_rank(s: &str) -> u8 {
 }
 
 /// Summaries of `rows` as of `now`, patients with open alerts first (most severe first),
-/// then by display code. Care plans come through `plans` (see [`care_plans`]).
+/// then by display code. Prescriptions come from the care-plan projection.
 pub async fn summarise(
     conn: &impl ConnectionTrait,
-    plans: &CarePlanCache,
     rows: &[patients::Model],
     now: DateTime<Utc>,
 ) -> Result<Vec<PatientSummary>, TrendsError> {
@@ -175,9 +173,9 @@ pub async fn summarise(
         });
     }
 
-    // Every care plan in one query (one per patient made a 500-patient list slow), and
-    // unchanged ones not even decoded again (decoding 500 plans took ~75 ms a render).
-    let mut plans = care_plans(conn, plans, &ids).await?;
+    // Every patient's prescriptions in one query from their projection (loading and
+    // decoding 500 care-plan documents took ~75 ms a render).
+    let schedules = schedules_many(conn, &ids).await?;
 
     let mut out = Vec::with_capacity(rows.len());
     for p in rows {
@@ -193,10 +191,9 @@ pub async fn summarise(
         };
         let recent = mean(t - Duration::days(6), t);
         let prior = mean(t - Duration::days(13), t - Duration::days(7));
-        let plan = plans.remove(&p.id).unwrap_or_default();
         let adh = adherence(
             meds_by.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
-            &plan,
+            schedules.get(&p.id).map(Vec::as_slice).unwrap_or(&[]),
             t - Duration::days(6),
             t,
         );

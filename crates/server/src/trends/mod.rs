@@ -9,9 +9,8 @@
 //! patient's local day stored with each entry, so time zones and DST are already applied.
 
 pub mod list;
-pub mod plan_cache;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate};
 use paindiary_notifier::rules::{
@@ -28,7 +27,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::entity::{
-    exercise_sessions, medication_intakes, pain_entries, peg_checkins, wellbeing_entries,
+    care_plan_medications, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
+    wellbeing_entries,
 };
 use crate::storage;
 
@@ -204,38 +204,6 @@ pub async fn care_plan(
         .unwrap_or_default())
 }
 
-/// The care plans of many patients at once, a patient without one getting an empty
-/// plan. Plans whose stored chunks are unchanged since `cache` decoded them are taken
-/// from it (checked with one query per 500 patients); the rest are loaded with one query
-/// per 500 patients, decoded and cached.
-pub async fn care_plans(
-    conn: &impl ConnectionTrait,
-    cache: &plan_cache::CarePlanCache,
-    patients: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, CarePlan>, storage::StorageError> {
-    let ids: Vec<_> = patients
-        .iter()
-        .map(|p| {
-            DocKind::CarePlan {
-                patient: DocPatientId::from_uuid(*p),
-            }
-            .document_id()
-        })
-        .collect();
-    let mut plans = cache.get_many(conn, &ids).await?;
-    Ok(patients
-        .iter()
-        .zip(&ids)
-        .map(|(p, id)| {
-            let plan = plans
-                .remove(id)
-                .map(std::sync::Arc::unwrap_or_clone)
-                .unwrap_or_default();
-            (*p, plan)
-        })
-        .collect())
-}
-
 /// Pain per local day in `from..=to`, from SQL.
 pub async fn daily_pain(
     conn: &impl ConnectionTrait,
@@ -347,7 +315,7 @@ pub async fn compute_with_plan(
         }
     }
 
-    let adherence = adherence(&medications, plan, from, to);
+    let adherence = adherence(&medications, &schedules(plan), from, to);
     let peg_weekly = peg_weeks(conn, patient, from, to).await?;
 
     let mut interventions = Vec::new();
@@ -474,35 +442,120 @@ async fn drug_days(
         .collect())
 }
 
+/// A scheduled prescription, as adherence needs it: from a decoded care plan
+/// ([`schedules`]) or from the care-plan projection ([`schedules_many`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Drug name as prescribed.
+    pub drug: String,
+    /// The name intakes are matched by ([`normalize_drug_name`]).
+    pub drug_normalized: String,
+    /// Scheduled intakes per day (> 0).
+    pub times_per_day: f64,
+    /// First day.
+    pub start_date: Option<NaiveDate>,
+    /// Last day.
+    pub end_date: Option<NaiveDate>,
+}
+
+/// The scheduled prescriptions of `plan` (those with a positive `times_per_day`).
+pub fn schedules(plan: &CarePlan) -> Vec<Schedule> {
+    plan.medications
+        .iter()
+        .filter_map(|m| {
+            Some(Schedule {
+                drug: m.drug.clone(),
+                drug_normalized: normalize_drug_name(&m.drug),
+                times_per_day: m.times_per_day.filter(|t| *t > 0.0)?,
+                start_date: m.start_date,
+                end_date: m.end_date,
+            })
+        })
+        .collect()
+}
+
+/// Patients per query in [`schedules_many`] (well under the bound-parameter limits).
+const SCHEDULE_BATCH: usize = 500;
+
+/// The scheduled prescriptions of many patients, read from the care-plan projection
+/// (a patient without any is left out); one query per 500 patients.
+pub async fn schedules_many(
+    conn: &impl ConnectionTrait,
+    patients: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Schedule>>, DbErr> {
+    use care_plan_medications::Column as C;
+    type Row = (
+        Uuid,
+        String,
+        String,
+        f64,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+    );
+    let mut out: HashMap<Uuid, Vec<Schedule>> = HashMap::new();
+    for batch in patients.chunks(SCHEDULE_BATCH) {
+        let rows: Vec<Row> = care_plan_medications::Entity::find()
+            .select_only()
+            .columns([
+                C::PatientId,
+                C::Drug,
+                C::DrugNormalized,
+                C::TimesPerDay,
+                C::StartDate,
+                C::EndDate,
+            ])
+            .filter(C::PatientId.is_in(batch.iter().copied()))
+            .filter(C::TimesPerDay.gt(0.0))
+            .order_by_asc(C::PatientId)
+            .order_by_asc(C::ItemId)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (patient, drug, drug_normalized, times_per_day, start_date, end_date) in rows {
+            out.entry(patient).or_default().push(Schedule {
+                drug,
+                drug_normalized,
+                times_per_day,
+                start_date,
+                end_date,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Adherence of each scheduled prescription over the days of `from..=to` it covers.
 /// PRN intakes do not count here (`drug_days` counts every taken dose; the scheduled
 /// share is capped at `times_per_day` a day, so extra doses do not raise adherence).
+/// Intakes match a prescription by [`normalize_drug_name`], so "OxyContin" taken
+/// counts for "oxycodone" prescribed, and "Percocet 5/325" for "Percocet 5/325".
 pub fn adherence(
     days: &[DrugDay],
-    plan: &CarePlan,
+    schedules: &[Schedule],
     from: NaiveDate,
     to: NaiveDate,
 ) -> Vec<Adherence> {
+    let days: Vec<(String, &DrugDay)> = days
+        .iter()
+        .map(|d| (normalize_drug_name(&d.drug), d))
+        .collect();
     let mut out = Vec::new();
-    for med in &plan.medications {
-        let Some(tpd) = med.times_per_day.filter(|t| *t > 0.0) else {
-            continue;
-        };
-        let start = med.start_date.map_or(from, |s| s.max(from));
-        let end = med.end_date.map_or(to, |e| e.min(to));
+    for s in schedules {
+        let tpd = s.times_per_day;
+        let start = s.start_date.map_or(from, |d| d.max(from));
+        let end = s.end_date.map_or(to, |d| d.min(to));
         if end < start {
             continue;
         }
-        let name = normalize_drug_name(&med.drug);
         let covered = (end - start).num_days() + 1;
         let taken: f64 = days
             .iter()
-            .filter(|d| d.drug == name && d.date >= start && d.date <= end)
-            .map(|d| (d.taken as f64).min(tpd))
+            .filter(|(name, d)| *name == s.drug_normalized && d.date >= start && d.date <= end)
+            .map(|(_, d)| (d.taken as f64).min(tpd))
             .sum();
         let expected = tpd * covered as f64;
         out.push(Adherence {
-            drug: med.drug.clone(),
+            drug: s.drug.clone(),
             times_per_day: tpd,
             expected,
             taken,

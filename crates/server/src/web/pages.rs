@@ -94,7 +94,7 @@ pub async fn patient_list(
         }),
     )
     .await?;
-    let list = trends::list::summarise(&state.db, &state.care_plans, &rows, now)
+    let list = trends::list::summarise(&state.db, &rows, now)
         .await
         .map_err(ApiError::internal)?;
     let mut body = String::from(
