@@ -159,49 +159,6 @@ pub async fn load(
     }))
 }
 
-/// Most document ids in one `IN (...)` list of [`load_many`] (well under SQLite's and
-/// PostgreSQL's bound-parameter limits).
-const LOAD_MANY_BATCH: usize = 500;
-
-/// Loads many documents with one query per [`LOAD_MANY_BATCH`] ids instead of one per
-/// document (the patient list reads every patient's care plan). Documents without chunks
-/// are absent from the result.
-pub async fn load_many(
-    conn: &impl ConnectionTrait,
-    ids: &[DocumentId],
-) -> Result<std::collections::HashMap<DocumentId, LoadedDocument>, StorageError> {
-    let mut out = std::collections::HashMap::with_capacity(ids.len());
-    for batch in ids.chunks(LOAD_MANY_BATCH) {
-        let by_text: std::collections::HashMap<String, DocumentId> =
-            batch.iter().map(|id| (id.to_string(), *id)).collect();
-        let chunks = document_chunks::Entity::find()
-            .filter(document_chunks::Column::DocumentId.is_in(by_text.keys().cloned()))
-            .order_by_asc(document_chunks::Column::Id)
-            .all(conn)
-            .await?;
-        for chunk in chunks {
-            let Some(id) = by_text.get(&chunk.document_id) else {
-                continue;
-            };
-            let loaded = out.entry(*id).or_insert_with(|| LoadedDocument {
-                doc: AutoCommit::new(),
-                chunk_ids: Vec::new(),
-                stored_bytes: 0,
-            });
-            loaded
-                .doc
-                .load_incremental(&chunk.bytes)
-                .map_err(|_| StorageError::Corrupt {
-                    document: chunk.document_id.clone(),
-                    chunk: chunk.id,
-                })?;
-            loaded.stored_bytes += chunk.bytes.len();
-            loaded.chunk_ids.push(chunk.id);
-        }
-    }
-    Ok(out)
-}
-
 /// Appends change bytes (or a snapshot) for a document; returns the chunk's row id.
 pub async fn append_chunk(
     conn: &impl ConnectionTrait,

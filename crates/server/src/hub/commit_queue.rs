@@ -247,7 +247,7 @@ async fn write_batch(
         projection::care_plan::project_care_plan(&txn, patient, now)
             .await
             .map_err(|e| match e {
-                storage::StorageError::Db(e) => e,
+                StorageError::Db(e) => e,
                 corrupt => DbErr::Custom(corrupt.to_string()),
             })?;
     }

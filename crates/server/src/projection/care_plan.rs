@@ -16,7 +16,8 @@ use paindiary_sync::schema::DocKind;
 use paindiary_sync::schema::care_plan::read_care_plan;
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    Select, Set,
 };
 use uuid::Uuid;
 
@@ -101,20 +102,12 @@ pub async fn project_unprojected(
         .column(care_plan_projections::Column::PatientId)
         .from(care_plan_projections::Entity)
         .to_owned();
-    let patients: Vec<Uuid> = documents::Entity::find()
-        .select_only()
-        .column(documents::Column::PatientId)
-        .filter(documents::Column::Kind.eq(CARE_PLAN))
-        .filter(documents::Column::PatientId.not_in_subquery(projected))
-        .into_tuple()
-        .all(db)
-        .await?;
-    for patient in &patients {
-        let txn = crate::db::begin_write(db).await?;
-        project_care_plan(&txn, *patient, now).await?;
-        txn.commit().await?;
-    }
-    Ok(patients.len())
+    project_stored(
+        db,
+        documents::Entity::find().filter(documents::Column::PatientId.not_in_subquery(projected)),
+        now,
+    )
+    .await
 }
 
 /// Projects every stored care plan again and deletes the projections of plans that are
@@ -123,18 +116,7 @@ pub async fn reproject_care_plans(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    let patients: Vec<Uuid> = documents::Entity::find()
-        .select_only()
-        .column(documents::Column::PatientId)
-        .filter(documents::Column::Kind.eq(CARE_PLAN))
-        .into_tuple()
-        .all(db)
-        .await?;
-    for patient in &patients {
-        let txn = crate::db::begin_write(db).await?;
-        project_care_plan(&txn, *patient, now).await?;
-        txn.commit().await?;
-    }
+    let projected = project_stored(db, documents::Entity::find(), now).await?;
     let stored = || {
         Query::select()
             .column(documents::Column::PatientId)
@@ -150,6 +132,28 @@ pub async fn reproject_care_plans(
         .filter(care_plan_projections::Column::PatientId.not_in_subquery(stored()))
         .exec(db)
         .await?;
+    Ok(projected)
+}
+
+/// Projects the stored care plans among the documents `select` finds, one transaction
+/// each; returns how many.
+async fn project_stored(
+    db: &DatabaseConnection,
+    select: Select<documents::Entity>,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    let patients: Vec<Uuid> = select
+        .select_only()
+        .column(documents::Column::PatientId)
+        .filter(documents::Column::Kind.eq(CARE_PLAN))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for patient in &patients {
+        let txn = crate::db::begin_write(db).await?;
+        project_care_plan(&txn, *patient, now).await?;
+        txn.commit().await?;
+    }
     Ok(patients.len())
 }
 
