@@ -100,6 +100,21 @@ async fn phone_syncs_and_devices_converge(app: Arc<TestApp>) {
             .await,
         1
     );
+    // The new month was opened once on that connection, and the audit trail says so
+    // once: storing its first change does not count as a second open.
+    let new_month = DocKind::DiaryMonth {
+        patient: doc_patient,
+        month,
+    }
+    .document_id();
+    assert_eq!(
+        app.count_with(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'document.open' AND target = $1",
+            vec![new_month.to_string().into()],
+        )
+        .await,
+        1
+    );
 
     // The patient's index now lists the month, and a tablet learns it from there.
     let mut tablet =

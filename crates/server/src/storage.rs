@@ -6,7 +6,6 @@ use automerge::AutoCommit;
 use chrono::{DateTime, Utc};
 use paindiary_sync::ids::DocumentId;
 use paindiary_sync::schema::DocKind;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -179,27 +178,6 @@ pub async fn append_chunk(
     Ok(inserted.last_insert_id)
 }
 
-/// Replaces the chunks `covered` (exactly those folded into `snapshot`) by one snapshot
-/// chunk. Chunks another replica appended meanwhile are not in `covered` and survive, so
-/// a concurrent writer never loses changes. Returns the snapshot's row id.
-pub async fn compact(
-    conn: &impl ConnectionTrait,
-    id: &DocumentId,
-    snapshot: Vec<u8>,
-    covered: &[i64],
-    now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    let snapshot_id = append_chunk(conn, id, snapshot, true, now).await?;
-    for batch in covered.chunks(500) {
-        document_chunks::Entity::delete_many()
-            .filter(document_chunks::Column::DocumentId.eq(id.to_string()))
-            .filter(document_chunks::Column::Id.is_in(batch.iter().copied()))
-            .exec(conn)
-            .await?;
-    }
-    Ok(snapshot_id)
-}
-
 /// The persisted sync state of a device for a document.
 pub async fn load_sync_state(
     conn: &impl ConnectionTrait,
@@ -212,35 +190,4 @@ pub async fn load_sync_state(
             .await?
             .and_then(|row| automerge::sync::State::decode(&row.state).ok()),
     )
-}
-
-/// Saves a device's sync state for a document (only its shared heads are encoded).
-pub async fn save_sync_state(
-    conn: &impl ConnectionTrait,
-    peer_key: &str,
-    id: &DocumentId,
-    state: &automerge::sync::State,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let row = peer_sync_states::ActiveModel {
-        peer_key: Set(peer_key.to_owned()),
-        document_id: Set(id.to_string()),
-        state: Set(state.encode()),
-        updated_at: Set(now),
-    };
-    peer_sync_states::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                peer_sync_states::Column::PeerKey,
-                peer_sync_states::Column::DocumentId,
-            ])
-            .update_columns([
-                peer_sync_states::Column::State,
-                peer_sync_states::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec(conn)
-        .await?;
-    Ok(())
 }

@@ -1,8 +1,10 @@
 //! Group commit: the hub's write queue. Every document's accepted changes (chunk,
-//! registry row, projection, sync state, audit row) become one [`CommitRequest`]; a single
-//! writer task per hub takes whatever requests are waiting and writes them all in one
-//! database transaction, so one fsync (SQLite) or one commit round trip (PostgreSQL)
-//! serves many phones. Each submitter is answered only after that shared transaction
+//! registry row, projection, sync state, audit row) become one [`CommitRequest`], and so
+//! do the hub's other writes (compactions, document-open audit rows, the sync states of a
+//! closed connection), so that on SQLite nothing on the sync path competes with the queue
+//! for the write lock. A single writer task per hub takes whatever requests are waiting
+//! and writes them all in one database transaction, so one fsync (SQLite) or one commit
+//! round trip (PostgreSQL) serves many phones. Each submitter is answered only after that shared transaction
 //! committed; if it fails, every member is told, and each rolls back its own in-memory
 //! changes (the hub reloads the document), exactly as for a transaction of its own.
 
@@ -54,6 +56,27 @@ pub(crate) struct CommitRequest {
     pub(crate) audit: Option<AuditEvent>,
     /// The alert rules to run for the patient once the batch's projections are written.
     pub(crate) alerts: Option<AlertWork>,
+    /// Chunk rows that a snapshot in [`Self::chunks`] folds in (a compaction): deleted in
+    /// the same transaction that stores the snapshot. Exactly the rows the snapshot
+    /// covers, so chunks another replica appended meanwhile survive.
+    pub(crate) superseded: Vec<i64>,
+}
+
+impl CommitRequest {
+    /// A request that writes nothing yet, for the caller to fill in.
+    pub(crate) fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            register: None,
+            chunks: Vec::new(),
+            projection: None,
+            care_plan: None,
+            sync_state: None,
+            audit: None,
+            alerts: None,
+            superseded: Vec::new(),
+        }
+    }
 }
 
 /// Alert evaluation owed by one request, run inside the batch's transaction.
@@ -209,6 +232,11 @@ async fn write_batch(
         }
     }
     let chunk_ids = insert_chunks(&txn, &all_chunks).await?;
+    let superseded: Vec<i64> = requests
+        .iter()
+        .flat_map(|request| request.superseded.iter().copied())
+        .collect();
+    delete_chunks(&txn, &superseded).await?;
     for request in requests {
         let ids = request
             .chunks
@@ -326,6 +354,19 @@ async fn insert_chunks(
         }
     }
     Ok(ids)
+}
+
+/// Deletes the chunk rows compactions folded into their snapshots, by row id.
+async fn delete_chunks(txn: &DatabaseTransaction, ids: &[i64]) -> Result<(), DbErr> {
+    use crate::entity::document_chunks::{Column as C, Entity};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    for batch in ids.chunks(CHUNKS_PER_STATEMENT) {
+        Entity::delete_many()
+            .filter(C::Id.is_in(batch.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Upserts the batch's sync states in one statement per 500 rows.

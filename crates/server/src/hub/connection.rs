@@ -496,10 +496,12 @@ impl Conn {
         }
         self.open.insert(id);
         match self.hub.receive(&self.handle, id, access, data).await {
-            Ok(()) => {
-                if let DocAccess::NewMonth(_) = access {
-                    // Once stored it is an ordinary document: resolve it afresh next time.
-                    self.access.remove(&id);
+            Ok(stored) => {
+                if let (DocAccess::NewMonth(_), Some(meta)) = (access, stored) {
+                    // Stored, it is the patient's own month like any other: what resolving
+                    // it now would say, without a second lookup or a second audit row for
+                    // the same open.
+                    self.access.insert(id, DocAccess::ReadWrite(meta));
                     self.pending = self.pending.saturating_sub(1);
                 }
                 None

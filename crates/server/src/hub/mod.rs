@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use crate::access_changes::AccessChange;
 use crate::alerts;
-use crate::audit::{self, AuditEvent, Outcome};
+use crate::audit::{AuditEvent, Outcome};
 use crate::domain::{PatientId, UserId};
 use crate::projection::{self, ProjectionTarget};
 use crate::state::AppState;
@@ -424,17 +424,13 @@ impl Hub {
             .inner
             .commits
             .commit(commit_queue::CommitRequest {
-                now,
                 register: Some((slot.id, meta)),
                 chunks: vec![(slot.id, bytes, true)],
-                projection: None,
                 care_plan: match kind {
                     DocKind::CarePlan { patient } => Some(*patient.as_uuid()),
                     _ => None,
                 },
-                sync_state: None,
-                audit: None,
-                alerts: None,
+                ..commit_queue::CommitRequest::at(now)
             })
             .await?;
         slot.stored_bytes = len;
@@ -445,14 +441,15 @@ impl Hub {
 
     /// Applies one `sync`/`request` message from a peer: stores what is new (with its
     /// projection and audit row) in one transaction, then answers the peer and forwards
-    /// the changes to the document's other peers.
+    /// the changes to the document's other peers. Returns the document's registry entry
+    /// once the server holds it (a new month's first stored change creates it).
     pub(crate) async fn receive(
         &self,
         conn: &connection::PeerHandle,
         id: DocumentId,
         access: DocAccess,
         data: &[u8],
-    ) -> Result<(), HubError> {
+    ) -> Result<Option<DocumentMeta>, HubError> {
         let mut message = SyncMessage::decode(data).map_err(|_| HubError::BadSyncMessage(id))?;
         if !access.can_write() && !message.changes.is_empty() {
             // Read-only peers (a patient's copy of the care plan) cannot change the
@@ -505,9 +502,10 @@ impl Hub {
             return Err(e);
         }
         self.answer(&mut slot, id, heads_after != heads_before, conn.conn_id);
+        let stored = slot.meta;
         drop(slot);
         self.evict_if_over_budget();
-        Ok(())
+        Ok(stored)
     }
 
     /// Discards the in-memory document and loads it again from storage.
@@ -659,6 +657,7 @@ impl Hub {
                 }),
                 DocKind::Index { .. } => None,
             },
+            superseded: Vec::new(),
         };
         let committed = match self.inner.commits.commit(request).await {
             Ok(committed) => committed,
@@ -737,12 +736,8 @@ impl Hub {
             &paindiary_sync::schema::care_plan::read_care_plan(slot.doc.document()),
         );
         let request = commit_queue::CommitRequest {
-            now,
-            register: None,
             chunks: vec![(id, bytes, false)],
-            projection: None,
             care_plan: Some(patient.uuid()),
-            sync_state: None,
             audit: Some(
                 AuditEvent::new(now, Some(user), actions::CARE_PLAN_EDIT)
                     .patient(patient)
@@ -753,6 +748,7 @@ impl Hub {
                 scope: commit_queue::AlertScope::Recent(CARE_PLAN_REEVALUATION_DAYS),
                 plan: Some(plan),
             }),
+            ..commit_queue::CommitRequest::at(now)
         };
         let committed = match self.inner.commits.commit(request).await {
             Ok(committed) => committed,
@@ -849,21 +845,22 @@ impl Hub {
         Ok(Some((index, bytes)))
     }
 
-    /// Folds a document's chunks into one snapshot. Failure only postpones compaction.
+    /// Folds a document's chunks into one snapshot, through the commit queue: on SQLite a
+    /// transaction of its own would wait for the write lock behind a busy queue (SQLite's
+    /// busy handler polls, and can lose that race for seconds) while holding the
+    /// document. Failure only postpones compaction.
     async fn compact(&self, slot: &mut DocSlot, now: DateTime<Utc>) {
         let snapshot = slot.doc.save();
-        let result = async {
-            let txn = crate::db::begin_write(&self.inner.state.db).await?;
-            let id =
-                storage::compact(&txn, &slot.id, snapshot.clone(), &slot.chunk_ids, now).await?;
-            txn.commit().await?;
-            Ok::<_, DbErr>(id)
-        }
-        .await;
-        match result {
-            Ok(snapshot_id) => {
-                slot.chunk_ids = vec![snapshot_id];
-                slot.stored_bytes = snapshot.len();
+        let len = snapshot.len();
+        let request = commit_queue::CommitRequest {
+            chunks: vec![(slot.id, snapshot, true)],
+            superseded: slot.chunk_ids.clone(),
+            ..commit_queue::CommitRequest::at(now)
+        };
+        match self.inner.commits.commit(request).await {
+            Ok(committed) => {
+                slot.chunk_ids = committed.chunk_ids;
+                slot.stored_bytes = len;
                 self.reaccount(slot);
             }
             Err(e) => tracing::warn!(error = %e, "compaction failed; will retry later"),
@@ -919,11 +916,17 @@ impl Hub {
             let Some(peer) = slot.peers.remove(&conn.conn_id) else {
                 continue;
             };
-            if let (Some(key), true) = (&peer.peer_key, slot.meta.is_some())
-                && let Err(e) =
-                    storage::save_sync_state(&self.inner.state.db, key, id, &peer.state, now).await
-            {
-                tracing::warn!(error = %e, "could not save a sync state; the device will resync more");
+            // Through the commit queue, for the same reason as compaction (see
+            // [`Self::compact`]); the slot stays locked so that a reconnect of the same
+            // device reads this state, not the one before it.
+            if let (Some(key), true) = (&peer.peer_key, slot.meta.is_some()) {
+                let request = commit_queue::CommitRequest {
+                    sync_state: Some((key.clone(), *id, peer.state)),
+                    ..commit_queue::CommitRequest::at(now)
+                };
+                if let Err(e) = self.inner.commits.commit(request).await {
+                    tracing::warn!(error = %e, "could not save a sync state; the device will resync more");
+                }
             }
         }
         self.evict_if_over_budget();
@@ -1050,7 +1053,13 @@ impl Hub {
             DocAccess::NewMonth(patient) => event = event.patient(PatientId(*patient.as_uuid())),
             DocAccess::Unavailable => event = event.outcome(Outcome::Denied),
         }
-        if let Err(e) = audit::record(&self.inner.state.db, event).await {
+        // Through the commit queue, batched with the sync writes (see [`Self::compact`]
+        // for why not a transaction of its own).
+        let request = commit_queue::CommitRequest {
+            audit: Some(event),
+            ..commit_queue::CommitRequest::at(now)
+        };
+        if let Err(e) = self.inner.commits.commit(request).await {
             tracing::error!(error = %e, "could not write an audit row for a document open");
         }
     }
