@@ -4,9 +4,10 @@
 //! closed connection), so that on SQLite nothing on the sync path competes with the queue
 //! for the write lock. A single writer task per hub takes whatever requests are waiting
 //! and writes them all in one database transaction, so one fsync (SQLite) or one commit
-//! round trip (PostgreSQL) serves many phones. Each submitter is answered only after that shared transaction
-//! committed; if it fails, every member is told, and each rolls back its own in-memory
-//! changes (the hub reloads the document), exactly as for a transaction of its own.
+//! round trip (PostgreSQL) serves many phones. Each submitter is answered only after that
+//! shared transaction committed; if it fails, every member is told, and each rolls back
+//! its own in-memory changes (the hub reloads the document), exactly as for a transaction
+//! of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -56,9 +57,10 @@ pub(crate) struct CommitRequest {
     pub(crate) audit: Option<AuditEvent>,
     /// The alert rules to run for the patient once the batch's projections are written.
     pub(crate) alerts: Option<AlertWork>,
-    /// Chunk rows that a snapshot in [`Self::chunks`] folds in (a compaction): deleted in
-    /// the same transaction that stores the snapshot. Exactly the rows the snapshot
-    /// covers, so chunks another replica appended meanwhile survive.
+    /// Chunk rows of the document whose snapshot is the first of [`Self::chunks`] that the
+    /// snapshot folds in (a compaction): deleted in the same transaction that stores it.
+    /// Exactly the rows the snapshot covers, so chunks another replica appended meanwhile
+    /// survive.
     pub(crate) superseded: Vec<i64>,
 }
 
@@ -232,11 +234,13 @@ async fn write_batch(
         }
     }
     let chunk_ids = insert_chunks(&txn, &all_chunks).await?;
-    let superseded: Vec<i64> = requests
-        .iter()
-        .flat_map(|request| request.superseded.iter().copied())
-        .collect();
-    delete_chunks(&txn, &superseded).await?;
+    for request in &requests {
+        if let (Some((document, _, _)), false) =
+            (request.chunks.first(), request.superseded.is_empty())
+        {
+            delete_chunks(&txn, document, &request.superseded).await?;
+        }
+    }
     for request in requests {
         let ids = request
             .chunks
@@ -356,12 +360,18 @@ async fn insert_chunks(
     Ok(ids)
 }
 
-/// Deletes the chunk rows compactions folded into their snapshots, by row id.
-async fn delete_chunks(txn: &DatabaseTransaction, ids: &[i64]) -> Result<(), DbErr> {
+/// Deletes the chunk rows a compaction folded into its snapshot: by row id, and only
+/// rows of that document, so a wrong id can never take another document's chunk.
+async fn delete_chunks(
+    txn: &DatabaseTransaction,
+    document: &DocumentId,
+    ids: &[i64],
+) -> Result<(), DbErr> {
     use crate::entity::document_chunks::{Column as C, Entity};
     use sea_orm::{ColumnTrait, QueryFilter};
     for batch in ids.chunks(CHUNKS_PER_STATEMENT) {
         Entity::delete_many()
+            .filter(C::DocumentId.eq(document.to_string()))
             .filter(C::Id.is_in(batch.iter().copied()))
             .exec(txn)
             .await?;

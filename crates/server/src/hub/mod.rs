@@ -632,7 +632,6 @@ impl Hub {
             chunks.push((index.id, index_bytes.clone(), false));
         }
         let request = commit_queue::CommitRequest {
-            now,
             register: new_month.map(|meta| (id, meta)),
             chunks,
             projection,
@@ -657,7 +656,7 @@ impl Hub {
                 }),
                 DocKind::Index { .. } => None,
             },
-            superseded: Vec::new(),
+            ..commit_queue::CommitRequest::at(now)
         };
         let committed = match self.inner.commits.commit(request).await {
             Ok(committed) => committed,
