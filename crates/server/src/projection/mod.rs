@@ -417,7 +417,14 @@ fn error_code(error: &ValidationError) -> String {
         .unwrap_or_else(|| "invalid".to_owned())
 }
 
-/// A list of codes as a JSON text array.
+/// A list of codes as a JSON text array, sized to fit: a month's first sync prepares
+/// two of these per entry for hundreds of entries, held until the batch commits, and
+/// serde_json's 128-byte starting buffer would make that several times its text.
 fn json_list(items: &[String]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+    if items.is_empty() {
+        return "[]".to_owned();
+    }
+    let mut text = serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned());
+    text.shrink_to_fit();
+    text
 }
