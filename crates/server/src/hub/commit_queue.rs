@@ -35,6 +35,10 @@ const MAX_BATCH: usize = 256;
 const QUEUE_DEPTH: usize = 4096;
 /// Most chunk rows in one INSERT (four parameters each).
 const CHUNKS_PER_STATEMENT: usize = 500;
+/// Most chunk bytes in one INSERT (a single larger chunk goes alone). The statement's
+/// values are copied by the driver and again by SQLite while it runs, so a burst of phones
+/// bringing their months would otherwise hold those copies of every month at once.
+const CHUNK_BYTES_PER_STATEMENT: usize = 1024 * 1024;
 
 /// Everything one document's accepted changes write, computed while the document was
 /// locked; the writer needs nothing else.
@@ -44,7 +48,8 @@ pub(crate) struct CommitRequest {
     /// A document seen for the first time: its registry row.
     pub(crate) register: Option<(DocumentId, DocumentMeta)>,
     /// Change bytes to append, per document (the month's, and its index's for a new month),
-    /// and whether they are a whole saved document (a genesis) rather than changes.
+    /// and whether they are a whole saved document (a genesis, a compaction, or changes
+    /// larger than what was stored, saved with the document) rather than changes.
     pub(crate) chunks: Vec<(DocumentId, Vec<u8>, bool)>,
     /// The projected rows of the touched entries.
     pub(crate) projection: Option<PreparedProjection>,
@@ -207,7 +212,7 @@ async fn write_batch(
     db: &DatabaseConnection,
     config: &crate::config::Config,
     server_id: &str,
-    requests: Vec<CommitRequest>,
+    mut requests: Vec<CommitRequest>,
 ) -> Result<(Vec<Committed>, usize), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let mut results = Vec::with_capacity(requests.len());
@@ -220,32 +225,34 @@ async fn write_batch(
     let mut projections = Vec::with_capacity(requests.len());
     // Each plan once per batch (from the stored plan, so once covers every request of it).
     let mut care_plans = BTreeMap::new();
-    // Every chunk of the batch in one statement.
+    // Every chunk of the batch in as few statements as their size allows. The bytes move
+    // into the statement; each request keeps which documents its chunks were.
     let mut all_chunks = Vec::new();
-    for request in &requests {
-        for (id, bytes, snapshot) in &request.chunks {
-            all_chunks.push((id.to_string(), bytes, *snapshot, request.now));
-            touched.insert(*id);
+    let mut chunk_documents = Vec::with_capacity(requests.len());
+    for request in &mut requests {
+        let mut documents = Vec::with_capacity(request.chunks.len());
+        for (id, bytes, snapshot) in std::mem::take(&mut request.chunks) {
+            all_chunks.push((id.to_string(), bytes, snapshot, request.now));
+            touched.insert(id);
+            documents.push(id);
         }
+        chunk_documents.push(documents);
     }
     for request in &requests {
         if let Some((id, meta)) = &request.register {
             storage::register(&txn, id, *meta, request.now).await?;
         }
     }
-    let chunk_ids = insert_chunks(&txn, &all_chunks).await?;
-    for request in &requests {
-        if let (Some((document, _, _)), false) =
-            (request.chunks.first(), request.superseded.is_empty())
-        {
+    let chunk_ids = insert_chunks(&txn, all_chunks).await?;
+    for (request, documents) in requests.iter().zip(&chunk_documents) {
+        if let (Some(document), false) = (documents.first(), request.superseded.is_empty()) {
             delete_chunks(&txn, document, &request.superseded).await?;
         }
     }
-    for request in requests {
-        let ids = request
-            .chunks
+    for (request, documents) in requests.into_iter().zip(chunk_documents) {
+        let ids = documents
             .iter()
-            .map(|(id, _, _)| {
+            .map(|id| {
                 chunk_ids
                     .get(&id.to_string())
                     .copied()
@@ -321,30 +328,33 @@ async fn write_batch(
     Ok((results, enqueued))
 }
 
-/// Appends the batch's chunk rows in one statement per [`CHUNKS_PER_STATEMENT`]; returns
-/// each document's new row id. A document has at most one chunk per batch: its slot stays
-/// locked until the batch committed, so a second change of it waits for the next batch.
+/// Appends the batch's chunk rows, at most [`CHUNKS_PER_STATEMENT`] rows and
+/// [`CHUNK_BYTES_PER_STATEMENT`] bytes per statement; returns each document's new row id.
+/// A document has at most one chunk per batch: its slot stays locked until the batch
+/// committed, so a second change of it waits for the next batch.
 async fn insert_chunks(
     txn: &DatabaseTransaction,
-    chunks: &[(String, &Vec<u8>, bool, DateTime<Utc>)],
+    chunks: Vec<(String, Vec<u8>, bool, DateTime<Utc>)>,
 ) -> Result<HashMap<String, i64>, DbErr> {
     use crate::entity::document_chunks::{Column as C, Entity};
     let backend = txn.get_database_backend();
     let mut ids = HashMap::with_capacity(chunks.len());
-    for batch in chunks.chunks(CHUNKS_PER_STATEMENT) {
+    let mut chunks = chunks.into_iter().peekable();
+    while chunks.peek().is_some() {
         let mut insert = Query::insert();
         insert
             .into_table(Entity)
             .columns([C::DocumentId, C::Snapshot, C::Bytes, C::CreatedAt])
             .returning(Query::returning().columns([C::Id, C::DocumentId]));
-        for (id, bytes, snapshot, now) in batch {
+        let (mut rows, mut bytes) = (0, 0);
+        while let Some((id, data, snapshot, now)) = chunks.next_if(|(_, data, _, _)| {
+            rows == 0
+                || (rows < CHUNKS_PER_STATEMENT && bytes + data.len() <= CHUNK_BYTES_PER_STATEMENT)
+        }) {
+            rows += 1;
+            bytes += data.len();
             insert
-                .values([
-                    id.clone().into(),
-                    (*snapshot).into(),
-                    (*bytes).clone().into(),
-                    (*now).into(),
-                ])
+                .values([id.into(), snapshot.into(), data.into(), now.into()])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
         for row in txn.query_all_raw(backend.build(&insert)).await? {
