@@ -43,8 +43,16 @@ async fn fetch(
     token: &str,
     id: DocumentId,
 ) -> Result<Option<AutoCommit>, SyncError> {
+    fetch_at(&app.sync_endpoint(token), id).await
+}
+
+/// Requests one document over a raw protocol connection to `endpoint`.
+async fn fetch_at(
+    endpoint: &ServerEndpoint,
+    id: DocumentId,
+) -> Result<Option<AutoCommit>, SyncError> {
     let mut conn = Connection::connect(
-        &app.sync_endpoint(token),
+        endpoint,
         PeerId::new(format!("reader-{}", uuid::Uuid::new_v4().simple())).unwrap(),
         None,
         Duration::from_secs(10),
@@ -576,6 +584,95 @@ story!(compaction_and_eviction_keep_every_entry, |config| {
     config.sync.compact_after_chunks = 5;
     config.sync.memory_budget_bytes = 96 * 1024;
 });
+
+/// A phone that kept a month offline brings all of it in one sync. The server stores it
+/// as one saved document, several times smaller than the changes it holds (what the
+/// database grows by, and what every later load reads), and later entries as small
+/// chunks after it; evicted and loaded again, nothing is missing.
+async fn a_month_brought_at_once_is_stored_compactly(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let patient = app.enrolled_patient(clinic, "PD-6001").await;
+    let doc_patient = DocPatientId::from_uuid(patient.patient_id.unwrap().uuid());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut phone = Replica::open(tmp.path(), doc_patient, Durability::Buffered).unwrap();
+    let now = Utc::now();
+    let month = paindiary_sync::ids::Month::of(now.date_naive()).unwrap();
+    let mut at = now;
+    for k in 0..120 {
+        // Earlier and earlier, but within this month.
+        let earlier = at - TimeDelta::seconds(20);
+        if paindiary_sync::ids::Month::of(earlier.date_naive()).unwrap() == month {
+            at = earlier;
+        }
+        phone.record(&pain(f64::from(k % 10), at), now).unwrap();
+    }
+    phone
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
+    let id = DocKind::DiaryMonth {
+        patient: doc_patient,
+        month,
+    }
+    .document_id();
+    let rows = |filter: &'static str| {
+        let app = &app;
+        async move {
+            app.count_with(
+                &format!("SELECT COUNT(*) FROM document_chunks WHERE document_id = $1{filter}"),
+                vec![id.to_string().into()],
+            )
+            .await
+        }
+    };
+    assert_eq!(rows("").await, 1, "the month's first sync is one row");
+    assert_eq!(rows(" AND snapshot").await, 1, "and a saved document");
+    let stored = app
+        .count_with(
+            "SELECT SUM(LENGTH(bytes)) FROM document_chunks WHERE document_id = $1",
+            vec![id.to_string().into()],
+        )
+        .await;
+
+    let mut doc = fetch(&app, &patient.token, id).await.unwrap().unwrap();
+    assert_eq!(read_entries(&doc).entries.len(), 120);
+    let changes: usize = doc
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().len())
+        .sum();
+    assert!(
+        stored * 3 < changes as i64,
+        "stored {stored} bytes for {changes} bytes of changes"
+    );
+
+    // The next entry is a small chunk after the snapshot, not a new snapshot.
+    phone.record(&pain(4.0, now), now).unwrap();
+    phone
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
+    assert_eq!(rows("").await, 2);
+    assert_eq!(rows(" AND snapshot").await, 1);
+
+    // After a restart (a second server on the same database, nothing cached), the month
+    // loads from those two rows with every entry.
+    app.trigger_shutdown();
+    assert!(
+        app.wait_stopped(Duration::from_secs(30)).await.is_some(),
+        "server did not stop"
+    );
+    let replica = app.spawn_replica().await;
+    let endpoint = ServerEndpoint {
+        url: format!("{}/sync", replica.base_url.replace("http://", "ws://")),
+        token: Some(patient.token.clone()),
+    };
+    let doc = fetch_at(&endpoint, id).await.unwrap().unwrap();
+    assert_eq!(read_entries(&doc).entries.len(), 121);
+    replica.stop().await;
+}
+
+story!(a_month_brought_at_once_is_stored_compactly);
 
 async fn oversized_documents_and_expired_tokens_are_refused(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;

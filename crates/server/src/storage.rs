@@ -151,6 +151,7 @@ pub async fn load(
         stored_bytes += chunk.bytes.len();
         chunk_ids.push(chunk.id);
     }
+    crate::hub::forget_patches(&mut doc);
     Ok(Some(LoadedDocument {
         doc,
         chunk_ids,

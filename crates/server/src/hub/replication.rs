@@ -298,6 +298,7 @@ impl Hub {
             slot.chunk_ids.push(chunk.id);
             slot.stored_bytes += chunk.bytes.len();
         }
+        super::forget_patches(&mut slot.doc);
         self.reaccount(&mut slot);
         if slot.doc.get_heads() == heads_before {
             return Ok(());
