@@ -1092,8 +1092,6 @@ impl Hub {
 /// A patient's index, locked, with the bytes of a change staged in memory for a commit.
 type StagedIndex = (tokio::sync::OwnedMutexGuard<DocSlot>, Vec<u8>);
 
-/// The stored form of new changes: their encoded chunks back to back, which
-/// `load_incremental` reads as one chunk row.
 /// Frees what automerge recorded for patches while applying received or loaded changes.
 /// `AutoCommit`'s patch log is inactive (the server never asks for patches), yet automerge
 /// 0.12's batch apply (sync receive, `load_incremental`) appends an event per applied
@@ -1103,6 +1101,8 @@ pub(crate) fn forget_patches(doc: &mut AutoCommit) {
     doc.reset_diff_cursor();
 }
 
+/// The stored form of new changes: their encoded chunks back to back, which
+/// `load_incremental` reads as one chunk row.
 fn chunk_bytes(changes: &[automerge::Change]) -> Vec<u8> {
     changes
         .iter()
