@@ -24,6 +24,7 @@ mod m20251204_000018_create_missed_logging_checks;
 mod m20251205_000019_document_touch_trigger;
 mod m20251205_000020_pain_window_index;
 mod m20251205_000021_care_plan_projection;
+mod m20261207_000022_alert_currency;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251205_000019_document_touch_trigger::Migration),
             Box::new(m20251205_000020_pain_window_index::Migration),
             Box::new(m20251205_000021_care_plan_projection::Migration),
+            Box::new(m20261207_000022_alert_currency::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod lifecycle;
 mod missed;
 pub mod timers;
+pub mod triage;
 
 use chrono::{DateTime, Duration, Utc};
 use paindiary_notifier::rules::{RuleKind, Severity, ThresholdOverrides, Thresholds};
@@ -28,6 +29,7 @@ use crate::outbox::{self, Channel, DeliveryKind, NewDelivery};
 
 pub use evaluate::{EvaluationSummary, evaluate_patient};
 pub use timers::{TickReport, tick};
+pub use triage::{Currency, TriageKey, sort_by_triage};
 
 /// Alert defaults and timer settings (`[alerts]` in the config file).
 #[derive(Clone, Debug, Deserialize)]

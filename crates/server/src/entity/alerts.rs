@@ -28,8 +28,28 @@ pub struct Model {
     pub last_triggered_at: DateTimeUtc,
     /// How many triggers attached (the first included).
     pub trigger_count: i32,
-    /// The patient's local day the latest trigger was about.
+    /// The patient's local day of the first trigger (it never moves; see `latest_day`).
     pub local_day: Date,
+    /// The patient's local day of the latest trigger (`None` only on rows written before
+    /// migration 000022 that no trigger has touched since; read it as `local_day`).
+    pub latest_day: Option<Date>,
+    /// The figure the rule compared, now: e.g. the recent mean pain, the day's MME, the
+    /// PRN doses taken. `None` when the rule has no single figure.
+    pub current_value: Option<f64>,
+    /// The patient's usual level of that figure (personal baseline mean), when the rule
+    /// compares against one.
+    pub usual_value: Option<f64>,
+    /// The patient's day-to-day spread (standard deviation) around `usual_value`.
+    pub usual_spread: Option<f64>,
+    /// Size of the change for ranking alerts of one severity, larger first (points above
+    /// the patient's usual for pain rules; MME over the threshold; doses over the limit).
+    pub magnitude: Option<f64>,
+    /// The first local day of the run of days on which the condition no longer held, once
+    /// that run is long enough to call the alert cleared; `None` while active.
+    pub cleared_since: Option<Date>,
+    /// When the entries behind the alert were deleted or edited so that no trigger day is
+    /// left: it stops repeating and escalating, and waits for a clinician to resolve it.
+    pub evidence_withdrawn_at: Option<DateTimeUtc>,
     /// Whether the triggering data arrived more than 24 h after it was recorded.
     pub reported_late: bool,
     /// Human-readable explanation with the numbers that triggered the rule.
