@@ -16,15 +16,23 @@
 //! alert lifecycle attaches repeated triggers of one rule to the open alert.
 //!
 //! # The rules
-//! - [`worsening`] (warning): recent mean vs baseline mean, >= 2.0 points or >= 30%.
-//! - [`severe`] (urgent): daily max >= 8 on 2 consecutive calendar days, or any 10.
+//! - [`worsening`] (warning): a sustained rise above the patient's own usual pain,
+//!   judged against their own day-to-day spread (a one-sided CUSUM over a personal
+//!   baseline of 8 weeks, with a clinical floor of 1.5 points and 15%).
+//! - [`severe`] (urgent): daily max >= 8 on 2 consecutive calendar days, or a 10, for
+//!   patients whose severe days are unusual; worse than their usual highs for patients
+//!   whose ordinary days are already severe.
 //! - [`opioid_load`] (info >= 50 MME/day, warning >= 90), from [`daily_mme`].
 //! - [`prn_overuse`] (warning): more PRN intakes in a day than the care plan allows.
 //! - [`missed_logging`] (info, for the digest): no entries for 3 whole days before today.
 //!
 //! [`evaluate_all`] runs them all. Comparisons against thresholds allow a rounding error
 //! of 1e-9, so that e.g. a rise of exactly 2.0 points is not lost to floating point.
+//! docs/alerts.md explains the rules to clinicians, with their sources and the cohort
+//! they were measured on (`cargo run --release -p paindiary-notifier --example
+//! alert_cohort`).
 
+mod baseline;
 mod missed;
 mod mme;
 mod opioid;
@@ -39,6 +47,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+pub use baseline::{PersonalBaseline, TYPICAL_DAILY_SPREAD, UsualHighs, baseline_window};
 pub use missed::missed_logging;
 pub use mme::{
     DayMme, DrugClass, Opioid, PATCH_DAYS, Unconvertible, classify_drug, daily_mme, mme_report,
@@ -83,67 +92,27 @@ impl fmt::Display for IsoDate {
     }
 }
 
-/// A number shown with a fixed number of decimals (0 or 1), rounded half away from
-/// zero, optionally with its sign. Explanations are built for every triggered day of a
-/// year of data; this is several times cheaper than `{:.1}`, which formats exactly.
+/// A number shown with one decimal, rounded half away from zero. Explanations are built
+/// for every triggered day of a year of data; this is several times cheaper than
+/// `{:.1}`, which formats exactly.
 #[derive(Clone, Copy)]
-pub(crate) struct Fixed {
-    value: f64,
-    tenths: bool,
-    plus: bool,
-}
+pub(crate) struct Fixed(f64);
 
 /// `value` with one decimal: `5.0`.
 pub(crate) fn one_decimal(value: f64) -> Fixed {
-    Fixed {
-        value,
-        tenths: true,
-        plus: false,
-    }
-}
-
-/// `value` with one decimal and its sign: `+2.0`.
-pub(crate) fn signed_one_decimal(value: f64) -> Fixed {
-    Fixed {
-        value,
-        tenths: true,
-        plus: true,
-    }
-}
-
-/// `value` rounded to a whole number, with its sign: `+67`.
-pub(crate) fn signed_whole(value: f64) -> Fixed {
-    Fixed {
-        value,
-        tenths: false,
-        plus: true,
-    }
+    Fixed(value)
 }
 
 impl fmt::Display for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scaled = if self.tenths {
-            self.value * 10.0
-        } else {
-            self.value
-        };
+        let scaled = self.0 * 10.0;
         if !scaled.is_finite() || scaled.abs() >= 1e15 {
-            return write!(f, "{}", self.value);
+            return write!(f, "{}", self.0);
         }
         let units = scaled.round() as i64;
-        let sign = if units < 0 {
-            "-"
-        } else if self.plus {
-            "+"
-        } else {
-            ""
-        };
+        let sign = if units < 0 { "-" } else { "" };
         let units = units.unsigned_abs();
-        if self.tenths {
-            write!(f, "{sign}{}.{}", units / 10, units % 10)
-        } else {
-            write!(f, "{sign}{units}")
-        }
+        write!(f, "{sign}{}.{}", units / 10, units % 10)
     }
 }
 
@@ -191,32 +160,49 @@ series::string_enum! {
 pub enum Evidence {
     /// See [`worsening`].
     Worsening {
-        /// The recent days with data, oldest first.
+        /// The recent days of the rise with data, oldest first (at most
+        /// `worsening_recent_span_days` calendar days).
         recent_days: Vec<NaiveDate>,
         /// Mean of the recent days' daily scores.
         recent_mean: f64,
-        /// First day of the baseline window (calendar days).
+        /// The first day of the current rise (the day the statistic left 0).
+        rise_started: NaiveDate,
+        /// First day of the personal baseline window (calendar days).
         baseline_from: NaiveDate,
         /// Last day of the baseline window.
         baseline_to: NaiveDate,
         /// Days with data in the baseline window.
         baseline_days_with_data: u32,
-        /// Mean of the baseline days' daily scores.
+        /// Mean of the baseline days' daily scores: the patient's usual pain.
         baseline_mean: f64,
+        /// The day-to-day spread the change was judged against, in NRS points.
+        baseline_spread: f64,
         /// `recent_mean - baseline_mean`.
         delta_points: f64,
         /// The rise in percent of the baseline mean; `None` when the baseline is 0.
         delta_percent: Option<f64>,
+        /// The CUSUM statistic on the decision's day, in spreads.
+        cusum: f64,
+        /// The decision interval it reached, in spreads.
+        decision_interval: f64,
     },
     /// See [`severe`].
     Severe {
         /// The consecutive days at or above the threshold ending on the decision's day,
         /// with their daily max (only the day itself when that day alone triggers).
         days: Vec<(NaiveDate, u8)>,
-        /// The threshold in force.
+        /// The daily maximum each day of a run had to reach for this patient: the
+        /// threshold, or one above the patient's usual highs when severe days are
+        /// ordinary for them.
         threshold: u8,
         /// Whether a single score at or above `severe_single_score` triggered.
         single_score: bool,
+        /// The patient's usual pain (personal baseline mean), if known.
+        #[serde(default)]
+        usual_mean: Option<f64>,
+        /// The 95th percentile of the patient's daily maxima in the baseline, if known.
+        #[serde(default)]
+        usual_high: Option<u8>,
     },
     /// See [`opioid_load`].
     OpioidLoad {
@@ -243,6 +229,21 @@ pub enum Evidence {
     },
 }
 
+/// The figures a clinician compares at a glance ("pain 6.1 vs usual 3.8, spread 0.9"),
+/// and the size of the change that ranks alerts of one severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// The figure now: recent mean pain, the day's peak score, MME, PRN doses taken.
+    pub current: Option<f64>,
+    /// The patient's usual level of it (personal baseline), where the rule has one.
+    pub usual: Option<f64>,
+    /// The patient's day-to-day spread around `usual`.
+    pub spread: Option<f64>,
+    /// How large the change is, in the rule's own unit (points above usual; MME above
+    /// the threshold; doses above the limit). Larger ranks first.
+    pub magnitude: Option<f64>,
+}
+
 /// One rule's verdict for one local day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -254,11 +255,15 @@ pub struct Decision {
     pub day: NaiveDate,
     /// Whether data behind the decision was synced more than 24 h after it was recorded.
     pub late: bool,
-    /// A sentence for people, with the numbers, e.g.
-    /// "3-day mean 5.0 vs 14-day baseline 3.0 (+2.0, +67%)".
+    /// Plain words for people, with the numbers, e.g. "Pain averaged 6.1 over the last 3
+    /// days with entries (rising since 2026-11-28); this patient's usual is 3.8 ...".
+    /// Whether the data came late is `late`, not part of the sentence.
     pub explanation: String,
     /// The numbers, for storage and display.
     pub evidence: Evidence,
+    /// The figures compared, for lists.
+    #[serde(default)]
+    pub figures: Figures,
 }
 
 impl Decision {
@@ -270,10 +275,6 @@ impl Decision {
         explanation: String,
         evidence: Evidence,
     ) -> Self {
-        let mut explanation = explanation;
-        if late {
-            explanation.push_str("; includes data reported late");
-        }
         Decision {
             rule,
             severity,
@@ -281,7 +282,13 @@ impl Decision {
             late,
             explanation,
             evidence,
+            figures: Figures::default(),
         }
+    }
+
+    fn with_figures(mut self, figures: Figures) -> Self {
+        self.figures = figures;
+        self
     }
 }
 

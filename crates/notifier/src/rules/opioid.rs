@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::mme::mme_report;
 use super::{
-    Decision, EPSILON, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds,
+    Decision, EPSILON, Evidence, Figures, IsoDate, PatientSeries, RuleKind, Severity, Thresholds,
     one_decimal,
 };
 
@@ -67,14 +67,23 @@ pub fn opioid_load(
                 dose.reason
             );
         }
-        decisions.push(Decision::new(
-            RuleKind::OpioidLoad,
-            severity,
-            date,
-            mme.late,
-            explanation,
-            Evidence::OpioidLoad { mme, threshold },
-        ));
+        let figures = Figures {
+            current: Some(mme.total),
+            usual: None,
+            spread: None,
+            magnitude: Some(mme.total - threshold),
+        };
+        decisions.push(
+            Decision::new(
+                RuleKind::OpioidLoad,
+                severity,
+                date,
+                mme.late,
+                explanation,
+                Evidence::OpioidLoad { mme, threshold },
+            )
+            .with_figures(figures),
+        );
     }
     decisions
 }

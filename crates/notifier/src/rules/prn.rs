@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::mme::normalize_drug_name;
 use super::series::IntakeStatus;
-use super::{Decision, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds};
+use super::{Decision, Evidence, Figures, IsoDate, PatientSeries, RuleKind, Severity, Thresholds};
 
 /// PRN overuse (warning): on a local day `<= today`, more *taken* intakes marked as
 /// needed (`prn: true`) of a drug than the care plan's `max_per_day` for it.
@@ -71,6 +71,12 @@ pub fn prn_overuse(
                     ),
                     Evidence::PrnOveruse { drug: drug.clone(), taken, max_per_day },
                 )
+                .with_figures(Figures {
+                    current: Some(f64::from(taken)),
+                    usual: Some(f64::from(max_per_day)),
+                    spread: None,
+                    magnitude: Some(f64::from(taken - max_per_day)),
+                })
             })
         })
         .collect()

@@ -1,21 +1,34 @@
-//! The severe-pain rule.
+//! The severe-pain rule: red flags for patients whose severe days are unusual, and
+//! "worse than their usual" for patients whose ordinary days are already severe.
 
 use chrono::{Days, NaiveDate};
 
+use super::baseline::{Sums, UsualHighs, personal_baseline, usual_highs};
 use super::series::{DailyPain, pain_by_day};
-use super::{Decision, Evidence, IsoDate, PatientSeries, RuleKind, Severity, Thresholds};
+use super::{
+    Decision, Evidence, Figures, IsoDate, PatientSeries, RuleKind, Severity, Thresholds,
+    one_decimal,
+};
 
 /// Severe pain (urgent).
 ///
-/// For every local day `D <= today` with data, triggers when either
-/// - the daily max was `>= severe_threshold` (8) on `D` and on each of the
-///   `severe_consecutive_days - 1` (1) *calendar* days before it. A day without entries
-///   breaks the run: 8, no entry, 8 does not trigger, because we cannot tell the pain
-///   stayed severe; or
-/// - any single score on `D` was `>= severe_single_score` (10).
+/// For every local day `D <= today` with data, with the patient's personal baseline (the
+/// same window as the worsening rule) and its daily maxima's 95th percentile ("usual
+/// highs"):
+/// - **severe days are unusual for this patient** (usual highs below `severe_threshold`,
+///   8), or there is no baseline yet (a new patient): the red flags of Boonstra et al.
+///   2016 apply as they stand: the daily max `>= severe_threshold` on `D` and on each of
+///   the `severe_consecutive_days - 1` (1) calendar days before it, or any single score
+///   `>= severe_single_score` (10) on `D`;
+/// - **severe days are ordinary for this patient** (usual highs at or above the
+///   threshold): triggers only when it is worse than their usual: the daily max above
+///   their usual highs on each of the consecutive days, or a 10 when no 10 was logged in
+///   the baseline window (a first 10 in eight weeks).
 ///
-/// A run of three severe days triggers on its second and third day (one open alert
-/// collects both). The decision is late if any day of its evidence holds late entries.
+/// A day without entries breaks a run: 8, no entry, 8 does not trigger, because we cannot
+/// tell the pain stayed severe. A run of three severe days triggers on its second and
+/// third day (one open alert collects both). The decision is late if any day of its
+/// evidence holds late entries.
 pub fn severe(series: &PatientSeries, thresholds: &Thresholds, today: NaiveDate) -> Vec<Decision> {
     severe_over(&pain_by_day(&series.pain, today), thresholds)
 }
@@ -23,62 +36,121 @@ pub fn severe(series: &PatientSeries, thresholds: &Thresholds, today: NaiveDate)
 /// [`severe`] over days already prepared by `pain_by_day`.
 pub(crate) fn severe_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<Decision> {
     let t = thresholds;
-    let needed = t.severe_consecutive_days.max(1) as usize;
+    let sums = Sums::new(days);
     let mut decisions = Vec::new();
-    // The current run of consecutive calendar days at or above the threshold.
-    let mut run: Vec<(NaiveDate, u8, bool)> = Vec::new();
-
-    for day in days {
-        let date = day.date;
-        let continues = run
-            .last()
-            .and_then(|(prev, _, _)| prev.checked_add_days(Days::new(1)))
-            == Some(date);
-        if !continues {
-            run.clear();
-        }
-        if day.max >= t.severe_threshold {
-            run.push((date, day.max, day.is_late()));
-        } else {
-            run.clear();
-        }
-        let consecutive = run.len() >= needed;
-        let single = day.max >= t.severe_single_score;
-        if !(consecutive || single) {
+    for (index, day) in days.iter().enumerate() {
+        // Cheap screen first: most days reach neither threshold.
+        if day.max < t.severe_threshold && day.max < t.severe_single_score {
             continue;
         }
-        let evidence: Vec<(NaiveDate, u8, bool)> = if consecutive {
-            run[run.len().saturating_sub(needed)..].to_vec()
-        } else {
-            vec![(date, day.max, day.is_late())]
+        let usual = personal_baseline(days, &sums, day.date, t);
+        let highs = usual.as_ref().map(|u| usual_highs(days, u));
+        let ordinary = highs.filter(|h| h.p95_max >= t.severe_threshold);
+        // The score each day of a run must reach for this patient.
+        let bar = match ordinary {
+            Some(h) => h.p95_max.saturating_add(1).max(t.severe_threshold),
+            None => t.severe_threshold,
+        };
+        let run = consecutive_run(days, index, bar, t.severe_consecutive_days.max(1));
+        let single =
+            day.max >= t.severe_single_score && !ordinary.is_some_and(|h: UsualHighs| h.had_ten);
+        if run.is_none() && !single {
+            continue;
+        }
+        let evidence: Vec<DailyPain> = match &run {
+            Some(run) => run.clone(),
+            None => vec![*day],
         };
         let mut reasons = Vec::new();
-        if consecutive {
-            let listed: Vec<String> = evidence
+        if let Some(run) = &run {
+            let listed: Vec<String> = run
                 .iter()
-                .map(|(d, max, _)| format!("{}: {max}", IsoDate(*d)))
+                .map(|d| format!("{}: {}", IsoDate(d.date), d.max))
                 .collect();
             reasons.push(format!(
-                "daily max >= {} on {needed} consecutive days ({})",
-                t.severe_threshold,
+                "Daily maximum pain {bar} or more on {} consecutive days ({})",
+                run.len(),
                 listed.join(", ")
             ));
         }
         if single {
-            reasons.push(format!("a pain score of {} on {}", day.max, IsoDate(date)));
+            reasons.push(format!(
+                "a pain score of {} on {}",
+                day.max,
+                IsoDate(day.date)
+            ));
         }
-        decisions.push(Decision::new(
-            RuleKind::Severe,
-            Severity::Urgent,
-            date,
-            evidence.iter().any(|(_, _, late)| *late),
-            reasons.join("; "),
-            Evidence::Severe {
-                days: evidence.iter().map(|(d, max, _)| (*d, *max)).collect(),
-                threshold: t.severe_threshold,
-                single_score: single,
-            },
-        ));
+        let mut explanation = capitalise(&reasons.join("; "));
+        match (&usual, ordinary) {
+            (Some(u), Some(h)) => explanation.push_str(&format!(
+                ", above this patient's usual highs (up to {} on 19 days in 20; usual pain {}).",
+                h.p95_max,
+                one_decimal(u.mean)
+            )),
+            (Some(u), None) => explanation.push_str(&format!(
+                "; this patient's usual pain is {}.",
+                one_decimal(u.mean)
+            )),
+            (None, _) => explanation.push_str(&format!(
+                "; no personal baseline yet (fewer than {} days with entries in the {} days \
+                 before {}).",
+                t.worsening_min_baseline_days,
+                t.worsening_baseline_days,
+                IsoDate(day.date),
+            )),
+        }
+        let peak = evidence.iter().map(|d| d.max).max().unwrap_or(day.max);
+        decisions.push(
+            Decision::new(
+                RuleKind::Severe,
+                Severity::Urgent,
+                day.date,
+                evidence.iter().any(DailyPain::is_late),
+                explanation,
+                Evidence::Severe {
+                    days: evidence.iter().map(|d| (d.date, d.max)).collect(),
+                    threshold: bar,
+                    single_score: single,
+                    usual_mean: usual.map(|u| u.mean),
+                    usual_high: highs.map(|h| h.p95_max),
+                },
+            )
+            .with_figures(Figures {
+                current: Some(f64::from(peak)),
+                usual: usual.map(|u| u.mean),
+                spread: usual.map(|u| u.spread),
+                magnitude: Some(f64::from(peak) - usual.map_or(0.0, |u| u.mean)),
+            }),
+        );
     }
     decisions
+}
+
+/// The `needed` consecutive calendar days ending at `days[index]` whose daily max is at
+/// least `bar`, or `None` when the run is shorter or `bar` is above the scale.
+fn consecutive_run(
+    days: &[DailyPain],
+    index: usize,
+    bar: u8,
+    needed: u32,
+) -> Option<Vec<DailyPain>> {
+    if bar > 10 {
+        return None;
+    }
+    let needed = needed as usize;
+    let start = index.checked_sub(needed - 1)?;
+    let run = &days[start..=index];
+    let last = run.last()?.date;
+    let consecutive = run.iter().enumerate().all(|(i, d)| {
+        last.checked_sub_days(Days::new((needed - 1 - i) as u64)) == Some(d.date) && d.max >= bar
+    });
+    consecutive.then(|| run.to_vec())
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

@@ -63,6 +63,11 @@ fn times(n: usize, intake: Intake) -> Vec<Intake> {
     vec![intake; n]
 }
 
+/// Eight weeks and more of steady history at `usual`, up to `to` days ago.
+fn steady(usual: f64, to: u64) -> Vec<(u64, f64)> {
+    run(80, to, usual)
+}
+
 #[test]
 fn worsening_cases() {
     let defaults = Thresholds::default();
@@ -70,81 +75,71 @@ fn worsening_cases() {
     // decision on today, or None when no day at all may trigger)
     let cases: Vec<(&str, Vec<(u64, f64)>, Thresholds, Option<&str>)> = vec![
         (
-            "baseline 3 then three days at 5 alerts",
-            concat(&[run(16, 3, 3.0), run(2, 0, 5.0)]),
+            "eight weeks at 3, then three days at 6, alerts",
+            concat(&[steady(3.0, 3), run(2, 0, 6.0)]),
             defaults.clone(),
-            Some("3-day mean 5.0 vs 14-day baseline 3.0 (+2.0, +67%)"),
+            Some(
+                "Pain averaged 6.0 over the last 3 days with entries (rising since 2026-06-28); \
+                 this patient's usual is 3.0 (2026-04-22 to 2026-06-16), day-to-day spread 0.5.",
+            ),
         ),
         (
-            "baseline 8 then 9 does not (+1, 12.5%)",
-            concat(&[run(16, 3, 8.0), run(2, 0, 9.0)]),
-            defaults.clone(),
-            None,
-        ),
-        (
-            "4 baseline days are too few",
-            concat(&[run(6, 3, 3.0), run(2, 0, 5.0)]),
+            "a single bad day never alerts, however high",
+            concat(&[steady(3.0, 1), vec![(0, 9.0)]]),
             defaults.clone(),
             None,
         ),
         (
-            "5 baseline days are enough",
-            concat(&[run(7, 3, 3.0), run(2, 0, 5.0)]),
-            defaults.clone(),
-            Some("3-day mean 5.0 vs 14-day baseline 3.0 (+2.0, +67%)"),
-        ),
-        (
-            "baseline days older than 14 days before the window do not count",
-            concat(&[run(30, 17, 3.0), run(16, 14, 3.0), run(2, 0, 5.0)]),
+            "a steady rise below the clinical floor (+1.2 points) does not, however clear",
+            concat(&[steady(3.0, 5), run(4, 0, 4.2)]),
             defaults.clone(),
             None,
         ),
         (
-            "30% alone triggers (5 -> 6.5 is +1.5, +30%)",
-            concat(&[run(16, 3, 5.0), run(2, 0, 6.5)]),
-            defaults.clone(),
-            Some("3-day mean 6.5 vs 14-day baseline 5.0 (+1.5, +30%)"),
-        ),
-        (
-            "just under 30% and 2 points does not",
-            concat(&[run(16, 3, 5.0), run(2, 0, 6.4)]),
+            "13 days of history in the baseline window are too few: no personal baseline yet",
+            concat(&[run(26, 14, 3.0), run(2, 0, 6.0)]),
             defaults.clone(),
             None,
         ),
         (
-            "baseline 0: the points test still applies",
-            concat(&[run(16, 3, 0.0), run(2, 0, 2.0)]),
-            defaults.clone(),
-            Some("3-day mean 2.0 vs 14-day baseline 0.0 (+2.0; no percentage, baseline 0)"),
-        ),
-        (
-            "baseline 0: 1.9 points does not",
-            concat(&[run(16, 3, 0.0), run(2, 0, 1.9)]),
-            defaults.clone(),
-            None,
-        ),
-        (
-            "the last 3 days *with data* skip empty days",
-            concat(&[run(18, 5, 3.0), vec![(4, 5.0), (2, 5.0), (0, 5.0)]]),
-            defaults.clone(),
-            Some("3-day mean 5.0 vs 14-day baseline 3.0 (+2.0, +67%)"),
-        ),
-        (
-            "recent days spread over more than 7 calendar days are not a recent mean",
-            concat(&[run(30, 20, 3.0), vec![(10, 5.0), (5, 5.0), (0, 5.0)]]),
+            "+2 is ordinary for a patient whose days swing between 1 and 5",
+            concat(&[
+                (3..=80)
+                    .map(|a| (a, if a % 2 == 0 { 1.0 } else { 5.0 }))
+                    .collect(),
+                run(2, 0, 5.0),
+            ]),
             defaults.clone(),
             None,
         ),
         (
-            "override: 10% makes baseline 8 then 9 alert",
-            concat(&[run(16, 3, 8.0), run(2, 0, 9.0)]),
+            "+2 is clear for a steady patient, on the third day",
+            concat(&[steady(3.0, 3), run(2, 0, 5.0)]),
+            defaults.clone(),
+            Some(
+                "Pain averaged 5.0 over the last 3 days with entries (rising since 2026-06-28); \
+                 this patient's usual is 3.0 (2026-04-22 to 2026-06-16), day-to-day spread 0.5.",
+            ),
+        ),
+        (
+            "days without entries are skipped, not counted as 0",
+            concat(&[steady(3.0, 5), vec![(4, 5.0), (2, 5.0), (0, 5.0)]]),
+            defaults.clone(),
+            Some(
+                "Pain averaged 5.0 over the last 3 days with entries (rising since 2026-06-26); \
+                 this patient's usual is 3.0 (2026-04-22 to 2026-06-16), day-to-day spread 0.5.",
+            ),
+        ),
+        (
+            "override: a clinic floor of 2.5 points keeps +2 quiet",
+            concat(&[steady(3.0, 3), run(2, 0, 5.0)]),
             defaults
                 .with(&ThresholdOverrides {
-                    worsening_percent: Some(10.0),
+                    worsening_points: Some(2.5),
                     ..Default::default()
                 })
                 .unwrap(),
-            Some("3-day mean 9.0 vs 14-day baseline 8.0 (+1.0, +13%)"),
+            None,
         ),
     ];
     for (case, days, thresholds, expected) in cases {
@@ -169,9 +164,22 @@ fn worsening_cases() {
     }
 }
 
+/// A rise that lasts enters the baseline and becomes the patient's usual: the rule
+/// triggered when it began and is quiet two months later.
+#[test]
+fn a_lasting_rise_becomes_the_new_usual() {
+    let series = scores(&concat(&[run(140, 61, 3.0), run(60, 0, 6.0)]));
+    let decisions = worsening(&series, &Thresholds::default(), today());
+    assert!(decisions.iter().any(|d| d.day == ago(59)), "{decisions:#?}");
+    assert!(
+        !decisions.iter().any(|d| d.day == today()),
+        "{decisions:#?}"
+    );
+}
+
 #[test]
 fn worsening_evidence_carries_the_numbers() {
-    let series = scores(&concat(&[run(16, 3, 3.0), run(2, 0, 5.0)]));
+    let series = scores(&concat(&[steady(3.0, 3), run(2, 0, 6.0)]));
     let decisions = worsening(&series, &Thresholds::default(), today());
     let Some(Decision {
         evidence:
@@ -182,20 +190,34 @@ fn worsening_evidence_carries_the_numbers() {
                 delta_percent,
                 baseline_from,
                 baseline_to,
+                baseline_spread,
+                rise_started,
+                cusum,
                 ..
             },
+        figures,
         ..
     }) = decisions.iter().find(|d| d.day == today())
     else {
         panic!("no decision today: {decisions:#?}");
     };
     assert_eq!(recent_days, &vec![ago(2), ago(1), ago(0)]);
+    assert_eq!(*rise_started, ago(2));
     assert_eq!(
         (*baseline_from, *baseline_to, *baseline_days_with_data),
-        (ago(16), ago(3), 14)
+        (ago(69), ago(14), 56)
     );
-    assert!((delta_points - 2.0).abs() < 1e-9);
-    assert!((delta_percent.unwrap() - 200.0 / 3.0).abs() < 1e-9);
+    assert!((delta_points - 3.0).abs() < 1e-9);
+    assert!((delta_percent.unwrap() - 100.0).abs() < 1e-9);
+    // A steady baseline's spread is shrunk towards the typical 1.26, never 0.
+    assert!(
+        *baseline_spread >= 0.5 && *baseline_spread < 0.7,
+        "{baseline_spread}"
+    );
+    assert!(*cusum >= Thresholds::default().worsening_decision_sd);
+    assert_eq!(figures.current, Some(6.0));
+    assert_eq!(figures.usual, Some(3.0));
+    assert_eq!(figures.magnitude, Some(3.0));
 }
 
 #[test]
@@ -269,6 +291,60 @@ fn severe_cases() {
             defaults.clone(),
             vec![],
         ),
+        (
+            "usual 3: two days at 8 are a red flag",
+            concat(&[steady(3.0, 2), run(1, 0, 8.0)]),
+            defaults.clone(),
+            vec![0],
+        ),
+        (
+            "usual 3 with an earlier 10: a new 10 still alerts",
+            concat(&[
+                steady(3.0, 31),
+                vec![(30, 10.0)],
+                run(29, 1, 3.0),
+                vec![(0, 10.0)],
+            ]),
+            defaults.clone(),
+            vec![30, 0],
+        ),
+        (
+            "usual highs of 9: two days at 9 are this patient's ordinary days",
+            concat(&[
+                (2..=80)
+                    .map(|a| (a, if a % 3 == 0 { 9.0 } else { 7.0 }))
+                    .collect(),
+                run(1, 0, 9.0),
+            ]),
+            defaults.clone(),
+            vec![],
+        ),
+        (
+            "usual highs of 9: two days at 10 are worse than usual",
+            concat(&[
+                (2..=80)
+                    .map(|a| (a, if a % 3 == 0 { 9.0 } else { 7.0 }))
+                    .collect(),
+                run(1, 0, 10.0),
+            ]),
+            defaults.clone(),
+            vec![1, 0],
+        ),
+        (
+            "usual highs of 9 with a 10 three weeks ago: a 10 is not a first 10",
+            concat(&[
+                (22..=80)
+                    .map(|a| (a, if a % 3 == 0 { 9.0 } else { 7.0 }))
+                    .collect(),
+                vec![(21, 10.0)],
+                (1..=20)
+                    .map(|a| (a, if a % 3 == 0 { 9.0 } else { 7.0 }))
+                    .collect(),
+                vec![(0, 10.0)],
+            ]),
+            defaults.clone(),
+            vec![21],
+        ),
     ];
     for (case, days, thresholds, expected) in cases {
         let mut series = scores(&days);
@@ -303,17 +379,23 @@ fn severe_explanations() {
     );
     assert_eq!(
         decisions[0].explanation,
-        "daily max >= 8 on 2 consecutive days (2026-06-29: 8, 2026-06-30: 9)"
+        "Daily maximum pain 8 or more on 2 consecutive days (2026-06-29: 8, 2026-06-30: 9); \
+         no personal baseline yet (fewer than 14 days with entries in the 56 days before \
+         2026-06-30)."
     );
     let decisions = severe(
-        &scores(&[(1, 9.0), (0, 10.0)]),
+        &scores(&concat(&[steady(3.0, 2), vec![(1, 9.0), (0, 10.0)]])),
         &Thresholds::default(),
         today(),
     );
+    let today_decision = decisions.iter().find(|d| d.day == today()).unwrap();
     assert_eq!(
-        decisions[0].explanation,
-        "daily max >= 8 on 2 consecutive days (2026-06-29: 9, 2026-06-30: 10); a pain score of 10 on 2026-06-30"
+        today_decision.explanation,
+        "Daily maximum pain 8 or more on 2 consecutive days (2026-06-29: 9, 2026-06-30: 10); \
+         a pain score of 10 on 2026-06-30; this patient's usual pain is 3.0."
     );
+    assert_eq!(today_decision.figures.current, Some(10.0));
+    assert_eq!(today_decision.figures.magnitude, Some(7.0));
 }
 
 #[test]
@@ -648,11 +730,11 @@ fn missed_logging_cases() {
 #[test]
 fn late_entry_is_evaluated_on_its_own_day() {
     for late in [true, false] {
-        let mut series = scores(&concat(&[run(21, 8, 3.0), run(7, 6, 5.0)]));
+        let mut series = scores(&concat(&[steady(3.0, 8), run(7, 6, 6.0)]));
         // Synced today, recorded 5 days ago.
         series.pain.push(DailyPain {
             date: ago(5),
-            mean: 5.0,
+            mean: 6.0,
             max: 10,
             count: 1,
             late_entries: u32::from(late),
@@ -664,12 +746,8 @@ fn late_entry_is_evaluated_on_its_own_day() {
             .find(|d| d.rule == RuleKind::Worsening && d.day == ago(5));
         let worse = worse.unwrap_or_else(|| panic!("no worsening on its day: {decisions:#?}"));
         assert_eq!(worse.late, late);
-        assert_eq!(
-            worse.explanation.ends_with("; includes data reported late"),
-            late,
-            "{}",
-            worse.explanation
-        );
+        // Lateness is a flag shown once as a badge, not repeated in every sentence.
+        assert!(!worse.explanation.contains("late"), "{}", worse.explanation);
         // The day before the late entry stands on its own, on time.
         let before = decisions
             .iter()
@@ -722,7 +800,7 @@ fn late_intakes_mark_opioid_and_prn_decisions() {
 
 #[test]
 fn evaluate_all_runs_every_rule_in_day_order() {
-    let mut series = scores(&concat(&[run(20, 7, 3.0), run(6, 5, 9.0)]));
+    let mut series = scores(&concat(&[steady(3.0, 7), run(6, 5, 9.0)]));
     series.intakes = times(
         4,
         Intake {
@@ -742,7 +820,7 @@ fn evaluate_all_runs_every_rule_in_day_order() {
     assert_eq!(
         got,
         [
-            (ago(6), RuleKind::Worsening, Severity::Warning),
+            // One day of 9 is not yet a rise; the second is.
             (ago(6), RuleKind::OpioidLoad, Severity::Warning),
             (ago(6), RuleKind::PrnOveruse, Severity::Warning),
             (ago(5), RuleKind::Worsening, Severity::Warning),
@@ -771,11 +849,6 @@ fn fixed_decimals_round_half_away_from_zero() {
         (one_decimal(0.04), "0.0"),
         (one_decimal(64.85), "64.9"),
         (one_decimal(-0.26), "-0.3"),
-        (signed_one_decimal(2.0), "+2.0"),
-        (signed_one_decimal(-1.04), "-1.0"),
-        (signed_whole(200.0 / 3.0), "+67"),
-        (signed_whole(12.5), "+13"),
-        (signed_whole(0.2), "+0"),
         (one_decimal(f64::NAN), "NaN"),
     ];
     for (fixed, text) in cases {

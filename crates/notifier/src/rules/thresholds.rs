@@ -8,25 +8,42 @@ use serde::{Deserialize, Serialize};
 /// [`Thresholds::with`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// Worsening: how many of the most recent local days with data form the recent
-    /// mean. Default 3.
+    /// Worsening: the least number of days with data in the current rise before it may
+    /// alert, so that a single bad day never does. Default 2.
     pub worsening_recent_days: u32,
-    /// Worsening: the recent days must all fall within this many calendar days ending at
-    /// the evaluated day, so that "the last 3 days with data" cannot stretch over weeks of
-    /// silence. Default 7.
+    /// Worsening: the "recent" mean quoted and held against the clinical floor covers the
+    /// days of the current rise within this many calendar days ending at the evaluated
+    /// day. Default 7.
     pub worsening_recent_span_days: u32,
-    /// Worsening: the baseline is the days with data among this many calendar days before
-    /// the first recent day. Default 14.
+    /// Worsening: the personal baseline covers this many calendar days. Default 56
+    /// (8 weeks).
     pub worsening_baseline_days: u32,
-    /// Worsening: the least number of baseline days with data for the rule to apply.
-    /// Default 5.
+    /// Worsening: the baseline ends this many days before the evaluated day; the days in
+    /// between are the ones being judged (the statistic accumulates over them). Default 14.
+    pub worsening_guard_days: u32,
+    /// Worsening: the least number of baseline days with data for the rule to speak.
+    /// Default 14.
     pub worsening_min_baseline_days: u32,
-    /// Worsening: a rise of at least this many NRS points triggers. Default 2.0
-    /// (Farrar et al. 2001, Pain 94:149).
+    /// Worsening, the clinical floor: the recent mean must be at least this many NRS
+    /// points above the patient's usual, however clear the change is statistically.
+    /// Default 1.5: above the minimal clinically important change of the NRS in chronic
+    /// pain (about 1 point, Salaffi et al. 2004), below "much worse" (2 points, Farrar et
+    /// al. 2001), so that a rise of 2 points is not lost to one quiet day.
     pub worsening_points: f64,
-    /// Worsening: a rise of at least this percentage of the baseline mean triggers.
-    /// Default 30.0 (Farrar et al. 2001).
+    /// Worsening, the clinical floor as a share of the patient's usual pain: the rise
+    /// must also be at least this percentage of it. Default 15% (Salaffi et al. 2004).
     pub worsening_percent: f64,
+    /// Worsening: the CUSUM's reference value k, in units of the patient's day-to-day
+    /// spread: each day adds how far it lies above the usual mean minus this. Default 0.75.
+    pub worsening_reference_sd: f64,
+    /// Worsening: the CUSUM's decision interval h, in units of the spread: the alert
+    /// opens when the accumulated excess reaches it. Default 5.0 (calibrated on the alert
+    /// cohort, docs/alerts.md).
+    pub worsening_decision_sd: f64,
+    /// Worsening: the spread is never taken smaller than this many points, so that a
+    /// patient who logs the same score every day is not alerted by a one-point change.
+    /// Default 0.5.
+    pub worsening_min_spread: f64,
     /// Severe: a daily max at or above this score on consecutive calendar days triggers.
     /// Default 8 (Boonstra et al. 2016; some clinics use 7).
     pub severe_threshold: u8,
@@ -42,23 +59,31 @@ pub struct Thresholds {
     /// Missed logging: this many whole local days without any entry before today
     /// triggers. Default 3.
     pub missed_logging_days: u32,
+    /// An open pain alert whose rule has not triggered on this many later days with data
+    /// is shown as "cleared since" the first of them. Default 3.
+    pub cleared_after_days: u32,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            worsening_recent_days: 3,
+            worsening_recent_days: 2,
             worsening_recent_span_days: 7,
-            worsening_baseline_days: 14,
-            worsening_min_baseline_days: 5,
-            worsening_points: 2.0,
-            worsening_percent: 30.0,
+            worsening_baseline_days: 56,
+            worsening_guard_days: 14,
+            worsening_min_baseline_days: 14,
+            worsening_points: 1.5,
+            worsening_percent: 15.0,
+            worsening_reference_sd: 0.75,
+            worsening_decision_sd: 5.0,
+            worsening_min_spread: 0.5,
             severe_threshold: 8,
             severe_consecutive_days: 2,
             severe_single_score: 10,
             mme_info: 50.0,
             mme_warning: 90.0,
             missed_logging_days: 3,
+            cleared_after_days: 3,
         }
     }
 }
@@ -73,15 +98,20 @@ pub struct ThresholdOverrides {
     pub worsening_recent_days: Option<u32>,
     pub worsening_recent_span_days: Option<u32>,
     pub worsening_baseline_days: Option<u32>,
+    pub worsening_guard_days: Option<u32>,
     pub worsening_min_baseline_days: Option<u32>,
     pub worsening_points: Option<f64>,
     pub worsening_percent: Option<f64>,
+    pub worsening_reference_sd: Option<f64>,
+    pub worsening_decision_sd: Option<f64>,
+    pub worsening_min_spread: Option<f64>,
     pub severe_threshold: Option<u8>,
     pub severe_consecutive_days: Option<u32>,
     pub severe_single_score: Option<u8>,
     pub mme_info: Option<f64>,
     pub mme_warning: Option<f64>,
     pub missed_logging_days: Option<u32>,
+    pub cleared_after_days: Option<u32>,
 }
 
 /// Why a set of thresholds was refused.
@@ -135,11 +165,19 @@ impl Thresholds {
             worsening_baseline_days: o
                 .worsening_baseline_days
                 .unwrap_or(self.worsening_baseline_days),
+            worsening_guard_days: o.worsening_guard_days.unwrap_or(self.worsening_guard_days),
             worsening_min_baseline_days: o
                 .worsening_min_baseline_days
                 .unwrap_or(self.worsening_min_baseline_days),
             worsening_points: o.worsening_points.unwrap_or(self.worsening_points),
             worsening_percent: o.worsening_percent.unwrap_or(self.worsening_percent),
+            worsening_reference_sd: o
+                .worsening_reference_sd
+                .unwrap_or(self.worsening_reference_sd),
+            worsening_decision_sd: o
+                .worsening_decision_sd
+                .unwrap_or(self.worsening_decision_sd),
+            worsening_min_spread: o.worsening_min_spread.unwrap_or(self.worsening_min_spread),
             severe_threshold: o.severe_threshold.unwrap_or(self.severe_threshold),
             severe_consecutive_days: o
                 .severe_consecutive_days
@@ -148,6 +186,7 @@ impl Thresholds {
             mme_info: o.mme_info.unwrap_or(self.mme_info),
             mme_warning: o.mme_warning.unwrap_or(self.mme_warning),
             missed_logging_days: o.missed_logging_days.unwrap_or(self.missed_logging_days),
+            cleared_after_days: o.cleared_after_days.unwrap_or(self.cleared_after_days),
         };
         merged.validate()?;
         Ok(merged)
@@ -171,14 +210,38 @@ impl Thresholds {
         check(
             "worsening_baseline_days",
             t.worsening_baseline_days,
-            (1..=90).contains(&t.worsening_baseline_days),
-            "1..=90",
+            (7..=180).contains(&t.worsening_baseline_days),
+            "7..=180",
+        )?;
+        check(
+            "worsening_guard_days",
+            t.worsening_guard_days,
+            (1..=31).contains(&t.worsening_guard_days),
+            "1..=31",
         )?;
         check(
             "worsening_min_baseline_days",
             t.worsening_min_baseline_days,
-            (1..=90).contains(&t.worsening_min_baseline_days),
-            "1..=90",
+            (2..=180).contains(&t.worsening_min_baseline_days),
+            "2..=180",
+        )?;
+        check(
+            "worsening_reference_sd",
+            t.worsening_reference_sd,
+            (0.0..=3.0).contains(&t.worsening_reference_sd),
+            "a number in [0, 3]",
+        )?;
+        check(
+            "worsening_decision_sd",
+            t.worsening_decision_sd,
+            t.worsening_decision_sd > 0.0 && t.worsening_decision_sd <= 50.0,
+            "a number in (0, 50]",
+        )?;
+        check(
+            "worsening_min_spread",
+            t.worsening_min_spread,
+            t.worsening_min_spread > 0.0 && t.worsening_min_spread <= 5.0,
+            "a number in (0, 5]",
         )?;
         check(
             "worsening_points",
@@ -228,6 +291,12 @@ impl Thresholds {
             (1..=90).contains(&t.missed_logging_days),
             "1..=90",
         )?;
+        check(
+            "cleared_after_days",
+            t.cleared_after_days,
+            (1..=90).contains(&t.cleared_after_days),
+            "1..=90",
+        )?;
         if t.worsening_recent_span_days < t.worsening_recent_days {
             return Err(ThresholdError::Inconsistent(
                 "worsening_recent_span_days must be at least worsening_recent_days",
@@ -249,8 +318,8 @@ impl Thresholds {
     /// How many local days before the earliest day of interest the rules look back:
     /// the series handed to the rules should start this many days earlier.
     pub fn history_days(&self) -> u32 {
-        let worsening =
-            self.worsening_recent_span_days.saturating_sub(1) + self.worsening_baseline_days;
+        // The baseline window ends `worsening_guard_days` before the evaluated day.
+        let worsening = self.worsening_guard_days + self.worsening_baseline_days;
         let severe = self.severe_consecutive_days.saturating_sub(1);
         // A fentanyl patch logged up to 2 days earlier still counts (see `daily_mme`).
         worsening.max(severe).max(2)
@@ -270,9 +339,10 @@ mod tests {
                 t.worsening_baseline_days,
                 t.worsening_min_baseline_days
             ),
-            (3, 14, 5)
+            (2, 56, 14)
         );
-        assert_eq!((t.worsening_points, t.worsening_percent), (2.0, 30.0));
+        assert_eq!(t.worsening_guard_days, 14);
+        assert_eq!((t.worsening_points, t.worsening_percent), (1.5, 15.0));
         assert_eq!(
             (
                 t.severe_threshold,
@@ -286,7 +356,7 @@ mod tests {
             (50.0, 90.0, 3)
         );
         assert_eq!(t.validate(), Ok(()));
-        assert_eq!(t.history_days(), 20);
+        assert_eq!(t.history_days(), 70);
     }
 
     #[test]
@@ -398,7 +468,7 @@ mod tests {
             Err(ThresholdError::Inconsistent(_))
         ));
         let patient = ThresholdOverrides {
-            worsening_min_baseline_days: Some(15),
+            worsening_min_baseline_days: Some(57),
             ..Default::default()
         };
         assert!(matches!(

@@ -247,6 +247,42 @@ pub async fn evaluate_many(
             now: request.now,
         });
     }
+    if scopes.is_empty() {
+        return Ok(summary);
+    }
+    // Every unresolved alert of these patients, in one query on the unique slot index:
+    // new triggers attach to them, and the pain alerts are kept current below.
+    let slots: BTreeSet<String> = scopes
+        .iter()
+        .flat_map(|s| {
+            RULES_WITH_SLOTS
+                .iter()
+                .map(move |rule| open_slot(s.patient.id, rule.as_str()))
+        })
+        .collect();
+    let mut open = open_alerts(conn, slots).await?;
+    // A changed day can change the decisions of every later day, so a pain alert whose
+    // latest trigger is on or after the first changed day is judged again from its first
+    // trigger day: the window must reach back the rules' history from there.
+    for scope in &mut scopes {
+        let Some(&first_changed) = scope.days.first() else {
+            continue;
+        };
+        for rule in CURRENT_RULES {
+            let Some(alert) = open.get(&open_slot(scope.patient.id, rule.as_str())) else {
+                continue;
+            };
+            // Whether it has cleared is judged on the days up to today.
+            scope.to = scope.to.max(scope.today);
+            if latest_day(alert) >= first_changed
+                && let Some(from) = alert
+                    .local_day
+                    .checked_sub_days(Days::new(u64::from(scope.thresholds.history_days())))
+            {
+                scope.from = scope.from.min(from);
+            }
+        }
+    }
     let (Some(window_from), Some(window_to)) = (
         scopes.iter().map(|s| s.from).min(),
         scopes.iter().map(|s| s.to).max(),
@@ -375,6 +411,7 @@ pub async fn evaluate_many(
     }
 
     let mut decided: Vec<(usize, Decision)> = Vec::new();
+    let mut currency_checks: Vec<(usize, Vec<Decision>, Vec<DailyPain>)> = Vec::new();
     for (index, scope) in scopes.iter().enumerate() {
         let series = PatientSeries {
             pain: pain_by_patient
@@ -392,22 +429,25 @@ pub async fn evaluate_many(
             prn_limits: scope.prn_limits.clone(),
             ..PatientSeries::default()
         };
+        let all = evaluate_all(&series, &scope.thresholds, scope.today);
+        let has_pain_alert = CURRENT_RULES
+            .iter()
+            .any(|rule| open.contains_key(&open_slot(scope.patient.id, rule.as_str())));
         decided.extend(
-            evaluate_all(&series, &scope.thresholds, scope.today)
-                .into_iter()
+            all.iter()
                 .filter(|d| d.rule != RuleKind::MissedLogging && scope.days.contains(&d.day))
+                .cloned()
                 .map(|d| (index, d)),
         );
+        if has_pain_alert {
+            let pain_decisions = all
+                .into_iter()
+                .filter(|d| CURRENT_RULES.contains(&d.rule))
+                .collect();
+            currency_checks.push((index, pain_decisions, series.pain));
+        }
     }
     summary.decisions = decided.len();
-    if decided.is_empty() {
-        return Ok(summary);
-    }
-    let slots: BTreeSet<String> = decided
-        .iter()
-        .map(|(index, d)| open_slot(scopes[*index].patient.id, d.rule.as_str()))
-        .collect();
-    let mut open = open_alerts(conn, slots).await?;
     for (index, decision) in &decided {
         let scope = &scopes[*index];
         let Some(clinic) = settings.get(&scope.settings_clinic) else {
@@ -424,7 +464,163 @@ pub async fn evaluate_many(
         )
         .await?;
     }
+    for (index, decisions, pain) in currency_checks {
+        let scope = &scopes[index];
+        for rule in CURRENT_RULES {
+            let slot = open_slot(scope.patient.id, rule.as_str());
+            let Some(alert) = open.remove(&slot) else {
+                continue;
+            };
+            let alert = keep_current(
+                conn,
+                alert,
+                CurrencyInput {
+                    rule,
+                    decisions: &decisions,
+                    pain: &pain,
+                    changed: &scope.days,
+                    thresholds: &scope.thresholds,
+                    window_from: scope.from,
+                    now: scope.now,
+                },
+            )
+            .await?;
+            open.insert(slot, alert);
+        }
+    }
     Ok(summary)
+}
+
+/// Rules that hold an open-alert slot per patient (missed logging is the timers').
+const RULES_WITH_SLOTS: [RuleKind; 4] = [
+    RuleKind::Worsening,
+    RuleKind::Severe,
+    RuleKind::OpioidLoad,
+    RuleKind::PrnOveruse,
+];
+
+/// Pain rules whose open alerts are kept current: marked cleared when the condition
+/// stops, withdrawn when the entries behind them are deleted or edited away. (The
+/// medication rules decide per day from that day's intakes only; their alerts are not
+/// judged again.)
+const CURRENT_RULES: [RuleKind; 2] = [RuleKind::Worsening, RuleKind::Severe];
+
+/// The latest trigger day of an alert (rows from before migration 000022 have none).
+fn latest_day(alert: &alerts::Model) -> NaiveDate {
+    alert.latest_day.unwrap_or(alert.local_day)
+}
+
+/// What [`keep_current`] judges one open pain alert with.
+struct CurrencyInput<'a> {
+    rule: RuleKind,
+    /// The pain rules' decisions over the patient's window, every day.
+    decisions: &'a [Decision],
+    /// The patient's daily pain over the window.
+    pain: &'a [DailyPain],
+    /// The local days whose entries just changed.
+    changed: &'a BTreeSet<NaiveDate>,
+    thresholds: &'a Thresholds,
+    /// First day of the window the decisions cover.
+    window_from: NaiveDate,
+    now: DateTime<Utc>,
+}
+
+/// Keeps an open pain alert current with the data as it now stands:
+/// - its trigger days are judged again when entries on or before its latest trigger day
+///   changed: none left means the evidence was withdrawn (it stops repeating and
+///   escalating; a clinician still resolves it); fewer left moves its latest day, numbers
+///   and explanation back to the last trigger that stands;
+/// - once the rule has not triggered on `cleared_after_days` days with data after its
+///   latest trigger, it is cleared since the day after that trigger.
+///
+/// Writes only when something changed, with a history row for each change of state.
+async fn keep_current(
+    conn: &impl ConnectionTrait,
+    alert: alerts::Model,
+    input: CurrencyInput<'_>,
+) -> Result<alerts::Model, DbErr> {
+    let latest = latest_day(&alert);
+    let triggers: Vec<&Decision> = input
+        .decisions
+        .iter()
+        .filter(|d| d.rule == input.rule && d.day >= alert.local_day)
+        .collect();
+    let judged_again = alert.local_day >= input.window_from
+        && input.changed.first().is_some_and(|first| *first <= latest);
+    let mut row: alerts::ActiveModel = alert.clone().into();
+    let mut changed = false;
+    let mut event_detail: Option<(&str, String)> = None;
+    let standing = triggers.iter().map(|d| d.day).max();
+    match standing {
+        None if judged_again && alert.evidence_withdrawn_at.is_none() => {
+            row.evidence_withdrawn_at = Set(Some(input.now));
+            row.next_repeat_at = Set(None);
+            row.escalate_at = Set(None);
+            row.cleared_since = Set(None);
+            changed = true;
+            event_detail = Some((
+                event::EVIDENCE_WITHDRAWN,
+                "the entries behind this alert were deleted or changed".to_owned(),
+            ));
+        }
+        Some(day) if judged_again && day < latest => {
+            if let Some(decision) = triggers.iter().find(|d| d.day == day) {
+                row.latest_day = Set(Some(day));
+                row.explanation = Set(decision.explanation.clone());
+                row.evidence = Set(evidence_json(decision));
+                set_figures(&mut row, decision);
+                changed = true;
+            }
+        }
+        _ => {}
+    }
+    let latest = match standing {
+        Some(day) if judged_again && day < latest => day,
+        _ => latest,
+    };
+    let withdrawn = alert.evidence_withdrawn_at.is_some() || event_detail.is_some();
+    if !withdrawn {
+        let quiet_days = input
+            .pain
+            .iter()
+            .filter(|d| d.date > latest && d.has_data())
+            .count();
+        let cleared = quiet_days >= input.thresholds.cleared_after_days as usize;
+        let since = cleared
+            .then(|| latest.checked_add_days(Days::new(1)))
+            .flatten();
+        if since != alert.cleared_since {
+            row.cleared_since = Set(since);
+            changed = true;
+            if let Some(day) = since {
+                event_detail = Some((
+                    event::CLEARED,
+                    format!("condition cleared since {}", day.format("%Y-%m-%d")),
+                ));
+            }
+        }
+    }
+    if !changed {
+        return Ok(alert);
+    }
+    let updated = alerts::Entity::update(row).exec(conn).await?;
+    if let Some((kind, detail)) = event_detail {
+        super::record_event(conn, alert.id, input.now, kind, None, Some(detail)).await?;
+    }
+    Ok(updated)
+}
+
+fn evidence_json(decision: &Decision) -> String {
+    serde_json::to_string(&decision.evidence).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Writes a decision's figures into an alert row.
+fn set_figures(row: &mut alerts::ActiveModel, decision: &Decision) {
+    let f = &decision.figures;
+    row.current_value = Set(f.current);
+    row.usual_value = Set(f.usual);
+    row.usual_spread = Set(f.spread);
+    row.magnitude = Set(f.magnitude);
 }
 
 /// What a care plan changes in evaluation: its threshold overrides and PRN maxima.
@@ -489,7 +685,7 @@ pub(crate) async fn apply(
     summary: &mut EvaluationSummary,
 ) -> Result<(), DbErr> {
     let slot = open_slot(patient.id, decision.rule.as_str());
-    let evidence = serde_json::to_string(&decision.evidence).unwrap_or_else(|_| "{}".to_owned());
+    let evidence = evidence_json(decision);
     if let Some(alert) = open.remove(&slot) {
         let alert = attach(
             conn, alert, patient, settings, decision, evidence, now, summary,
@@ -513,10 +709,10 @@ pub(crate) async fn apply(
         trigger_count: Set(1),
         local_day: Set(decision.day),
         latest_day: Set(Some(decision.day)),
-        current_value: Set(None),
-        usual_value: Set(None),
-        usual_spread: Set(None),
-        magnitude: Set(None),
+        current_value: Set(decision.figures.current),
+        usual_value: Set(decision.figures.usual),
+        usual_spread: Set(decision.figures.spread),
+        magnitude: Set(decision.figures.magnitude),
         cleared_since: Set(None),
         evidence_withdrawn_at: Set(None),
         reported_late: Set(decision.late),
@@ -622,13 +818,25 @@ async fn attach(
     now: DateTime<Utc>,
     summary: &mut EvaluationSummary,
 ) -> Result<alerts::Model, DbErr> {
-    let new_day = decision.day != open.local_day;
+    let latest = latest_day(&open);
+    // A trigger for a day after the latest is a new trigger; one for the latest day (or an
+    // earlier one, re-evaluated after another entry) refreshes the numbers only when it
+    // is the latest.
+    let new_day = decision.day > latest;
+    let refreshes = decision.day >= latest;
+    // New evidence for an alert shown as withdrawn or cleared makes it active again.
+    let revived = (open.evidence_withdrawn_at.is_some() && decision.day >= open.local_day)
+        || (open.cleared_since.is_some() && new_day);
     let before = open.severity.parse::<Severity>().ok();
     let severity = before.map_or(decision.severity, |s| s.max(decision.severity));
     let raised = before.is_some_and(|b| severity > b);
+    if !refreshes && !revived && !raised {
+        return Ok(open);
+    }
     if !new_day
         && !decision.late
         && !raised
+        && !revived
         && before == Some(severity)
         && open.explanation == decision.explanation
         && open.evidence == evidence
@@ -639,11 +847,30 @@ async fn attach(
         raised && notified_individually(severity) && !before.is_some_and(notified_individually);
     let mut row: alerts::ActiveModel = open.clone().into();
     row.severity = Set(severity.as_str().to_owned());
-    row.explanation = Set(decision.explanation.clone());
-    row.evidence = Set(evidence);
-    if new_day || decision.late {
-        row.local_day = Set(decision.day);
-        row.reported_late = Set(decision.late);
+    if refreshes {
+        row.explanation = Set(decision.explanation.clone());
+        row.evidence = Set(evidence);
+        row.latest_day = Set(Some(decision.day));
+        set_figures(&mut row, decision);
+    }
+    // The first trigger day (`local_day`) never moves; "reported late" stays once any
+    // trigger of the alert rested on late data.
+    if decision.late {
+        row.reported_late = Set(true);
+    }
+    if revived {
+        // Evidence again: the alert is active, and a withdrawn one repeats and escalates
+        // again as a new alert would.
+        row.cleared_since = Set(None);
+        if open.evidence_withdrawn_at.is_some() {
+            row.evidence_withdrawn_at = Set(None);
+            if open.status == status::OPEN && notified_individually(severity) {
+                row.next_repeat_at = Set(Some(now + settings.repeat_interval));
+                if severity == Severity::Urgent {
+                    row.escalate_at = Set(Some(now + settings.escalation));
+                }
+            }
+        }
     }
     if new_day {
         row.trigger_count = Set(open.trigger_count + 1);

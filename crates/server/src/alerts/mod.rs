@@ -87,6 +87,10 @@ pub mod event {
     pub const ACKNOWLEDGED: &str = "acknowledged";
     /// A clinician resolved it.
     pub const RESOLVED: &str = "resolved";
+    /// The rule stopped triggering for long enough to call the condition cleared.
+    pub const CLEARED: &str = "cleared";
+    /// The entries behind the alert were deleted or edited away.
+    pub const EVIDENCE_WITHDRAWN: &str = "evidence_withdrawn";
 }
 
 /// A clinic's notification settings with the configured defaults filled in.

@@ -45,7 +45,9 @@ pub mod action {
 /// Most alerts one list returns (newest first).
 const LIST_LIMIT: u64 = 500;
 
-/// An alert as the API shows it.
+/// An alert as the API shows it. Clinical content (the explanation, the figures, the
+/// resolution note) is for the care team: a clinic admin sees the minimum necessary to
+/// run the clinic (rule, severity, status, dates), as docs/design.md's access rules say.
 #[derive(Debug, Serialize)]
 pub struct AlertView {
     id: Uuid,
@@ -55,28 +57,77 @@ pub struct AlertView {
     rule_title: &'static str,
     severity: String,
     status: String,
+    /// `active`, `cleared` or `evidence_withdrawn` (see `alerts::triage::Currency`).
+    currency: &'static str,
+    /// "active", "cleared since 2026-12-03", "evidence withdrawn".
+    currency_label: String,
     opened_at: DateTime<Utc>,
     last_triggered_at: DateTime<Utc>,
     trigger_count: i32,
+    /// The first trigger's local day (kept for older clients: same as `first_day`).
     local_day: String,
+    first_day: String,
+    latest_day: String,
+    cleared_since: Option<String>,
+    evidence_withdrawn_at: Option<DateTime<Utc>>,
     reported_late: bool,
-    explanation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    figures: Option<Value>,
     acknowledged_by: Option<Uuid>,
     acknowledged_at: Option<DateTime<Utc>>,
     resolved_by: Option<Uuid>,
     resolved_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     resolution_note: Option<String>,
     next_repeat_at: Option<DateTime<Utc>>,
     escalated_at: Option<DateTime<Utc>>,
     dashboard_path: String,
 }
 
+/// How much of an alert a viewer may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// The care team: everything.
+    Clinical,
+    /// A clinic admin: rule, severity, status and dates only.
+    Minimum,
+}
+
+impl Detail {
+    fn of(user: &AuthUser) -> Self {
+        if user.role.is_clinician() {
+            Detail::Clinical
+        } else {
+            Detail::Minimum
+        }
+    }
+}
+
 impl AlertView {
-    fn new(a: alert_rows::Model, display_code: String) -> Self {
+    fn new(a: alert_rows::Model, display_code: String, detail: Detail) -> Self {
+        let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        let currency = alerts::Currency::of(&a);
+        let clinical = detail == Detail::Clinical;
         Self {
             rule_title: alerts::rule_title(&a.rule),
             dashboard_path: alerts::dashboard_path(a.patient_id),
-            local_day: a.local_day.format("%Y-%m-%d").to_string(),
+            local_day: day(a.local_day),
+            first_day: day(a.local_day),
+            latest_day: day(a.latest_day.unwrap_or(a.local_day)),
+            cleared_since: a.cleared_since.map(day),
+            evidence_withdrawn_at: a.evidence_withdrawn_at,
+            currency: currency.code(),
+            currency_label: currency.label(),
+            figures: clinical.then(|| {
+                json!({
+                    "current": a.current_value,
+                    "usual": a.usual_value,
+                    "spread": a.usual_spread,
+                    "magnitude": a.magnitude,
+                })
+            }),
             id: a.id,
             patient_id: a.patient_id,
             patient_display_code: display_code,
@@ -87,12 +138,12 @@ impl AlertView {
             last_triggered_at: a.last_triggered_at,
             trigger_count: a.trigger_count,
             reported_late: a.reported_late,
-            explanation: a.explanation,
+            explanation: clinical.then_some(a.explanation),
             acknowledged_by: a.acknowledged_by,
             acknowledged_at: a.acknowledged_at,
             resolved_by: a.resolved_by,
             resolved_at: a.resolved_at,
-            resolution_note: a.resolution_note,
+            resolution_note: if clinical { a.resolution_note } else { None },
             next_repeat_at: a.next_repeat_at,
             escalated_at: a.escalated_at,
         }
@@ -115,7 +166,9 @@ fn staff_only(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-/// `GET /alerts?status=&severity=&patient=`: newest first.
+/// `GET /alerts?status=&severity=&patient=`: unresolved alerts in triage order (active
+/// before cleared before withdrawn, then severity, size of change, age), then resolved
+/// ones, newest first.
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -173,6 +226,12 @@ pub async fn list(
         }
         rows = query.all(&state.db).await?;
     }
+    let (mut unresolved, resolved): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|a| a.status != status::RESOLVED);
+    alerts::sort_by_triage(&mut unresolved, |a| a);
+    unresolved.extend(resolved);
+    let rows = unresolved;
+    let detail = Detail::of(&user);
     let now = state.clock.now();
     let listed: BTreeSet<Uuid> = rows.iter().map(|a| a.patient_id).collect();
     audit::record_many(
@@ -188,7 +247,7 @@ pub async fn list(
         .into_iter()
         .map(|a| {
             let code = visible.get(&a.patient_id).cloned().unwrap_or_default();
-            AlertView::new(a, code)
+            AlertView::new(a, code, detail)
         })
         .collect();
     Ok(Json(json!({ "alerts": alerts })))
@@ -229,6 +288,7 @@ async fn with_history(
     state: &AppState,
     alert: alert_rows::Model,
     code: String,
+    detail: Detail,
 ) -> Result<Value, ApiError> {
     let events = alert_events::Entity::find()
         .filter(alert_events::Column::AlertId.eq(alert.id))
@@ -243,11 +303,13 @@ async fn with_history(
                 "at": e.at,
                 "kind": e.kind,
                 "actor_user_id": e.actor_user_id,
-                "detail": e.detail,
+                // Event details quote the explanation or the resolution note.
+                "detail": if detail == Detail::Clinical { e.detail } else { None },
             })
         })
         .collect();
-    let mut body = serde_json::to_value(AlertView::new(alert, code)).map_err(ApiError::internal)?;
+    let mut body =
+        serde_json::to_value(AlertView::new(alert, code, detail)).map_err(ApiError::internal)?;
     if let Value::Object(map) = &mut body {
         map.insert("history".to_owned(), Value::Array(history));
     }
@@ -269,7 +331,7 @@ pub async fn get(
     )
     .await?;
     Ok(Json(
-        with_history(&state, alert, patient.display_code).await?,
+        with_history(&state, alert, patient.display_code, Detail::of(&user)).await?,
     ))
 }
 
@@ -357,7 +419,7 @@ async fn step(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(
-        with_history(state, alert, patient.display_code).await?,
+        with_history(state, alert, patient.display_code, Detail::Clinical).await?,
     ))
 }
 
