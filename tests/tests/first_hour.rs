@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use paindiary_server::clock::Clock;
-use paindiary_server::demo::{self, DemoArgs, Story};
+use paindiary_tools::demo::{self, DemoArgs, Story};
 use paindiary_server::domain::Role;
 use paindiary_server::entity::alerts;
-use paindiary_server::phone::{self, LogCommand, PhoneArgs, PhoneCommand};
+use paindiary_tools::phone::{self, LogCommand, PhoneArgs, PhoneCommand};
 use paindiary_server::{AppState, server};
 use paindiary_tests::{TestApp, story};
 use reqwest::StatusCode;
@@ -270,7 +270,7 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
     let err = phone(&dir, PhoneCommand::List { limit: 10 })
         .await
         .unwrap_err();
-    assert!(err.contains("paindiary phone login"), "{err}");
+    assert!(err.contains("paindiary-tools phone login"), "{err}");
 
     let out = phone(
         &dir,

@@ -29,14 +29,6 @@ pub enum Command {
     /// Administrative actions on the database (the operator acts with full authority).
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Drive a running server with simulated phones and report throughput, latency,
-    /// bytes, server CPU and memory (uses the same configuration to create accounts).
-    Load(crate::load::LoadArgs),
-    /// Seed a demo clinic (staff, 25 patients, 90 days of diaries synced like real phones),
-    /// then keep serving and print where to log in.
-    Demo(crate::demo::DemoArgs),
-    /// A phone on the command line: log in, record entries offline, sync.
-    Phone(crate::phone::PhoneArgs),
 }
 
 /// `paindiary admin ...`

@@ -11,7 +11,7 @@ use paindiary_server::cli::{AdminCommand, Cli, Command};
 use paindiary_server::domain::{
     ClinicId, DisplayCode, DisplayName, Email, Password, PatientId, Role, TimeZoneName, UserId,
 };
-use paindiary_server::{AppState, Config, db, demo, projection, server, telemetry};
+use paindiary_server::{AppState, Config, db, projection, server, telemetry};
 
 /// jemalloc, tuned in `.cargo/config.toml`: with glibc's malloc (an arena per thread, pages
 /// kept after a burst) the server's RSS was 2.5x its live heap under load.
@@ -37,56 +37,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Admin(cmd) => admin(config, cmd).await,
-            Command::Load(args) => {
-                let state = if args.no_auth {
-                    None
-                } else {
-                    Some(
-                        AppState::open(config)
-                            .await
-                            .context("opening the database")?,
-                    )
-                };
-                let json = args.json;
-                if let Some(dir) = args.verify.clone() {
-                    let timeout = Duration::from_secs(args.timeout_secs);
-                    let report =
-                        paindiary_server::load_check::verify(state, &dir, Some(&args.url), timeout)
-                            .await?;
-                    output(&if json {
-                        serde_json::to_string(&report)?
-                    } else {
-                        report.line()
-                    });
-                    anyhow::ensure!(report.ok, "crash verification failed");
-                    return Ok(());
-                }
-                if let (Some(catcher), Some(state)) = (args.smtp_catcher, state.clone()) {
-                    let report =
-                        paindiary_server::load_delivery::run(state, &args, catcher).await?;
-                    output(&if json {
-                        serde_json::to_string(&report)?
-                    } else {
-                        report.line()
-                    });
-                    anyhow::ensure!(report.ok(), "not every patient got exactly one email");
-                    return Ok(());
-                }
-                let report = paindiary_server::load::run(state, args).await?;
-                if json {
-                    output(&serde_json::to_string(&report)?);
-                } else {
-                    output(&report.line());
-                }
-                Ok(())
-            }
             Command::Reproject => reproject(config).await,
-            Command::Demo(args) => demo(config, args).await,
-            Command::Phone(args) => {
-                let mut out = |line: &str| output(line);
-                paindiary_server::phone::run(args, &mut out).await?;
-                Ok(())
-            }
         }
     })
 }
@@ -130,62 +81,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = timers_stop.send(());
     let _ = timers.await;
-    Ok(())
-}
-
-async fn demo(mut config: Config, args: demo::DemoArgs) -> anyhow::Result<()> {
-    if let Some(dir) = &args.data_dir {
-        config.data_dir = dir.clone();
-    }
-    let data_dir = config.data_dir.clone();
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let listen = config.listen;
-    let state = AppState::open(config)
-        .await
-        .context("opening the database")?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    let mut addr = listener.local_addr().context("listening address")?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(listener, state.clone(), async move {
-        let _ = stop_rx.await;
-    }));
-    output(&format!(
-        "Seeding the demo clinic through http://{addr} (phones sync over ws://{addr}/sync)..."
-    ));
-    let seeded = demo::seed(
-        &state,
-        &format!("ws://{addr}/sync"),
-        &data_dir.join("demo-phones"),
-        &args,
-    )
-    .await;
-    let summary = match seeded {
-        Ok(summary) => summary,
-        Err(e) => {
-            let _ = stop_tx.send(());
-            let _ = tokio::time::timeout(grace, server).await;
-            return Err(e).context("seeding the demo");
-        }
-    };
-    for line in demo::banner(&summary, &format!("http://{addr}"), &data_dir) {
-        output(&line);
-    }
-    if !args.no_serve {
-        server::shutdown_signal().await;
-    }
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(grace, server).await {
-        Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
-        Err(_) => tracing::warn!(
-            grace_secs = grace.as_secs(),
-            "grace period over, exiting with requests in flight"
-        ),
-    }
     Ok(())
 }
 
@@ -282,7 +177,7 @@ async fn reproject(config: Config) -> anyhow::Result<()> {
 #[allow(clippy::print_stdout)]
 fn output(line: &str) {
     use std::io::Write;
-    // A closed pipe (`paindiary phone list | head`) ends the output quietly instead of
+    // A closed pipe (`paindiary reproject | head`) ends the output quietly instead of
     // panicking as `println!` would.
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

@@ -1,4 +1,4 @@
-//! `paindiary load --smtp-catcher ADDR`: the sync-to-email latency benchmark. The
+//! `paindiary-tools load --smtp-catcher ADDR`: the sync-to-email latency benchmark. The
 //! generator runs a minimal SMTP sink on ADDR (the server under test is configured to
 //! send there), creates N patients with one physician on every care team, and gives each
 //! phone a worsening diary: a 14-day baseline at 5, then two days at 7 (not yet an
@@ -25,10 +25,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::accounts::{self, NewUser};
-use crate::domain::{DisplayName, Email, Password, Role};
+use paindiary_server::accounts::{self, NewUser};
+use paindiary_server::domain::{DisplayName, Email, Password, Role};
 use crate::load::LoadArgs;
-use crate::state::AppState;
+use paindiary_server::state::AppState;
 
 /// The phones' time zone.
 const TZ: chrono_tz::Tz = crate::load::PHONE_TZ;

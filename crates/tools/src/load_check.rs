@@ -1,4 +1,4 @@
-//! The crash-test half of `paindiary load`: `--record` writes what every simulated phone
+//! The crash-test half of `paindiary-tools load`: `--record` writes what every simulated phone
 //! saw acknowledged (with its document and sync state, as a phone would persist them) and
 //! `--verify` checks, against a restarted server, that every acknowledged entry is in the
 //! documents and in the projection and that each phone resumes without resending its
@@ -23,8 +23,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::entity::pain_entries;
-use crate::state::AppState;
+use paindiary_server::entity::pain_entries;
+use paindiary_server::state::AppState;
 
 const RECORD_FILE: &str = "phones.jsonl";
 const MEASURING_FILE: &str = "measuring";

@@ -1,4 +1,4 @@
-//! `paindiary demo`: a believable clinic in one command. It creates a demo clinic, a
+//! `paindiary-tools demo`: a believable clinic in one command. It creates a demo clinic, a
 //! physician and a nurse, and synthetic patients with months of diaries, and writes every
 //! entry the way real phones do: into a `sync` crate [`Replica`] that syncs over the
 //! WebSocket with the server running in this process. Care plans are written the way the
@@ -26,13 +26,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::accounts::{self, NewPatient, NewUser};
-use crate::domain::{
+use paindiary_server::accounts::{self, NewPatient, NewUser};
+use paindiary_server::domain::{
     ClinicId, DisplayCode, DisplayName, Email, ParseError, Password, PatientId, Role, TimeZoneName,
 };
-use crate::entity::users;
-use crate::error::ApiError;
-use crate::state::AppState;
+use paindiary_server::entity::users;
+use paindiary_server::error::ApiError;
+use paindiary_server::state::AppState;
 
 /// The demo physician's login.
 pub const PHYSICIAN_EMAIL: &str = "dr.rivera@demo.paindiary.test";
@@ -43,7 +43,7 @@ pub const DEMO_PASSWORD: &str = "paindiary-demo-2026";
 /// The demo clinic's name.
 pub const CLINIC_NAME: &str = "Demo Pain Clinic";
 
-/// Options of `paindiary demo`.
+/// Options of `paindiary-tools demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
     /// Data directory (SQLite database, mail directory); overrides the configured `data_dir`.
@@ -314,7 +314,7 @@ pub async fn seed(
     })
 }
 
-/// The lines `paindiary demo` prints once the server is up.
+/// The lines `paindiary-tools demo` prints once the server is up.
 pub fn banner(summary: &DemoSummary, base_url: &str, data_dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     if summary.already_seeded {
@@ -359,7 +359,7 @@ pub fn banner(summary: &DemoSummary, base_url: &str, data_dir: &Path) -> Vec<Str
         "REST API:   {base_url}/api/v1 (POST /auth/login, GET /patients, GET /patients/{{id}}/entries)"
     ));
     lines.push(format!(
-        "Phones:     {}/sync; a patient's phone: paindiary phone login --server {base_url} --email patient01@demo.paindiary.test --password {DEMO_PASSWORD}",
+        "Phones:     {}/sync; a patient's phone: paindiary-tools phone login --server {base_url} --email patient01@demo.paindiary.test --password {DEMO_PASSWORD}",
         base_url.replacen("http", "ws", 1)
     ));
     lines.push(format!(

@@ -1,4 +1,4 @@
-//! The `paindiary demo` and `paindiary phone` commands of the real binary: the demo seeds
+//! The `paindiary-tools demo` and `paindiary-tools phone` commands of the real binary: the demo seeds
 //! a temporary data directory, prints where to log in and where mail lands, and a second
 //! run keeps the data; the phone CLI explains what to do before it is logged in.
 
@@ -33,7 +33,7 @@ impl Drop for TempDir {
 }
 
 fn paindiary(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paindiary"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paindiary-tools"));
     for (k, _) in std::env::vars() {
         if k.starts_with("PAINDIARY_") {
             cmd.env_remove(k);
@@ -112,5 +112,5 @@ fn phone_commands_before_login_say_what_to_do() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("run `paindiary phone login`"), "{err}");
+    assert!(err.contains("run `paindiary-tools phone login`"), "{err}");
 }

@@ -1,4 +1,4 @@
-//! `paindiary load`: a load generator on the sync crate's real client. N simulated phones,
+//! `paindiary-tools load`: a load generator on the sync crate's real client. N simulated phones,
 //! each with its own account and month document (optionally pre-filled), add entries in a
 //! closed loop (one change, then wait until the server's reply covers it) and report
 //! entry-syncs per second, latency percentiles, bytes, and the server's CPU and peak RSS.
@@ -18,11 +18,11 @@ use paindiary_sync::schema::month::{add_entry_unchecked, read_entries};
 use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
 use serde::Serialize;
 
-use crate::accounts::{self, NewPatient};
-use crate::domain::{ClinicId, DisplayCode, Email, Password, TimeZoneName, UserId};
-use crate::state::AppState;
+use paindiary_server::accounts::{self, NewPatient};
+use paindiary_server::domain::{ClinicId, DisplayCode, Email, Password, TimeZoneName, UserId};
+use paindiary_server::state::AppState;
 
-/// Options of `paindiary load`.
+/// Options of `paindiary-tools load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// The sync endpoint, e.g. `ws://127.0.0.1:8080/sync`.

@@ -1,4 +1,4 @@
-//! `paindiary phone ...`: a phone on the command line, built on the `sync` crate's
+//! `paindiary-tools phone ...`: a phone on the command line, built on the `sync` crate's
 //! [`Replica`]. It logs in (or enrols) once over the REST API, keeps the token and the
 //! patient's documents in a local directory, records entries offline, and syncs them over
 //! the automerge-repo WebSocket whenever asked: exactly what a phone app does.
@@ -19,7 +19,7 @@ const ACCOUNT_FILE: &str = "phone.json";
 /// The sync WebSocket's path (the hub's route in `hub/connection.rs`).
 const SYNC_PATH: &str = "/sync";
 
-/// Options of `paindiary phone`.
+/// Options of `paindiary-tools phone`.
 #[derive(Debug, clap::Args)]
 pub struct PhoneArgs {
     /// The phone's local store (documents, sync states, token).
@@ -30,7 +30,7 @@ pub struct PhoneArgs {
     pub command: PhoneCommand,
 }
 
-/// `paindiary phone ...` subcommands.
+/// `paindiary-tools phone ...` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PhoneCommand {
     /// Log in with an existing patient account and keep the device token.
@@ -92,7 +92,7 @@ pub enum PhoneCommand {
     },
 }
 
-/// `paindiary phone log ...`
+/// `paindiary-tools phone log ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum LogCommand {
     /// Pain on the 0-10 scale.
@@ -183,7 +183,7 @@ pub enum LogCommand {
 pub enum PhoneError {
     /// No login yet.
     #[error(
-        "this phone is not logged in (no {0}); run `paindiary phone login` or `paindiary phone enrol` first"
+        "this phone is not logged in (no {0}); run `paindiary-tools phone login` or `paindiary-tools phone enrol` first"
     )]
     NotLoggedIn(String),
     /// The server answered with an error.
@@ -482,7 +482,7 @@ async fn connect_account(
     out: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), PhoneError> {
     let (base, sync_url) = urls(server)?;
-    crate::install_crypto_provider();
+    paindiary_server::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
