@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use paindiary_server::clock::Clock;
-use paindiary_tools::demo::{self, DemoArgs, Story};
 use paindiary_server::domain::Role;
 use paindiary_server::entity::alerts;
-use paindiary_tools::phone::{self, LogCommand, PhoneArgs, PhoneCommand};
 use paindiary_server::{AppState, server};
 use paindiary_tests::{TestApp, story};
+use paindiary_tools::demo::{self, DemoArgs, Story};
+use paindiary_tools::phone::{self, LogCommand, PhoneArgs, PhoneCommand};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;

@@ -45,8 +45,6 @@ pub struct UsualHighs {
     /// The 95th percentile (nearest rank) of the window's daily maxima: the daily maximum
     /// this patient exceeds on about one day in twenty.
     pub p95_max: u8,
-    /// Whether any score of 10 was logged in the window.
-    pub had_ten: bool,
 }
 
 /// Running sums over a day series, so that any window's mean and spread cost O(1).
@@ -120,7 +118,7 @@ pub(crate) fn personal_baseline(
     })
 }
 
-/// The daily maxima of `baseline`'s window: its 95th percentile and whether it held a 10.
+/// The 95th percentile of the daily maxima of `baseline`'s window.
 /// Kept apart from [`personal_baseline`] because only the severe rule needs it, and only
 /// on days that reach its threshold.
 pub(crate) fn usual_highs(days: &[DailyPain], baseline: &PersonalBaseline) -> UsualHighs {
@@ -132,7 +130,6 @@ pub(crate) fn usual_highs(days: &[DailyPain], baseline: &PersonalBaseline) -> Us
     let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
     UsualHighs {
         p95_max: maxima.get(rank).copied().unwrap_or(0),
-        had_ten: maxima.last().is_some_and(|m| *m >= 10),
     }
 }
 
@@ -185,7 +182,6 @@ mod tests {
         assert!(b.spread > 1.0 && b.spread < 1.1, "{b:?}");
         let highs = usual_highs(&days, &b);
         assert_eq!(highs.p95_max, 6);
-        assert!(!highs.had_ten);
     }
 
     #[test]

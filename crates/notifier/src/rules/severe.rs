@@ -3,7 +3,7 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::baseline::{Sums, UsualHighs, personal_baseline, usual_highs};
+use super::baseline::{Sums, personal_baseline, usual_highs};
 use super::series::{DailyPain, pain_by_day};
 use super::{
     Decision, Evidence, Figures, IsoDate, PatientSeries, RuleKind, Severity, Thresholds,
@@ -23,7 +23,7 @@ use super::{
 /// - **severe days are ordinary for this patient** (usual highs at or above the
 ///   threshold): triggers only when it is worse than their usual: the daily max above
 ///   their usual highs on each of the consecutive days, or a 10 when no 10 was logged in
-///   the baseline window (a first 10 in eight weeks).
+///   the eight weeks before (a first 10).
 ///
 /// A day without entries breaks a run: 8, no entry, 8 does not trigger, because we cannot
 /// tell the pain stayed severe. A run of three severe days triggers on its second and
@@ -52,8 +52,8 @@ pub(crate) fn severe_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<De
             None => t.severe_threshold,
         };
         let run = consecutive_run(days, index, bar, t.severe_consecutive_days.max(1));
-        let single =
-            day.max >= t.severe_single_score && !ordinary.is_some_and(|h: UsualHighs| h.had_ten);
+        let single = day.max >= t.severe_single_score
+            && (ordinary.is_none() || !recent_top_score(days, index, t.severe_single_score));
         if run.is_none() && !single {
             continue;
         }
@@ -124,6 +124,22 @@ pub(crate) fn severe_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<De
         );
     }
     decisions
+}
+
+/// How far back a top score makes the next one "not a first": eight weeks.
+const FIRST_TOP_SCORE_WEEKS: u64 = 8;
+
+/// Whether a score of at least `top` was logged in the eight weeks before `days[index]`.
+fn recent_top_score(days: &[DailyPain], index: usize, top: u8) -> bool {
+    let date = days[index].date;
+    let Some(since) = date.checked_sub_days(Days::new(7 * FIRST_TOP_SCORE_WEEKS)) else {
+        return false;
+    };
+    days[..index]
+        .iter()
+        .rev()
+        .take_while(|d| d.date >= since)
+        .any(|d| d.max >= top)
 }
 
 /// The `needed` consecutive calendar days ending at `days[index]` whose daily max is at

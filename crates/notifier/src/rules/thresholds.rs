@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 /// [`Thresholds::with`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// Worsening: the least number of days with data in the current rise before it may
-    /// alert, so that a single bad day never does. Default 2.
+    /// Worsening: the recent mean, quoted and held against the clinical floor, covers the
+    /// last this many days with data of the current rise. Default 3.
     pub worsening_recent_days: u32,
-    /// Worsening: the "recent" mean quoted and held against the clinical floor covers the
-    /// days of the current rise within this many calendar days ending at the evaluated
-    /// day. Default 7.
+    /// Worsening: those recent days lie within this many calendar days ending at the
+    /// evaluated day, so that "recent" never stretches over weeks of silence. Default 7.
     pub worsening_recent_span_days: u32,
     /// Worsening: the personal baseline covers this many calendar days. Default 56
     /// (8 weeks).
@@ -67,7 +66,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            worsening_recent_days: 2,
+            worsening_recent_days: 3,
             worsening_recent_span_days: 7,
             worsening_baseline_days: 56,
             worsening_guard_days: 14,
@@ -339,7 +338,7 @@ mod tests {
                 t.worsening_baseline_days,
                 t.worsening_min_baseline_days
             ),
-            (2, 56, 14)
+            (3, 56, 14)
         );
         assert_eq!(t.worsening_guard_days, 14);
         assert_eq!((t.worsening_points, t.worsening_percent), (1.5, 15.0));

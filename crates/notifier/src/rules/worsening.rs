@@ -25,10 +25,13 @@ use super::{
 ///   `S = max(0, S + (score - usual) / s - k)` with `k = worsening_reference_sd` (0.75).
 ///   Each day above the usual by more than `k` spreads adds to `S`; ordinary days drain it.
 /// - **triggers** when `S >= worsening_decision_sd` (5.0) on `D`, the current rise (the
-///   days since `S` was last 0) holds at least `worsening_recent_days` (2) days with data,
-///   and the mean of its days within the last `worsening_recent_span_days` (7) is above
-///   the usual by at least the **clinical floor**: `worsening_points` (1.5) and
-///   `worsening_percent` (15%) of the usual, whichever is larger.
+///   days since `S` was last 0) holds at least 2 days with data (one bad day never
+///   alerts), and the recent mean, over the last `worsening_recent_days` (3) days with
+///   data of the rise within `worsening_recent_span_days` (7) calendar days, is above the
+///   usual by at least the **clinical floor**: `worsening_points` (1.5) and
+///   `worsening_percent` (15%) of the usual, whichever is larger. The recent mean keeps
+///   the alert current: pain back at its usual level stops the triggers within days, even
+///   while the statistic still remembers the rise.
 ///
 /// A rise that persists triggers on each day; the lifecycle attaches those to one open
 /// alert. Once the raised days are older than the guard gap they enter the baseline, the
@@ -41,6 +44,9 @@ pub fn worsening(
 ) -> Vec<Decision> {
     worsening_over(&pain_by_day(&series.pain, today), thresholds)
 }
+
+/// A rise needs at least this many days with data: a single bad day never alerts.
+const MIN_RISE_DAYS: usize = 2;
 
 /// [`worsening`] over days already prepared by `pain_by_day`.
 pub(crate) fn worsening_over(days: &[DailyPain], thresholds: &Thresholds) -> Vec<Decision> {
@@ -81,7 +87,7 @@ fn judge(
         return None;
     }
     let rise = judged.get(rise_start..)?;
-    if rise.len() < t.worsening_recent_days as usize {
+    if rise.len() < MIN_RISE_DAYS {
         return None;
     }
     let span_start = date
@@ -89,7 +95,10 @@ fn judge(
             t.worsening_recent_span_days.saturating_sub(1),
         )))
         .unwrap_or(date);
-    let recent: Vec<&DailyPain> = rise.iter().filter(|d| d.date >= span_start).collect();
+    let in_span: Vec<&DailyPain> = rise.iter().filter(|d| d.date >= span_start).collect();
+    let recent = &in_span[in_span
+        .len()
+        .saturating_sub(t.worsening_recent_days.max(1) as usize)..];
     if recent.is_empty() {
         return None;
     }
