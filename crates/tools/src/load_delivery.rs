@@ -1,9 +1,10 @@
 //! `paindiary-tools load --smtp-catcher ADDR`: the sync-to-email latency benchmark. The
 //! generator runs a minimal SMTP sink on ADDR (the server under test is configured to
 //! send there), creates N patients with one physician on every care team, and gives each
-//! phone a worsening diary: a 14-day baseline at 5, then two days at 7 (not yet an
-//! alert), synced beforehand. Then every phone at once syncs today's 7, which makes the
-//! worsening rule fire (3-day mean 7 vs baseline 5: +2 points, +40%). Per patient it
+//! phone a worsening diary: four weeks at 5 (a personal baseline), then yesterday at 7
+//! (one bad day is not yet an alert), synced beforehand. Then every phone at once syncs
+//! today's 7, the second day of the rise, which makes the worsening rule fire (2 points
+//! above a steady usual of 5). Per patient it
 //! measures from the server's acknowledgement of that entry to the alert email's arrival
 //! at the sink, matched by the display code in the subject.
 
@@ -32,11 +33,12 @@ use paindiary_server::state::AppState;
 
 /// The phones' time zone.
 const TZ: chrono_tz::Tz = crate::load::PHONE_TZ;
-/// Baseline score and the worse score of the last three days.
+/// Baseline score and the worse score of yesterday and today.
 const BASELINE: f64 = 5.0;
 const WORSE: f64 = 7.0;
-/// Days of baseline, ending three days before today.
-const BASELINE_DAYS: u64 = 14;
+/// Days of baseline, ending two days before today: the personal baseline ends 14 days
+/// before today and needs 14 days with entries, so four weeks give it 15.
+const BASELINE_DAYS: u64 = 28;
 /// After the last email arrived, how long the sink keeps listening for duplicates.
 const SETTLE: Duration = Duration::from_secs(3);
 
@@ -325,8 +327,8 @@ fn pain(at: DateTime<Utc>, score: f64) -> Entry {
     })
 }
 
-/// The phone's diary before the trigger: baseline days at 5 ending three days ago, then
-/// yesterday and the day before at 7, one entry at local noon each, in the month
+/// The phone's diary before the trigger: baseline days at 5 ending two days ago, then
+/// yesterday at 7, one entry at local noon each, in the month
 /// documents their local days belong to (today's month last, even if empty).
 fn history(
     display_code: String,
@@ -335,10 +337,9 @@ fn history(
     today: NaiveDate,
 ) -> anyhow::Result<Phone> {
     let mut days: Vec<(NaiveDate, f64)> = Vec::new();
-    for back in (3..3 + BASELINE_DAYS).rev() {
+    for back in (2..2 + BASELINE_DAYS).rev() {
         days.push((day_before(today, back)?, BASELINE));
     }
-    days.push((day_before(today, 2)?, WORSE));
     days.push((day_before(today, 1)?, WORSE));
     let mut months: Vec<(Month, AutoCommit, SyncState)> = Vec::new();
     let current = Month::of(today).context("current month")?;
