@@ -153,7 +153,7 @@ async fn project_changes(
     changes: &[Change],
     now: DateTime<Utc>,
 ) -> ProjectionSummary {
-    let touched = month::touched_entries(doc, changes);
+    let touched = month::touched_entry_keys(doc, changes);
     let txn = app.state.db.begin().await.unwrap();
     let summary = project_entries(&txn, target, doc, &touched, now)
         .await
