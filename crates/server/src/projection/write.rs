@@ -37,7 +37,10 @@ const ISSUES_PER_DELETE: usize = 200;
 pub(crate) enum Scope {
     /// The touched entries, by kind, and the touched keys that are not UUIDs (issues
     /// only: such an entry never has a row).
-    Entries(BTreeMap<EntryKind, Vec<Uuid>>, BTreeSet<(EntryKind, String)>),
+    Entries(
+        BTreeMap<EntryKind, Vec<Uuid>>,
+        BTreeSet<(EntryKind, String)>,
+    ),
     /// Everything of the document.
     Document,
 }
