@@ -369,11 +369,34 @@ async fn invalid_entries_refused_locally_and_reported_by_the_server(app: Arc<Tes
     }
     assert_eq!(issues.len(), 4, "{out}");
 
+    // The app fixed the two unreadable entries by editing them: the server reads them now,
+    // and only the score of 12 and the bad key are left to fix.
+    let mut left: Vec<&str> = out["issuesAfterFix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["entry_key"].as_str().unwrap())
+        .collect();
+    left.sort_unstable();
+    let mut want = vec![
+        ids["score12"].as_str().unwrap(),
+        ids["badKey"].as_str().unwrap(),
+    ];
+    want.sort_unstable();
+    assert_eq!(left, want, "{out}");
+    let fixed: Vec<f64> = out["liveAfterFix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["score"].as_f64())
+        .collect();
+    assert!(fixed.contains(&7.0) && fixed.contains(&4.0), "{out}");
+
     // The care team sees the same list; another patient and the clinic admin do not.
     let path = format!("/api/v1/patients/{patient_id}/entry-issues");
     let (status, body) = app.get(&path, &nurse.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["issues"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(body["issues"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(body["truncated"], json!(false));
     let (status, body) = app.get(&path, &stranger.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
@@ -391,10 +414,10 @@ async fn invalid_entries_refused_locally_and_reported_by_the_server(app: Arc<Tes
         )
         .await;
     assert!(audited >= 4, "{audited}");
-    // The valid entry is projected; the invalid one too, marked invalid.
+    // The valid and the fixed entries are projected; the invalid one too, marked invalid.
     assert_eq!(
         projected_pain(&app, patient_id.uuid()).await,
-        [(6.0, true), (12.0, false)]
+        [(4.0, true), (6.0, true), (7.0, true), (12.0, false)]
     );
 }
 

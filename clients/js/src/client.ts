@@ -34,7 +34,7 @@ import {
   type RetryOptions,
   type WebSocketConstructor,
 } from "./network.js";
-import { type MonthEntries, kindMaps, readEntry, readHeader, readIndex, readMonth, toPlain } from "./read.js";
+import { type MonthEntries, kindMaps, readEntry, readFieldsLenient, readHeader, readIndex, readMonth, toPlain } from "./read.js";
 import type { PatientDocuments, SavedSession, SessionStore } from "./session.js";
 import { localMonth, nextLocalMidnight } from "./time.js";
 import {
@@ -575,11 +575,13 @@ export class PaindiaryClient {
     const now = this.#now();
     const doc = handle.doc() as A.Doc<unknown>;
     const map = kindMaps(doc, MAP_KEYS[ref.kind]).find((m) => Object.hasOwn(m, ref.id))!;
-    let current: Entry;
+    // An entry that cannot be read (the server lists it as needing fixing) is edited from
+    // the fields that can be: supplying the wrong or missing ones makes it whole.
+    let current: Record<string, unknown>;
     try {
-      current = readEntry(map[ref.id], ref.kind);
+      current = { ...readEntry(map[ref.id], ref.kind) };
     } catch {
-      current = { kind: ref.kind } as Entry;
+      current = readFieldsLenient(map[ref.id], ref.kind);
     }
     const edited: Record<string, unknown> = { ...current, updated_at: now };
     for (const [field, value] of Object.entries(changes)) {

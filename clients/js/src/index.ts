@@ -26,6 +26,7 @@ export {
   parseRfc3339,
   readBool,
   readEntry,
+  readFieldsLenient,
   readHeader,
   readIndex,
   readInstant,

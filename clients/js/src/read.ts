@@ -10,7 +10,7 @@
 import * as A from "@automerge/automerge";
 
 import type { Entry } from "./validate.js";
-import { ENTRY_KINDS, type EntryKind, LIMITS, MAP_KEYS } from "./vocab.js";
+import { ENTRY_KINDS, type EntryKind, FIELDS_OF, LIMITS, MAP_KEYS } from "./vocab.js";
 
 /** Why a field could not be read (its type is wrong, not its value). */
 export class FieldError extends Error {
@@ -173,6 +173,32 @@ export function readEntry(map: unknown, kind: EntryKind): Entry {
         note,
       });
   }
+}
+
+/**
+ * Every field of an entry's map that can be read as its type, the others left out: the
+ * starting point for fixing an entry that [`readEntry`] refuses (a string score, no time
+ * zone), so an edit supplying the missing or wrong fields makes it whole.
+ */
+export function readFieldsLenient(map: unknown, kind: EntryKind): Record<string, unknown> {
+  const out: Record<string, unknown> = { kind };
+  if (!isMap(map)) return out;
+  const readers: Record<string, (v: unknown, f: string) => unknown> = {
+    recorded_at: readInstant, deleted_at: readInstant, updated_at: readInstant,
+    locations: readStringList, qualities: readStringList, prn: readBool,
+  };
+  const numbers = new Set(["score", "worst", "least", "amount", "minutes", "sets", "reps", "exertion",
+    "sleep_hours", "sleep_quality", "mood", "stress", "pain", "enjoyment"]);
+  for (const field of ["recorded_at", "tz", "deleted_at", "updated_at", ...FIELDS_OF[kind]]) {
+    const reader = readers[field] ?? (numbers.has(field) || (kind === "checkin" && field === "activity") ? readNumber : readString);
+    try {
+      const value = reader(map[field], field);
+      if (value !== undefined && !(Array.isArray(value) && value.length === 0 && map[field] === undefined)) out[field] = value;
+    } catch {
+      // Left out: the edit must supply it.
+    }
+  }
+  return out;
 }
 
 /** An entry read from a document, with its key. */

@@ -222,8 +222,17 @@ async function invalidAndReadOnly() {
     const found = await client.entryIssues()
     return found.length >= 4 ? found : undefined
   })
+  // "This entry needs fixing": the app edits the two unreadable ones whole again.
+  await client.edit({ kind: "pain", id: ids.stringScore, month }, { score: 7 })
+  await client.edit({ kind: "pain", id: ids.noTz, month }, { tz: "Europe/Berlin" })
+  await client.sync()
+  const issuesAfterFix = await deadline(20_000, "the fixed entries to leave the issues")(async () => {
+    const found = await client.entryIssues()
+    return found.length === 2 ? found : undefined
+  })
+  const liveAfterFix = plain(await client.liveEntries(month))
   await client.close()
-  return { month, refused, localAfterRefusals, ids, localUnreadable: local.unreadable, issues }
+  return { month, refused, localAfterRefusals, ids, localUnreadable: local.unreadable, issues, issuesAfterFix, liveAfterFix }
 }
 
 async function vocab() {
