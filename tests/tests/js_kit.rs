@@ -168,6 +168,29 @@ async fn two_offline_devices_merge(app: Arc<TestApp>) {
             .contains(&json!(month.to_string()))
     );
 
+    // While the network was gone, B retried with exponential backoff under the cap.
+    let statuses = out["offlineStatuses"].as_array().unwrap();
+    assert!(statuses.len() >= 2, "{out}");
+    let (initial, max) = (
+        out["retry"]["initialMs"].as_f64().unwrap(),
+        out["retry"]["maxMs"].as_f64().unwrap(),
+    );
+    for s in statuses {
+        let attempt = s["attempt"].as_f64().unwrap();
+        let delay = s["retryInMs"].as_f64().unwrap();
+        let base = (initial * 2f64.powf(attempt - 1.0)).min(max);
+        assert!(
+            delay >= base / 2.0 - 1.0 && delay <= base + 1.0,
+            "{s} of {out}"
+        );
+    }
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s["retryInMs"].as_f64().unwrap() > initial),
+        "the delay grows: {out}"
+    );
+
     // The server stored the month once and projected both devices' entries as valid.
     assert_eq!(month_rows(&app, patient_id, month).await, 1);
     assert_eq!(
@@ -259,12 +282,15 @@ story!(new_month_from_genesis_at_local_midnight);
 
 async fn revoked_token_is_a_typed_event_not_a_crash(app: Arc<TestApp>) {
     let clinic = app.create_clinic("North").await;
-    let patient = app.enrolled_patient(clinic, "PD-8003").await;
+    let (patient_id, code) = app.create_patient(clinic, "PD-8003").await;
+    let email = format!("new-{}@example.org", uuid::Uuid::new_v4().simple());
     let out = kit(
         "session-expiry",
-        json!({"baseUrl": app.base_url, "email": patient.email, "password": PASSWORD}),
+        json!({"baseUrl": app.base_url, "code": code, "email": email, "password": PASSWORD}),
     )
     .await;
+    // The kit enrolled the patient with the invitation code.
+    assert_eq!(out["enrolled"], json!(patient_id.to_string()), "{out}");
     assert_eq!(out["logoutStatus"], json!(204), "{out}");
     assert_eq!(out["event"]["reason"], json!("unauthorized"), "{out}");
     // The server's own words before it closed the socket reach the app.

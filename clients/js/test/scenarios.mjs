@@ -91,6 +91,10 @@ async function twoDevices() {
   const b = await connect({ baseUrl: proxy.url, credentials: { ...credentials, deviceName: "tablet B" }, storage: storageB, retry })
   const month = a.currentMonth
   const storedBefore = a.documents.months.find((m) => m.month === month).stored
+  const offlineStatuses = []
+  b.on("status", (s) => {
+    if (s.state === "offline") offlineStatuses.push({ attempt: s.attempt, retryInMs: s.retryInMs })
+  })
 
   // The network goes away; both devices keep logging.
   await proxy.down()
@@ -121,7 +125,7 @@ async function twoDevices() {
   await a.close()
   await b.close()
   await proxy.down()
-  return { month, storedBefore, refs: { painA, medA, painB }, afterRestart, seen, indexMonths: Object.keys(index.months) }
+  return { month, storedBefore, refs: { painA, medA, painB }, afterRestart, seen, indexMonths: Object.keys(index.months), offlineStatuses, retry }
 }
 
 async function newMonth() {
@@ -152,7 +156,9 @@ async function newMonth() {
 async function sessionExpiry() {
   const store = memorySessionStore()
   const storage = { session: store }
-  const client = await connect({ baseUrl: args.baseUrl, credentials: { email: args.email, password: args.password }, storage, retry })
+  // A new patient redeems their invitation code through the kit.
+  const client = await connect({ baseUrl: args.baseUrl, enrolment: { code: args.code, email: args.email, password: args.password }, storage, retry })
+  const enrolled = (await store.load()).patientId
   const statuses = []
   client.on("status", (s) => statuses.push(s.state))
   const expired = new Promise((resolve) => client.on("session-expired", resolve))
@@ -180,7 +186,7 @@ async function sessionExpiry() {
   } catch (e) {
     connectError = { code: e.code, name: e.name }
   }
-  return { logoutStatus: res.status, event, statuses, storeCleared: storeAfter === null, syncError, connectError }
+  return { enrolled, logoutStatus: res.status, event, statuses, storeCleared: storeAfter === null, syncError, connectError }
 }
 
 async function invalidAndReadOnly() {
