@@ -108,6 +108,8 @@ async function twoDevices() {
   a = await connect({ baseUrl: proxy.url, storage: await nodeStorage(dirA), retry })
   const afterRestart = plain(await a.liveEntries(month))
 
+  // B keeps retrying with backoff while the network is gone.
+  await deadline(20_000, "B to retry three times")(async () => offlineStatuses.length >= 3)
   // The network is back: both reconnect (with backoff) and converge.
   await proxy.up()
   const both = deadline(30_000, "both devices to see both entries")
