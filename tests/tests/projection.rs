@@ -153,7 +153,7 @@ async fn project_changes(
     changes: &[Change],
     now: DateTime<Utc>,
 ) -> ProjectionSummary {
-    let touched = month::touched_entries(doc, changes);
+    let touched = month::touched_entry_keys(doc, changes);
     let txn = app.state.db.begin().await.unwrap();
     let summary = project_entries(&txn, target, doc, &touched, now)
         .await
@@ -615,6 +615,52 @@ async fn invalid_and_unreadable_entries(app: Arc<TestApp>) {
     );
 }
 story!(invalid_and_unreadable_entries);
+
+/// An entry under a key that is not a UUID (a foreign client's mistake) is recorded as an
+/// unreadable issue by the incremental projection, and the issue goes when the key does.
+async fn entries_under_keys_that_are_not_uuids(app: Arc<TestApp>) {
+    let db = &app.state.db;
+    let mut d = StoredDoc::create(&app, Uuid::new_v4(), Month::new(2026, 3).unwrap()).await;
+    let n = now();
+    let pain_map = match d.doc.get(ROOT, "pain").unwrap() {
+        Some((_, obj)) => obj,
+        None => panic!("no pain map"),
+    };
+    let obj = d
+        .doc
+        .put_object(&pain_map, "entry-7", ObjType::Map)
+        .unwrap();
+    d.doc
+        .put(
+            &obj,
+            "recorded_at",
+            automerge::ScalarValue::Timestamp(at(2026, 3, 20, 9, 5).timestamp_millis()),
+        )
+        .unwrap();
+    d.doc.put(&obj, "tz", TZ).unwrap();
+    d.doc.put(&obj, "score", 4).unwrap();
+    d.doc
+        .commit_with(CommitOptions::default().with_time(n.timestamp()));
+    let changes = d.flush(&app).await;
+    let server = load(&app, &d.id).await;
+    let summary = project_changes(&app, &d.target(n), &server, &changes, n).await;
+    assert_eq!((summary.upserted, summary.unreadable), (0, 1));
+    let issues = issues_of(db, "entry-7").await;
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].reason_code, "unreadable");
+    assert_eq!(issues[0].reason, "entry key is not a UUID");
+    assert_eq!(issues[0].kind, "pain");
+
+    // The foreign client removes the key: the issue goes with it.
+    d.doc.delete(&pain_map, "entry-7").unwrap();
+    d.doc
+        .commit_with(CommitOptions::default().with_time(n.timestamp()));
+    let changes = d.flush(&app).await;
+    let server = load(&app, &d.id).await;
+    project_changes(&app, &d.target(n), &server, &changes, n).await;
+    assert!(issues_of(db, "entry-7").await.is_empty());
+}
+story!(entries_under_keys_that_are_not_uuids);
 
 fn month_entry_obj(doc: &AutoCommit, map_key: &str, id: &EntryId) -> Option<automerge::ObjId> {
     let (_, map) = doc.get(ROOT, map_key).ok()??;

@@ -10,6 +10,7 @@ pub mod clinical;
 mod deliveries;
 mod documents;
 mod entries;
+mod entry_issues;
 mod extract;
 mod health;
 mod me;
@@ -60,7 +61,8 @@ pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
         .route("/patients/{id}/trends", get(clinical::trends))
         .route("/patients/{id}/export/{file}", get(clinical::export))
         .route("/clinician/patients", get(clinical::clinician_patients))
-        .route("/patients/{id}/entries", get(entries::list));
+        .route("/patients/{id}/entries", get(entries::list))
+        .route("/patients/{id}/entry-issues", get(entry_issues::list));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

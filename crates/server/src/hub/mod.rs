@@ -578,8 +578,8 @@ impl Hub {
         // month's first sync) are not needed past this point: they are freed before the
         // waits below, where a burst of phones bringing their history would otherwise hold
         // all of theirs at once.
-        let touched: Option<BTreeSet<_>> = matches!(meta.kind, DocKind::DiaryMonth { .. })
-            .then(|| month::touched_entries(slot.doc.document(), &changes));
+        let touched = matches!(meta.kind, DocKind::DiaryMonth { .. })
+            .then(|| month::touched_entry_keys(slot.doc.document(), &changes));
         drop(changes);
         if let DocKind::CarePlan { patient } = meta.kind {
             self.care_plan_exists(patient);

@@ -326,7 +326,7 @@ impl Hub {
             return Ok(());
         };
         let changes = slot.doc.get_changes(heads_before);
-        let touched = month::touched_entries(slot.doc.document(), &changes);
+        let touched = month::touched_entry_keys(slot.doc.document(), &changes);
         if touched.is_empty() {
             return Ok(());
         }

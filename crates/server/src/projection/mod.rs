@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::Automerge;
 use chrono::{DateTime, NaiveDate, Utc};
 use paindiary_sync::ids::EntryId;
-use paindiary_sync::schema::month::{self, EntryReadError};
+use paindiary_sync::schema::month::{self, EntryReadError, TouchedEntries};
 use paindiary_sync::schema::{Entry, EntryKind, ValidationError};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -101,7 +101,7 @@ pub async fn project_entries(
     conn: &impl ConnectionTrait,
     target: &ProjectionTarget<'_>,
     doc: &Automerge,
-    touched: &BTreeSet<(EntryKind, EntryId)>,
+    touched: &TouchedEntries,
     now: DateTime<Utc>,
 ) -> Result<ProjectionSummary, ProjectionError> {
     match prepare_entries(target, doc, touched, now) {
@@ -120,6 +120,7 @@ pub struct PreparedProjection {
     now: DateTime<Utc>,
     collected: Collected,
     scope: BTreeMap<EntryKind, Vec<Uuid>>,
+    unkeyed: BTreeSet<(EntryKind, String)>,
 }
 
 /// Reads the touched entries from the merged document (the CPU part of
@@ -127,22 +128,34 @@ pub struct PreparedProjection {
 pub fn prepare_entries(
     target: &ProjectionTarget<'_>,
     doc: &Automerge,
-    touched: &BTreeSet<(EntryKind, EntryId)>,
+    touched: &TouchedEntries,
     now: DateTime<Utc>,
 ) -> Option<PreparedProjection> {
     if touched.is_empty() {
         return None;
     }
     let mut collected = Collected::default();
-    for &(kind, id) in touched {
+    for &(kind, id) in &touched.entries {
         match month::read_entry(doc, kind, &id) {
             Ok(Some(entry)) => collected.add_entry(target, now, id, &entry),
             Ok(None) => {}
             Err(e) => collected.add_unreadable(kind, id.to_string(), &e),
         }
     }
+    // A key that is not a UUID can never become a row; while it is in the document the
+    // patient and care team see it as an unreadable entry (and once it is gone, its issue
+    // goes too: it is in scope either way).
+    let mut unkeyed = BTreeSet::new();
+    for (kind, key) in &touched.unkeyed {
+        let reported: String = key.chars().take(64).collect();
+        if month::has_entry_key(doc, *kind, key) {
+            collected.add_issue(*kind, reported.clone(), UNREADABLE, NOT_A_UUID.to_owned());
+            collected.unprojected.insert((*kind, reported.clone()));
+        }
+        unkeyed.insert((*kind, reported));
+    }
     let mut scope: BTreeMap<EntryKind, Vec<Uuid>> = BTreeMap::new();
-    for &(kind, id) in touched {
+    for &(kind, id) in &touched.entries {
         scope.entry(kind).or_default().push(*id.as_uuid());
     }
     Some(PreparedProjection {
@@ -152,8 +165,13 @@ pub fn prepare_entries(
         now,
         collected,
         scope,
+        unkeyed,
     })
 }
+
+/// The reason recorded for an entry whose key is not a UUID (the words
+/// [`month::read_entries`] uses, so a whole-document projection records the same).
+const NOT_A_UUID: &str = "entry key is not a UUID";
 
 /// Writes a [`PreparedProjection`] (the statement part of [`project_entries`]).
 pub async fn write_prepared(
@@ -167,13 +185,21 @@ pub async fn write_prepared(
         now,
         collected,
         scope,
+        unkeyed,
     } = prepared;
     let target = ProjectionTarget {
         patient,
         document_id: &document_id,
         synced_at,
     };
-    write::write(conn, &target, now, collected, &write::Scope::Entries(scope)).await
+    write::write(
+        conn,
+        &target,
+        now,
+        collected,
+        &write::Scope::Entries(scope, unkeyed),
+    )
+    .await
 }
 
 /// Writes several documents' [`PreparedProjection`]s (each document at most once) with
@@ -193,6 +219,7 @@ pub async fn write_prepared_many(
             now: p.now,
             collected: p.collected,
             scope: p.scope,
+            unkeyed: p.unkeyed,
             changed_days: BTreeSet::new(),
             medication_days: BTreeSet::new(),
         })

@@ -35,8 +35,12 @@ const ISSUES_PER_DELETE: usize = 200;
 
 /// Which rows a projection is responsible for.
 pub(crate) enum Scope {
-    /// The touched entries, by kind.
-    Entries(BTreeMap<EntryKind, Vec<Uuid>>),
+    /// The touched entries, by kind, and the touched keys that are not UUIDs (issues
+    /// only: such an entry never has a row).
+    Entries(
+        BTreeMap<EntryKind, Vec<Uuid>>,
+        BTreeSet<(EntryKind, String)>,
+    ),
     /// Everything of the document.
     Document,
 }
@@ -46,7 +50,7 @@ impl Scope {
     /// when the kind was not touched at all.
     fn ids(&self, kind: EntryKind) -> Option<&[Uuid]> {
         match self {
-            Scope::Entries(map) => Some(map.get(&kind).map_or(&[][..], Vec::as_slice)),
+            Scope::Entries(map, _) => Some(map.get(&kind).map_or(&[][..], Vec::as_slice)),
             Scope::Document => None,
         }
     }
@@ -347,7 +351,7 @@ async fn write_issues(
                 .await
                 .map_err(db("reading entry issues"))?;
         }
-        Scope::Entries(map) => {
+        Scope::Entries(map, unkeyed) => {
             for (kind, ids) in map {
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let cond = Condition::all()
@@ -355,6 +359,18 @@ async fn write_issues(
                         .add(C::EntryKey.is_in(chunk.iter().map(Uuid::to_string)));
                     existing.extend(select(cond).await.map_err(db("reading entry issues"))?);
                 }
+            }
+            let unkeyed: Vec<&(EntryKind, String)> = unkeyed.iter().collect();
+            for chunk in unkeyed.chunks(ISSUES_PER_DELETE) {
+                let mut any = Condition::any();
+                for (kind, key) in chunk {
+                    any = any.add(
+                        Condition::all()
+                            .add(C::Kind.eq(kind.as_str()))
+                            .add(C::EntryKey.eq(key.as_str())),
+                    );
+                }
+                existing.extend(select(any).await.map_err(db("reading entry issues"))?);
             }
         }
     }
@@ -420,6 +436,8 @@ pub(crate) struct Member {
     pub(crate) now: DateTime<Utc>,
     pub(crate) collected: Collected,
     pub(crate) scope: BTreeMap<EntryKind, Vec<Uuid>>,
+    /// Touched keys that are not UUIDs (their issues are in scope, they have no rows).
+    pub(crate) unkeyed: BTreeSet<(EntryKind, String)>,
     /// Local days whose pain or medication rows changed (new and previous dates), for
     /// alert evaluation; filled by [`write_many`].
     pub(crate) changed_days: BTreeSet<NaiveDate>,
@@ -587,7 +605,13 @@ async fn write_issues_many(
     let documents: Vec<&str> = members.iter().map(|m| m.document_id.as_str()).collect();
     let keys: Vec<String> = members
         .iter()
-        .flat_map(|m| m.scope.values().flatten().map(Uuid::to_string))
+        .flat_map(|m| {
+            m.scope
+                .values()
+                .flatten()
+                .map(Uuid::to_string)
+                .chain(m.unkeyed.iter().map(|(_, key)| key.clone()))
+        })
         .collect();
     let mut existing: Vec<(String, String, String, String)> = Vec::new();
     for chunk in keys.chunks(IDS_PER_STATEMENT) {
@@ -612,6 +636,12 @@ async fn write_issues_many(
             .scope
             .iter()
             .flat_map(|(kind, ids)| ids.iter().map(|id| (kind.as_str(), id.to_string())))
+            .chain(
+                member
+                    .unkeyed
+                    .iter()
+                    .map(|(kind, key)| (kind.as_str(), key.clone())),
+            )
             .collect();
         let wanted: BTreeSet<(&str, &str, &str)> = member
             .collected

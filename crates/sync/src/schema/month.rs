@@ -502,7 +502,40 @@ pub(crate) fn put_field(
 /// whole kind map (unusual: a foreign client without our genesis) marks every entry of that
 /// kind, read from the document.
 pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<(EntryKind, EntryId)> {
+    touched_entry_keys(doc, changes).entries
+}
+
+/// What a set of changes touched: the entries under UUID keys, and the keys that are not
+/// UUIDs (a foreign client's mistake), which readers report as unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TouchedEntries {
+    /// Entries under UUID keys.
+    pub entries: BTreeSet<(EntryKind, EntryId)>,
+    /// Keys of kind maps that are not UUIDs, as found (a report cuts them to 64
+    /// characters, as [`UnreadableEntry::key`] is).
+    pub unkeyed: BTreeSet<(EntryKind, String)>,
+}
+
+impl TouchedEntries {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.unkeyed.is_empty()
+    }
+}
+
+impl From<BTreeSet<(EntryKind, EntryId)>> for TouchedEntries {
+    fn from(entries: BTreeSet<(EntryKind, EntryId)>) -> Self {
+        Self {
+            entries,
+            unkeyed: BTreeSet::new(),
+        }
+    }
+}
+
+/// [`touched_entries`], plus the touched keys that are not UUIDs.
+pub fn touched_entry_keys(doc: &Automerge, changes: &[Change]) -> TouchedEntries {
     let mut touched = BTreeSet::new();
+    let mut unkeyed = BTreeSet::new();
     let mut whole_kinds = BTreeSet::new();
     // Many operations of one change share their object (one entry's fields).
     let mut resolved: HashMap<String, Option<(EntryKind, Option<String>)>> = HashMap::new();
@@ -536,21 +569,42 @@ pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<(EntryKi
                     }
                 }
             };
-            if let Ok(id) = key.parse::<EntryId>() {
-                touched.insert((kind, id));
+            match key.parse::<EntryId>() {
+                Ok(id) => {
+                    touched.insert((kind, id));
+                }
+                Err(_) => {
+                    unkeyed.insert((kind, key));
+                }
             }
         }
     }
     for kind in whole_kinds {
         for map in kind_maps(doc, kind) {
             for item in doc.map_range(&map, ..).take(MAX_ENTRIES_PER_KIND) {
-                if let Ok(id) = item.key.parse::<EntryId>() {
-                    touched.insert((kind, id));
+                match item.key.parse::<EntryId>() {
+                    Ok(id) => {
+                        touched.insert((kind, id));
+                    }
+                    Err(_) => {
+                        unkeyed.insert((kind, item.key.into_owned()));
+                    }
                 }
             }
         }
     }
-    touched
+    TouchedEntries {
+        entries: touched,
+        unkeyed,
+    }
+}
+
+/// Whether a kind map of the document holds `key` (an entry of any shape), for keys that
+/// are not UUIDs and so cannot be read with [`read_entry`].
+pub fn has_entry_key<D: ReadDoc>(doc: &D, kind: EntryKind, key: &str) -> bool {
+    kind_maps(doc, kind)
+        .into_iter()
+        .any(|map| matches!(doc.get(&map, key), Ok(Some(_))))
 }
 
 /// Finds where an object sits: under which kind map and (unless it is the kind map) which
