@@ -25,9 +25,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::load::LoadArgs;
 use paindiary_server::accounts::{self, NewUser};
 use paindiary_server::domain::{DisplayName, Email, Password, Role};
-use crate::load::LoadArgs;
 use paindiary_server::state::AppState;
 
 /// The phones' time zone.
