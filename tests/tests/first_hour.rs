@@ -600,12 +600,12 @@ async fn phone_cli_records_real_life(app: Arc<TestApp>) {
     // Edit the 7 to a 5 by the end of the ID `list` shows; delete the 10.
     let out = phone(
         &dir,
-        PhoneCommand::Edit(EditArgs {
+        PhoneCommand::Edit(Box::new(EditArgs {
             id: seven[seven.len() - 8..].to_owned(),
             score: Some(5.0),
             note: Some("it was less, thinking back".into()),
             ..EditArgs::default()
-        }),
+        })),
     )
     .await
     .unwrap();
@@ -616,22 +616,22 @@ async fn phone_cli_records_real_life(app: Arc<TestApp>) {
     // Options of another kind are refused, and so is an edit with nothing in it.
     let wrong = phone(
         &dir,
-        PhoneCommand::Edit(EditArgs {
+        PhoneCommand::Edit(Box::new(EditArgs {
             id: seven.clone(),
             drug: Some("ibuprofen".into()),
             ..EditArgs::default()
-        }),
+        })),
     )
     .await
     .unwrap_err();
     assert_eq!(wrong, "pain entries have no --drug");
     let invalid = phone(
         &dir,
-        PhoneCommand::Edit(EditArgs {
+        PhoneCommand::Edit(Box::new(EditArgs {
             id: seven.clone(),
             score: Some(11.0),
             ..EditArgs::default()
-        }),
+        })),
     )
     .await
     .unwrap_err();

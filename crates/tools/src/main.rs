@@ -51,7 +51,7 @@ fn run() -> anyhow::Result<()> {
             Command::Demo(args) => demo(config, args).await,
             Command::Phone(args) => {
                 let mut out = |line: &str| output(line);
-                phone::run(args, &mut out).await?;
+                phone::run(*args, &mut out).await?;
                 Ok(())
             }
             Command::Load(args) => load(config, args).await,

@@ -98,7 +98,7 @@ pub enum PhoneCommand {
     },
     /// Change fields of an entry, by the ID `list` shows (its last 8 characters are
     /// enough); only the options given change.
-    Edit(EditArgs),
+    Edit(Box<EditArgs>),
     /// Delete an entry, by the ID `list` shows (its last 8 characters are enough).
     Delete {
         /// The entry's ID.
@@ -469,7 +469,7 @@ pub async fn run(args: PhoneArgs, out: &mut (dyn FnMut(&str) + Send)) -> Result<
             });
             record(&dir, &mut account, &entry, now, out)
         }
-        PhoneCommand::Edit(edit) => edit_entry(&dir, edit, out),
+        PhoneCommand::Edit(edit) => edit_entry(&dir, *edit, out),
         PhoneCommand::Delete { id } => delete_entry(&dir, &id, out),
         PhoneCommand::List { limit } => list(&dir, limit, out),
         PhoneCommand::Sync { all } => sync(&dir, all, out).await,
