@@ -1,4 +1,4 @@
-//! The first hour: `paindiary demo` seeds a believable clinic through the real sync path,
+//! The first hour: `paindiary-tools demo` seeds a believable clinic through the real sync path,
 //! and the phone CLI records offline and syncs later. Stories run on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
