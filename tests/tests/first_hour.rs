@@ -651,10 +651,11 @@ async fn phone_cli_records_real_life(app: Arc<TestApp>) {
         .unwrap_err();
     assert!(gone.starts_with("no entry"), "{gone}");
 
+    // The deleted 10 is no longer listed, but its deletion waits for the sync.
     let listed = phone(&dir, PhoneCommand::List { limit: 10 }).await.unwrap();
     assert_eq!(
         listed[0],
-        "3 entries on this phone, 1 not yet synced (marked *)"
+        "3 entries on this phone, 1 not yet synced (marked *), 1 deletion not yet synced"
     );
     let seven_line = listed.iter().find(|l| l.contains(&seven)).unwrap();
     assert!(seven_line.starts_with("* "), "{seven_line}");

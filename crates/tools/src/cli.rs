@@ -23,7 +23,7 @@ pub enum Command {
     /// Seed a demo clinic (staff, 25 patients, 90 days of diaries synced like real phones),
     /// then keep serving and print where to log in.
     Demo(crate::demo::DemoArgs),
-    /// A phone on the command line: log in, record entries offline, sync.
+    /// A phone on the command line: log in, record, edit and delete entries offline, sync.
     Phone(Box<crate::phone::PhoneArgs>),
     /// Drive a running server with simulated phones and report throughput, latency,
     /// bytes, server CPU and memory (uses the same configuration to create accounts).

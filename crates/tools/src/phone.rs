@@ -354,6 +354,11 @@ pub enum PhoneError {
         "--at {0} is in another month than the entry; delete the entry and log it again with --at"
     )]
     OtherMonth(String),
+    /// The patient's time zone is not in this build's time-zone database.
+    #[error(
+        "this patient's time zone {0:?} is unknown to this build; update paindiary-tools (nothing was recorded)"
+    )]
+    UnknownZone(String),
     /// `edit` without any change.
     #[error(
         "nothing to change: give at least one option, e.g. --score 6 (see `phone edit --help`)"
@@ -392,9 +397,11 @@ struct Account {
 }
 
 impl Account {
-    /// The patient's zone; UTC if the server sent a name this build does not know.
-    fn zone(&self) -> Tz {
-        self.timezone.parse().unwrap_or(Tz::UTC)
+    /// The patient's zone, which entries are recorded and shown in.
+    fn zone(&self) -> Result<Tz, PhoneError> {
+        self.timezone
+            .parse()
+            .map_err(|_| PhoneError::UnknownZone(self.timezone.chars().take(40).collect()))
     }
 }
 
@@ -483,7 +490,7 @@ fn moment(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, PhoneError> {
     match at {
-        Some(text) => Ok(local_time::parse_at(text, account.zone(), now)?),
+        Some(text) => Ok(local_time::parse_at(text, account.zone()?, now)?),
         None => Ok(now),
     }
 }
@@ -594,7 +601,7 @@ fn record(
     out(&format!(
         "recorded {} entry {id} at {} on this phone ({} not yet synced)",
         entry.kind(),
-        local_time::show(entry.meta().recorded_at, account.zone()),
+        local_time::show(entry.meta().recorded_at, account.zone()?),
         account.unsynced.len()
     ));
     Ok(())
@@ -716,13 +723,16 @@ fn edit_entry(
     let mut changes = edit_changes(&edit, kind)?;
     let now = Utc::now();
     if let Some(text) = edit.at.as_deref() {
-        let at = local_time::parse_at(text, account.zone(), now)?;
+        let at = local_time::parse_at(text, account.zone()?, now)?;
         // The entry lives in the document of its local month; a move across months would
         // be a delete and a new entry, which the patient should see as such.
         let mut moved = stored.entry.clone();
         set_recorded_at(&mut moved, at);
         if month_of(&moved).map_err(ReplicaError::from)? != month {
-            return Err(PhoneError::OtherMonth(local_time::show(at, account.zone())));
+            return Err(PhoneError::OtherMonth(local_time::show(
+                at,
+                account.zone()?,
+            )));
         }
         changes.push(("recorded_at", FieldValue::Instant(at)));
     }
@@ -766,7 +776,7 @@ fn delete_entry(
     out(&format!(
         "deleted {kind} entry {} ({}) on this phone ({} not yet synced)",
         stored.id,
-        local_time::show(stored.entry.meta().recorded_at, account.zone()),
+        local_time::show(stored.entry.meta().recorded_at, account.zone()?),
         account.unsynced.len()
     ));
     Ok(())
@@ -784,11 +794,17 @@ fn list(dir: &Path, limit: usize, out: &mut (dyn FnMut(&str) + Send)) -> Result<
         .iter()
         .filter(|e| account.unsynced.contains(&e.id))
         .count();
+    // Deleted entries are not listed, but their deletion still waits for a sync.
+    let deletions = match account.unsynced.len() - unsynced {
+        0 => String::new(),
+        1 => ", 1 deletion not yet synced".to_owned(),
+        n => format!(", {n} deletions not yet synced"),
+    };
     out(&format!(
-        "{} on this phone, {unsynced} not yet synced (marked *)",
+        "{} on this phone, {unsynced} not yet synced (marked *){deletions}",
         entries_phrase(entries.len())
     ));
-    let zone = account.zone();
+    let zone = account.zone()?;
     for stored in entries.iter().take(limit) {
         let e = &stored.entry;
         let when = local_time::show(e.meta().recorded_at, zone);
