@@ -1,4 +1,4 @@
-//! The first hour: `paindiary demo` seeds a believable clinic through the real sync path,
+//! The first hour: `paindiary-tools demo` seeds a believable clinic through the real sync path,
 //! and the phone CLI records offline and syncs later. Stories run on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,7 +13,7 @@ use paindiary_server::entity::alerts;
 use paindiary_server::{AppState, server};
 use paindiary_tests::{TestApp, story};
 use paindiary_tools::demo::{self, DemoArgs, Story};
-use paindiary_tools::phone::{self, LogCommand, PhoneArgs, PhoneCommand};
+use paindiary_tools::phone::{self, EditArgs, LogArgs, LogCommand, PhoneArgs, PhoneCommand};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
@@ -293,13 +293,16 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
 
     let bad = phone(
         &dir,
-        PhoneCommand::Log(LogCommand::Pain {
-            score: 12.0,
-            worst: None,
-            least: None,
-            locations: vec![],
-            qualities: vec![],
-            note: None,
+        PhoneCommand::Log(LogArgs {
+            at: None,
+            entry: LogCommand::Pain {
+                score: 12.0,
+                worst: None,
+                least: None,
+                locations: vec![],
+                qualities: vec![],
+                note: None,
+            },
         }),
     )
     .await
@@ -308,46 +311,58 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
 
     phone(
         &dir,
-        PhoneCommand::Log(LogCommand::Pain {
-            score: 6.0,
-            worst: Some(8.0),
-            least: None,
-            locations: vec!["lower_back".into()],
-            qualities: vec!["aching".into()],
-            note: Some("after the long drive".into()),
+        PhoneCommand::Log(LogArgs {
+            at: None,
+            entry: LogCommand::Pain {
+                score: 6.0,
+                worst: Some(8.0),
+                least: None,
+                locations: vec!["lower_back".into()],
+                qualities: vec!["aching".into()],
+                note: Some("after the long drive".into()),
+            },
         }),
     )
     .await
     .unwrap();
     phone(
         &dir,
-        PhoneCommand::Log(LogCommand::Med {
-            drug: "oxycodone".into(),
-            dose_mg: Some(5.0),
-            amount: None,
-            unit: None,
-            route: "oral".into(),
-            prn: true,
-            skipped: false,
-            note: None,
+        PhoneCommand::Log(LogArgs {
+            at: None,
+            entry: LogCommand::Med {
+                drug: "oxycodone".into(),
+                dose_mg: Some(5.0),
+                amount: None,
+                unit: None,
+                route: "oral".into(),
+                prn: true,
+                skipped: false,
+                note: None,
+            },
         }),
     )
     .await
     .unwrap();
     let out = phone(
         &dir,
-        PhoneCommand::Log(LogCommand::Exercise {
-            minutes: 20.0,
-            kind: "walking".into(),
-            exertion: Some(4.0),
-            note: None,
+        PhoneCommand::Log(LogArgs {
+            at: None,
+            entry: LogCommand::Exercise {
+                minutes: 20.0,
+                kind: "walking".into(),
+                exertion: Some(4.0),
+                note: None,
+            },
         }),
     )
     .await
     .unwrap();
     assert!(out[0].contains("3 not yet synced"), "{out:?}");
     let listed = phone(&dir, PhoneCommand::List { limit: 10 }).await.unwrap();
-    assert_eq!(listed[0], "3 entries on this phone");
+    assert_eq!(
+        listed[0],
+        "3 entries on this phone, 3 not yet synced (marked *)"
+    );
     assert!(
         listed
             .iter()
@@ -358,7 +373,10 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
     let down = phone(&dir, PhoneCommand::Sync { all: false })
         .await
         .unwrap_err();
-    assert!(down.contains("connection failed"), "{down}");
+    assert_eq!(
+        down,
+        "offline: 3 entries kept on this phone; they will sync next time"
+    );
 
     // The server comes back on the same address and database; the phone syncs.
     let state = AppState::open_with_clock(app.config().clone(), Arc::new(app.clock.clone()))
@@ -424,3 +442,251 @@ async fn phone_cli_logs_offline_and_syncs_later(app: Arc<TestApp>) {
     state.db.close().await.ok();
 }
 story!(phone_cli_logs_offline_and_syncs_later);
+
+fn pain(at: &str, score: f64) -> PhoneCommand {
+    PhoneCommand::Log(LogArgs {
+        at: Some(at.to_owned()),
+        entry: LogCommand::Pain {
+            score,
+            worst: None,
+            least: None,
+            locations: vec![],
+            qualities: vec![],
+            note: None,
+        },
+    })
+}
+
+/// The entry ID in `recorded pain entry <id> at ...`.
+fn recorded_id(out: &[String]) -> String {
+    let words: Vec<&str> = out[0].split_whitespace().collect();
+    assert_eq!(words[0], "recorded", "{out:?}");
+    words[3].to_owned()
+}
+
+/// The phone records what really happened: `--at` in the patient's zone lands on the
+/// right local day, `list` shows local times and marks what is not yet synced (before the
+/// first sync too), and an edit and a delete made on the phone reach the care team's view.
+async fn phone_cli_records_real_life(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Real Life Clinic").await;
+    let physician = app.create_staff(clinic, Role::Physician).await;
+    // The patient lives in Europe/Berlin (the harness's zone).
+    let (patient_id, code) = app.create_patient(clinic, "PH-2").await;
+    app.add_to_care_team(patient_id, physician.user_id).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("phone");
+    phone(
+        &dir,
+        PhoneCommand::Enrol {
+            server: app.base_url.clone(),
+            code,
+            email: "real-life@example.org".into(),
+            password: "a long phone passphrase".into(),
+        },
+    )
+    .await
+    .unwrap();
+
+    let berlin = chrono_tz::Europe::Berlin;
+    let now = chrono::Utc::now();
+    let yesterday = now.with_timezone(&berlin).date_naive() - TimeDelta::days(1);
+    // 00:30 in Berlin is the previous day in UTC: the entry belongs to the local day.
+    let last_night = format!("{yesterday} 00:30");
+    let seven = recorded_id(&phone(&dir, pain(&last_night, 7.0)).await.unwrap());
+    let ten = recorded_id(&phone(&dir, pain("yesterday 12:00", 10.0)).await.unwrap());
+    let recent = recorded_id(&phone(&dir, pain("-1h", 4.0)).await.unwrap());
+    let checkin = phone(
+        &dir,
+        PhoneCommand::Checkin {
+            at: Some("yesterday 20:00".into()),
+            pain: 5.0,
+            enjoyment: 4.0,
+            activity: 6.0,
+            note: None,
+        },
+    )
+    .await
+    .unwrap();
+    let checkin = recorded_id(&checkin);
+    let far = phone(&dir, pain("+3d", 3.0)).await.unwrap_err();
+    assert!(far.contains("more than 48 hours in the future"), "{far}");
+    let garbled = phone(&dir, pain("last night", 3.0)).await.unwrap_err();
+    assert!(garbled.starts_with("cannot read --at"), "{garbled}");
+
+    // Before any sync: the list is there, in local time, everything marked.
+    let listed = phone(&dir, PhoneCommand::List { limit: 10 }).await.unwrap();
+    assert_eq!(
+        listed[0], "4 entries on this phone, 4 not yet synced (marked *)",
+        "{listed:?}"
+    );
+    let seven_line = listed.iter().find(|l| l.contains(&seven)).unwrap();
+    assert!(
+        seven_line.starts_with(&format!("* {yesterday} 00:30 CE")),
+        "{seven_line}"
+    );
+    assert!(seven_line.contains("pain 7"), "{seven_line}");
+
+    let out = phone(&dir, PhoneCommand::Sync { all: false })
+        .await
+        .unwrap();
+    assert!(out[1].contains("4 entries sent"), "{out:?}");
+    let listed = phone(&dir, PhoneCommand::List { limit: 10 }).await.unwrap();
+    assert_eq!(
+        listed[0],
+        "4 entries on this phone, 0 not yet synced (marked *)"
+    );
+    assert!(
+        listed[1..].iter().all(|l| l.starts_with("  ")),
+        "{listed:?}"
+    );
+
+    let entries = |body: &Value| body["entries"].as_array().unwrap().clone();
+    let by_id = |list: &[Value], id: &str| -> Value {
+        list.iter()
+            .find(|e| e["entry_id"] == id)
+            .unwrap_or_else(|| panic!("no entry {id} in {list:?}"))
+            .clone()
+    };
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/patients/{patient_id}/entries"),
+            &physician.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = entries(&body);
+    let seven_row = by_id(&listed, &seven);
+    assert_eq!(seven_row["local_date"], yesterday.to_string());
+    let at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(seven_row["recorded_at"].clone()).unwrap();
+    assert_eq!(
+        at.with_timezone(&berlin)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        last_night
+    );
+    assert_ne!(
+        at.date_naive(),
+        yesterday,
+        "00:30 in Berlin is the day before in UTC"
+    );
+    assert_eq!(by_id(&listed, &ten)["local_date"], yesterday.to_string());
+    assert_eq!(
+        by_id(&listed, &checkin)["local_date"],
+        yesterday.to_string()
+    );
+    let recent_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(by_id(&listed, &recent)["recorded_at"].clone()).unwrap();
+    let hour_ago = now - TimeDelta::hours(1);
+    assert!(
+        (recent_at - hour_ago).num_seconds().abs() < 120,
+        "{recent_at} vs {hour_ago}"
+    );
+
+    let trends_of_yesterday = || async {
+        let (status, body) = app
+            .get(
+                &format!("/api/v1/patients/{patient_id}/trends?from={yesterday}&to={yesterday}"),
+                &physician.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["days"][0].clone()
+    };
+    let day = trends_of_yesterday().await;
+    assert_eq!(day["pain_max"], 10.0, "{day}");
+    assert_eq!(day["pain_count"], 2, "{day}");
+
+    // Edit the 7 to a 5 by the end of the ID `list` shows; delete the 10.
+    let out = phone(
+        &dir,
+        PhoneCommand::Edit(Box::new(EditArgs {
+            id: seven[seven.len() - 8..].to_owned(),
+            score: Some(5.0),
+            note: Some("it was less, thinking back".into()),
+            ..EditArgs::default()
+        })),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out[0].starts_with(&format!("edited pain entry {seven}")),
+        "{out:?}"
+    );
+    // Options of another kind are refused, and so is an edit with nothing in it.
+    let wrong = phone(
+        &dir,
+        PhoneCommand::Edit(Box::new(EditArgs {
+            id: seven.clone(),
+            drug: Some("ibuprofen".into()),
+            ..EditArgs::default()
+        })),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(wrong, "pain entries have no --drug");
+    let invalid = phone(
+        &dir,
+        PhoneCommand::Edit(Box::new(EditArgs {
+            id: seven.clone(),
+            score: Some(11.0),
+            ..EditArgs::default()
+        })),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        invalid.contains("score must be between 0 and 10"),
+        "{invalid}"
+    );
+    let out = phone(&dir, PhoneCommand::Delete { id: ten.clone() })
+        .await
+        .unwrap();
+    assert!(
+        out[0].starts_with(&format!("deleted pain entry {ten}")),
+        "{out:?}"
+    );
+    let gone = phone(&dir, PhoneCommand::Delete { id: ten.clone() })
+        .await
+        .unwrap_err();
+    assert!(gone.starts_with("no entry"), "{gone}");
+
+    // The deleted 10 is no longer listed, but its deletion waits for the sync.
+    let listed = phone(&dir, PhoneCommand::List { limit: 10 }).await.unwrap();
+    assert_eq!(
+        listed[0],
+        "3 entries on this phone, 1 not yet synced (marked *), 1 deletion not yet synced"
+    );
+    let seven_line = listed.iter().find(|l| l.contains(&seven)).unwrap();
+    assert!(seven_line.starts_with("* "), "{seven_line}");
+    assert!(seven_line.contains("pain 5"), "{seven_line}");
+
+    let out = phone(&dir, PhoneCommand::Sync { all: false })
+        .await
+        .unwrap();
+    assert!(out[1].contains("2 entries sent"), "{out:?}");
+
+    let (_, body) = app
+        .get(
+            &format!("/api/v1/patients/{patient_id}/entries"),
+            &physician.token,
+        )
+        .await;
+    let listed = entries(&body);
+    let seven_row = by_id(&listed, &seven);
+    assert_eq!(seven_row["score"], 5.0, "{seven_row}");
+    assert_eq!(seven_row["note"], "it was less, thinking back");
+    assert!(
+        listed
+            .iter()
+            .all(|e| e["entry_id"] != ten.as_str() || e["deleted"] == true),
+        "{listed:?}"
+    );
+    let day = trends_of_yesterday().await;
+    assert_eq!(
+        day["pain_max"], 5.0,
+        "the deleted 10 is gone from the trends: {day}"
+    );
+    assert_eq!(day["pain_count"], 1, "{day}");
+}
+story!(phone_cli_records_real_life);

@@ -23,9 +23,65 @@ pub enum Command {
     /// Seed a demo clinic (staff, 25 patients, 90 days of diaries synced like real phones),
     /// then keep serving and print where to log in.
     Demo(crate::demo::DemoArgs),
-    /// A phone on the command line: log in, record entries offline, sync.
-    Phone(crate::phone::PhoneArgs),
+    /// A phone on the command line: log in, record, edit and delete entries offline, sync.
+    Phone(Box<crate::phone::PhoneArgs>),
     /// Drive a running server with simulated phones and report throughput, latency,
     /// bytes, server CPU and memory (uses the same configuration to create accounts).
     Load(crate::load::LoadArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    // Tests report failure by panicking.
+    #![allow(clippy::panic)]
+
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+    use crate::phone::PhoneCommand;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn phone_options_go_on_either_side_of_the_subcommand() {
+        for args in [
+            &[
+                "paindiary-tools",
+                "phone",
+                "--dir",
+                "x",
+                "log",
+                "--at",
+                "-2h",
+                "pain",
+                "--score",
+                "6",
+            ][..],
+            &[
+                "paindiary-tools",
+                "phone",
+                "log",
+                "pain",
+                "--score",
+                "6",
+                "--at",
+                "-2h",
+                "--dir",
+                "x",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let Command::Phone(phone) = cli.command else {
+                panic!("not a phone command")
+            };
+            assert_eq!(phone.dir, std::path::PathBuf::from("x"), "{args:?}");
+            let PhoneCommand::Log(log) = phone.command else {
+                panic!("not a log command")
+            };
+            assert_eq!(log.at.as_deref(), Some("-2h"), "{args:?}");
+        }
+    }
 }

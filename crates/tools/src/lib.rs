@@ -3,7 +3,8 @@
 //! part of the deployed server.
 //!
 //! - [`demo`]: a demo clinic with synthetic diaries synced like real phones.
-//! - [`phone`]: a phone on the command line (log in, record offline, sync).
+//! - [`phone`]: a phone on the command line (log in, record, edit and delete offline,
+//!   sync); [`local_time`]: its times in the patient's zone.
 //! - [`load`], [`load_check`], [`load_delivery`]: the sync load generator, its crash
 //!   verification and the alert-delivery load run.
 //! - [`cli`]: the command line.
@@ -15,4 +16,5 @@ pub mod demo;
 pub mod load;
 pub mod load_check;
 pub mod load_delivery;
+pub mod local_time;
 pub mod phone;

@@ -1,6 +1,8 @@
 //! The `paindiary-tools` binary's entry point: parse the command line, load the server's
 //! configuration (the demo and the load generator open its database), and run the tool.
 
+use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,7 +16,28 @@ use paindiary_tools::{demo, load, load_check, load_delivery, phone};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> anyhow::Result<()> {
+/// Errors are printed as their message chain, never with a backtrace (even with
+/// `RUST_BACKTRACE=1`): they are meant for the person at the terminal. An offline phone
+/// sync is an outcome, not a failure, and reads as one sentence.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let offline = e
+                .downcast_ref::<phone::PhoneError>()
+                .is_some_and(phone::PhoneError::is_offline);
+            let mut stderr = std::io::stderr().lock();
+            let _ = if offline {
+                writeln!(stderr, "{e}")
+            } else {
+                writeln!(stderr, "Error: {e:#}")
+            };
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     paindiary_server::install_crypto_provider();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
@@ -28,7 +51,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => demo(config, args).await,
             Command::Phone(args) => {
                 let mut out = |line: &str| output(line);
-                phone::run(args, &mut out).await?;
+                phone::run(*args, &mut out).await?;
                 Ok(())
             }
             Command::Load(args) => load(config, args).await,
@@ -136,7 +159,6 @@ async fn demo(mut config: Config, args: demo::DemoArgs) -> anyhow::Result<()> {
 /// Tool results go to stdout (logs go to the tracing subscriber); this is the one place.
 #[allow(clippy::print_stdout)]
 fn output(line: &str) {
-    use std::io::Write;
     // A closed pipe (`paindiary-tools phone list | head`) ends the output quietly instead of
     // panicking as `println!` would.
     let _ = writeln!(std::io::stdout().lock(), "{line}");

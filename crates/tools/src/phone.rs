@@ -1,18 +1,27 @@
 //! `paindiary-tools phone ...`: a phone on the command line, built on the `sync` crate's
 //! [`Replica`]. It logs in (or enrols) once over the REST API, keeps the token and the
-//! patient's documents in a local directory, records entries offline, and syncs them over
-//! the automerge-repo WebSocket whenever asked: exactly what a phone app does.
+//! patient's documents in a local directory, records, edits and deletes entries offline
+//! (at the moment they happened, in the patient's zone), and syncs them over the
+//! automerge-repo WebSocket whenever asked: exactly what a phone app does.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paindiary_sync::ids::PatientId as DocPatientId;
-use paindiary_sync::replica::{Durability, Replica, ReplicaError, ServerEndpoint, SyncScope};
+use chrono_tz::Tz;
+use paindiary_sync::ids::{EntryId, Month, PatientId as DocPatientId};
+use paindiary_sync::replica::{
+    Durability, Replica, ReplicaError, ServerEndpoint, SyncError, SyncScope, month_of,
+};
+use paindiary_sync::schema::month::FieldValue;
 use paindiary_sync::schema::{
-    Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin, WellbeingEntry,
+    Entry, EntryKind, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
+    StoredEntry, WellbeingEntry,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::local_time::{self, AtError};
 
 /// The file in the phone directory that holds the server, token and patient.
 const ACCOUNT_FILE: &str = "phone.json";
@@ -22,8 +31,14 @@ const SYNC_PATH: &str = "/sync";
 /// Options of `paindiary-tools phone`.
 #[derive(Debug, clap::Args)]
 pub struct PhoneArgs {
-    /// The phone's local store (documents, sync states, token).
-    #[arg(long, env = "PAINDIARY_PHONE_DIR", default_value = "phone")]
+    /// The phone's local store (documents, sync states, token); accepted before or after
+    /// the subcommand.
+    #[arg(
+        long,
+        global = true,
+        env = "PAINDIARY_PHONE_DIR",
+        default_value = "phone"
+    )]
     pub dir: PathBuf,
     /// What to do.
     #[command(subcommand)]
@@ -61,10 +76,13 @@ pub enum PhoneCommand {
         password: String,
     },
     /// Record an entry (offline; `sync` sends it).
-    #[command(subcommand)]
-    Log(LogCommand),
+    Log(LogArgs),
     /// The weekly PEG check-in: pain, enjoyment of life, general activity (0-10 each).
     Checkin {
+        /// When, in the patient's time zone: "2026-12-06 21:30", "yesterday 21:30", "21:30"
+        /// (today) or a time ago such as -2h or -1h30m; now if omitted.
+        #[arg(long, allow_hyphen_values = true)]
+        at: Option<String>,
         /// Average pain in the past week.
         #[arg(long)]
         pain: f64,
@@ -78,7 +96,16 @@ pub enum PhoneCommand {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Show the entries on this phone, newest first.
+    /// Change fields of an entry, by the ID `list` shows (its last 8 characters are
+    /// enough); only the options given change.
+    Edit(Box<EditArgs>),
+    /// Delete an entry, by the ID `list` shows (its last 8 characters are enough).
+    Delete {
+        /// The entry's ID.
+        id: String,
+    },
+    /// Show the entries on this phone, newest first, in the patient's time zone; entries
+    /// with changes not yet synced are marked.
     List {
         /// Show at most this many entries.
         #[arg(long, default_value_t = 50)]
@@ -90,6 +117,97 @@ pub enum PhoneCommand {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// `paindiary-tools phone log [--at WHEN] KIND ...`
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// When, in the patient's time zone: "2026-12-06 21:30", "yesterday 21:30", "21:30"
+    /// (today) or a time ago such as -2h or -1h30m; now if omitted.
+    #[arg(long, global = true, allow_hyphen_values = true)]
+    pub at: Option<String>,
+    /// What to record.
+    #[command(subcommand)]
+    pub entry: LogCommand,
+}
+
+/// `paindiary-tools phone edit ID ...`: each option replaces that field.
+#[derive(Debug, Default, clap::Args)]
+pub struct EditArgs {
+    /// The entry's ID as `list` shows it.
+    pub id: String,
+    /// A new time (same forms as `log --at`), within the entry's month.
+    #[arg(long, allow_hyphen_values = true)]
+    pub at: Option<String>,
+    /// Pain entries: the score 0-10.
+    #[arg(long)]
+    pub score: Option<f64>,
+    /// Pain entries: worst pain today.
+    #[arg(long)]
+    pub worst: Option<f64>,
+    /// Pain entries: least pain today.
+    #[arg(long)]
+    pub least: Option<f64>,
+    /// Pain entries: body regions (repeatable; replaces the list).
+    #[arg(long = "location")]
+    pub locations: Vec<String>,
+    /// Pain entries: qualities (repeatable; replaces the list).
+    #[arg(long = "quality")]
+    pub qualities: Vec<String>,
+    /// Medication entries: the drug.
+    #[arg(long)]
+    pub drug: Option<String>,
+    /// Medication entries: the dose in milligrams (sets amount and unit).
+    #[arg(long, conflicts_with_all = ["amount", "unit"])]
+    pub dose_mg: Option<f64>,
+    /// Medication entries: the dose amount.
+    #[arg(long)]
+    pub amount: Option<f64>,
+    /// Medication entries: the dose unit.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Medication entries: the route.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Medication entries: taken or skipped.
+    #[arg(long, value_parser = ["taken", "skipped"])]
+    pub status: Option<String>,
+    /// Medication entries: taken as needed (true or false).
+    #[arg(long)]
+    pub prn: Option<bool>,
+    /// Exercise entries: minutes.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Exercise entries: what, e.g. walking.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Exercise entries: perceived exertion 0-10.
+    #[arg(long)]
+    pub exertion: Option<f64>,
+    /// Wellbeing entries: hours slept.
+    #[arg(long)]
+    pub sleep: Option<f64>,
+    /// Wellbeing entries: sleep quality 0-10.
+    #[arg(long)]
+    pub sleep_quality: Option<f64>,
+    /// Wellbeing entries: mood 0-10.
+    #[arg(long)]
+    pub mood: Option<f64>,
+    /// Wellbeing entries: stress 0-10.
+    #[arg(long)]
+    pub stress: Option<f64>,
+    /// Check-ins: average pain in the past week.
+    #[arg(long)]
+    pub pain: Option<f64>,
+    /// Check-ins: interference with enjoyment of life.
+    #[arg(long)]
+    pub enjoyment: Option<f64>,
+    /// Check-ins: interference with general activity.
+    #[arg(long)]
+    pub activity: Option<f64>,
+    /// Any entry: the note (an empty string removes it).
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 /// `paindiary-tools phone log ...`
@@ -211,6 +329,56 @@ pub enum PhoneError {
         /// Why.
         reason: String,
     },
+    /// The server cannot be reached now; everything recorded stays on the phone.
+    #[error("offline: {} kept on this phone; they will sync next time", entries_phrase(*.kept))]
+    Offline {
+        /// Entries with changes not yet synced.
+        kept: usize,
+    },
+    /// An `--at` value was refused.
+    #[error(transparent)]
+    At(#[from] AtError),
+    /// No entry on this phone has that ID (or the prefix is shared).
+    #[error("{0}")]
+    NoSuchEntry(String),
+    /// An edit option that the entry's kind does not have.
+    #[error("{kind} entries have no {option}")]
+    NotForKind {
+        /// The entry's kind.
+        kind: EntryKind,
+        /// The option given.
+        option: &'static str,
+    },
+    /// An edit that would move the entry to another month document.
+    #[error(
+        "--at {0} is in another month than the entry; delete the entry and log it again with --at"
+    )]
+    OtherMonth(String),
+    /// The patient's time zone is not in this build's time-zone database.
+    #[error(
+        "this patient's time zone {0:?} is unknown to this build; update paindiary-tools (nothing was recorded)"
+    )]
+    UnknownZone(String),
+    /// `edit` without any change.
+    #[error(
+        "nothing to change: give at least one option, e.g. --score 6 (see `phone edit --help`)"
+    )]
+    NothingToEdit,
+}
+
+impl PhoneError {
+    /// Whether this is the "offline, nothing lost" outcome rather than a failure.
+    pub fn is_offline(&self) -> bool {
+        matches!(self, PhoneError::Offline { .. })
+    }
+}
+
+fn entries_phrase(n: usize) -> String {
+    if n == 1 {
+        "1 entry".to_owned()
+    } else {
+        format!("{n} entries")
+    }
 }
 
 /// What `login`/`enrol` keep in the phone directory.
@@ -223,9 +391,18 @@ struct Account {
     token: String,
     patient_id: DocPatientId,
     timezone: String,
-    /// Entries recorded since the last successful sync.
+    /// Entries recorded, edited or deleted since the last successful sync.
     #[serde(default)]
-    unsent_entries: u64,
+    unsynced: BTreeSet<EntryId>,
+}
+
+impl Account {
+    /// The patient's zone, which entries are recorded and shown in.
+    fn zone(&self) -> Result<Tz, PhoneError> {
+        self.timezone
+            .parse()
+            .map_err(|_| PhoneError::UnknownZone(self.timezone.chars().take(40).collect()))
+    }
 }
 
 #[derive(Deserialize)]
@@ -273,35 +450,54 @@ pub async fn run(args: PhoneArgs, out: &mut (dyn FnMut(&str) + Send)) -> Result<
                 "device_name": "paindiary phone CLI"});
             connect_account(&dir, &server, "/api/v1/enrol", body, out).await
         }
-        PhoneCommand::Log(log) => {
+        PhoneCommand::Log(LogArgs { at, entry }) => {
             let mut account = read_account(&dir)?;
-            let entry = log_entry(log, meta(&account.timezone, Utc::now()));
-            record(&dir, &mut account, &entry, out)
+            let now = Utc::now();
+            let at = moment(at.as_deref(), &account, now)?;
+            let entry = log_entry(entry, meta(&account.timezone, at));
+            record(&dir, &mut account, &entry, now, out)
         }
         PhoneCommand::Checkin {
+            at,
             pain,
             enjoyment,
             activity,
             note,
         } => {
             let mut account = read_account(&dir)?;
+            let now = Utc::now();
+            let at = moment(at.as_deref(), &account, now)?;
             let entry = Entry::Checkin(PegCheckin {
-                meta: meta(&account.timezone, Utc::now()),
+                meta: meta(&account.timezone, at),
                 pain,
                 enjoyment,
                 activity,
                 note,
             });
-            record(&dir, &mut account, &entry, out)
+            record(&dir, &mut account, &entry, now, out)
         }
+        PhoneCommand::Edit(edit) => edit_entry(&dir, *edit, out),
+        PhoneCommand::Delete { id } => delete_entry(&dir, &id, out),
         PhoneCommand::List { limit } => list(&dir, limit, out),
         PhoneCommand::Sync { all } => sync(&dir, all, out).await,
     }
 }
 
-fn meta(tz: &str, now: DateTime<Utc>) -> EntryMeta {
+/// `--at` read in the patient's zone, or now.
+fn moment(
+    at: Option<&str>,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, PhoneError> {
+    match at {
+        Some(text) => Ok(local_time::parse_at(text, account.zone()?, now)?),
+        None => Ok(now),
+    }
+}
+
+fn meta(tz: &str, at: DateTime<Utc>) -> EntryMeta {
     EntryMeta {
-        recorded_at: now,
+        recorded_at: at,
         tz: tz.to_owned(),
         deleted_at: None,
         updated_at: None,
@@ -395,16 +591,193 @@ fn record(
     dir: &Path,
     account: &mut Account,
     entry: &Entry,
+    now: DateTime<Utc>,
     out: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), PhoneError> {
     let mut replica = open_replica(dir, account)?;
-    let id = replica.record(entry, Utc::now())?;
-    account.unsent_entries += 1;
+    let id = replica.record(entry, now)?;
+    account.unsynced.insert(id);
     write_account(dir, account)?;
     out(&format!(
-        "recorded {} entry {id} on this phone ({} not yet synced)",
+        "recorded {} entry {id} at {} on this phone ({} not yet synced)",
         entry.kind(),
-        account.unsent_entries
+        local_time::show(entry.meta().recorded_at, account.zone()?),
+        account.unsynced.len()
+    ));
+    Ok(())
+}
+
+/// The live entry whose ID is `given` or contains it (IDs are time-ordered UUIDs, so
+/// their ends, not their starts, tell entries apart), and its month.
+fn find_entry(replica: &mut Replica, given: &str) -> Result<(Month, StoredEntry), PhoneError> {
+    let wanted = given.trim().to_ascii_lowercase();
+    if wanted.len() < 4 {
+        return Err(PhoneError::NoSuchEntry(format!(
+            "entry ID {given:?} is too short; give at least its last 8 characters as `list` shows them"
+        )));
+    }
+    let mut found = Vec::new();
+    for month in replica.months()? {
+        for stored in replica.entries(month)?.live() {
+            if stored.id.to_string().contains(&wanted) {
+                found.push((month, stored.clone()));
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(PhoneError::NoSuchEntry(format!(
+            "no entry {given} on this phone (see `phone list`)"
+        ))),
+        n => Err(PhoneError::NoSuchEntry(format!(
+            "{n} entries match {given}; give more of the ID"
+        ))),
+    }
+}
+
+/// The field writes an edit asks for, checked against the entry's kind.
+fn edit_changes(
+    edit: &EditArgs,
+    kind: EntryKind,
+) -> Result<Vec<(&'static str, FieldValue)>, PhoneError> {
+    use EntryKind::{Checkin, Exercise, Medication, Pain, Wellbeing};
+    let mut changes = Vec::new();
+    let mut put = |option: &'static str,
+                   kinds: &[EntryKind],
+                   field: &'static str,
+                   value: Option<FieldValue>|
+     -> Result<(), PhoneError> {
+        if let Some(value) = value {
+            if !kinds.contains(&kind) {
+                return Err(PhoneError::NotForKind { kind, option });
+            }
+            changes.push((field, value));
+        }
+        Ok(())
+    };
+    let num = |v: Option<f64>| v.map(FieldValue::number);
+    let text = |v: &Option<String>| v.clone().map(FieldValue::Text);
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| FieldValue::TextList(v.clone()));
+    put("--score", &[Pain], "score", num(edit.score))?;
+    put("--worst", &[Pain], "worst", num(edit.worst))?;
+    put("--least", &[Pain], "least", num(edit.least))?;
+    put("--location", &[Pain], "locations", list(&edit.locations))?;
+    put("--quality", &[Pain], "qualities", list(&edit.qualities))?;
+    put("--drug", &[Medication], "drug", text(&edit.drug))?;
+    put("--dose-mg", &[Medication], "amount", num(edit.dose_mg))?;
+    put(
+        "--dose-mg",
+        &[Medication],
+        "unit",
+        edit.dose_mg.map(|_| FieldValue::Text("mg".into())),
+    )?;
+    put("--amount", &[Medication], "amount", num(edit.amount))?;
+    put("--unit", &[Medication], "unit", text(&edit.unit))?;
+    put("--route", &[Medication], "route", text(&edit.route))?;
+    put("--status", &[Medication], "status", text(&edit.status))?;
+    put(
+        "--prn",
+        &[Medication],
+        "prn",
+        edit.prn.map(FieldValue::Bool),
+    )?;
+    put("--minutes", &[Exercise], "minutes", num(edit.minutes))?;
+    put("--kind", &[Exercise], "activity", text(&edit.kind))?;
+    put("--exertion", &[Exercise], "exertion", num(edit.exertion))?;
+    put("--sleep", &[Wellbeing], "sleep_hours", num(edit.sleep))?;
+    put(
+        "--sleep-quality",
+        &[Wellbeing],
+        "sleep_quality",
+        num(edit.sleep_quality),
+    )?;
+    put("--mood", &[Wellbeing], "mood", num(edit.mood))?;
+    put("--stress", &[Wellbeing], "stress", num(edit.stress))?;
+    put("--pain", &[Checkin], "pain", num(edit.pain))?;
+    put("--enjoyment", &[Checkin], "enjoyment", num(edit.enjoyment))?;
+    put("--activity", &[Checkin], "activity", num(edit.activity))?;
+    put(
+        "--note",
+        &EntryKind::ALL,
+        "note",
+        edit.note.as_ref().map(|n| {
+            if n.is_empty() {
+                FieldValue::Remove
+            } else {
+                FieldValue::Text(n.clone())
+            }
+        }),
+    )?;
+    Ok(changes)
+}
+
+fn edit_entry(
+    dir: &Path,
+    edit: EditArgs,
+    out: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), PhoneError> {
+    let mut account = read_account(dir)?;
+    let mut replica = open_replica(dir, &account)?;
+    let (month, stored) = find_entry(&mut replica, &edit.id)?;
+    let kind = stored.entry.kind();
+    let mut changes = edit_changes(&edit, kind)?;
+    let now = Utc::now();
+    if let Some(text) = edit.at.as_deref() {
+        let at = local_time::parse_at(text, account.zone()?, now)?;
+        // The entry lives in the document of its local month; a move across months would
+        // be a delete and a new entry, which the patient should see as such.
+        let mut moved = stored.entry.clone();
+        set_recorded_at(&mut moved, at);
+        if month_of(&moved).map_err(ReplicaError::from)? != month {
+            return Err(PhoneError::OtherMonth(local_time::show(
+                at,
+                account.zone()?,
+            )));
+        }
+        changes.push(("recorded_at", FieldValue::Instant(at)));
+    }
+    if changes.is_empty() {
+        return Err(PhoneError::NothingToEdit);
+    }
+    replica.edit(month, kind, &stored.id, &changes, now)?;
+    account.unsynced.insert(stored.id);
+    write_account(dir, &account)?;
+    out(&format!(
+        "edited {kind} entry {} on this phone ({} not yet synced)",
+        stored.id,
+        account.unsynced.len()
+    ));
+    Ok(())
+}
+
+fn set_recorded_at(entry: &mut Entry, at: DateTime<Utc>) {
+    let meta = match entry {
+        Entry::Pain(e) => &mut e.meta,
+        Entry::Medication(e) => &mut e.meta,
+        Entry::Exercise(e) => &mut e.meta,
+        Entry::Wellbeing(e) => &mut e.meta,
+        Entry::Checkin(e) => &mut e.meta,
+    };
+    meta.recorded_at = at;
+}
+
+fn delete_entry(
+    dir: &Path,
+    given: &str,
+    out: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), PhoneError> {
+    let mut account = read_account(dir)?;
+    let mut replica = open_replica(dir, &account)?;
+    let (month, stored) = find_entry(&mut replica, given)?;
+    let kind = stored.entry.kind();
+    replica.delete(month, kind, &stored.id, Utc::now())?;
+    account.unsynced.insert(stored.id);
+    write_account(dir, &account)?;
+    out(&format!(
+        "deleted {kind} entry {} ({}) on this phone ({} not yet synced)",
+        stored.id,
+        local_time::show(stored.entry.meta().recorded_at, account.zone()?),
+        account.unsynced.len()
     ));
     Ok(())
 }
@@ -417,10 +790,29 @@ fn list(dir: &Path, limit: usize, out: &mut (dyn FnMut(&str) + Send)) -> Result<
         entries.extend(replica.entries(month)?.live().cloned());
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.entry.meta().recorded_at));
-    out(&format!("{} entries on this phone", entries.len()));
+    let unsynced = entries
+        .iter()
+        .filter(|e| account.unsynced.contains(&e.id))
+        .count();
+    // Deleted entries are not listed, but their deletion still waits for a sync.
+    let deletions = match account.unsynced.len() - unsynced {
+        0 => String::new(),
+        1 => ", 1 deletion not yet synced".to_owned(),
+        n => format!(", {n} deletions not yet synced"),
+    };
+    out(&format!(
+        "{} on this phone, {unsynced} not yet synced (marked *){deletions}",
+        entries_phrase(entries.len())
+    ));
+    let zone = account.zone()?;
     for stored in entries.iter().take(limit) {
         let e = &stored.entry;
-        let when = e.meta().recorded_at.format("%Y-%m-%d %H:%M UTC");
+        let when = local_time::show(e.meta().recorded_at, zone);
+        let mark = if account.unsynced.contains(&stored.id) {
+            '*'
+        } else {
+            ' '
+        };
         let what = match e {
             Entry::Pain(p) => format!("pain {}", p.score),
             Entry::Medication(m) => format!(
@@ -436,7 +828,7 @@ fn list(dir: &Path, limit: usize, out: &mut (dyn FnMut(&str) + Send)) -> Result<
             ),
             Entry::Checkin(c) => format!("checkin PEG {}/{}/{}", c.pain, c.enjoyment, c.activity),
         };
-        out(&format!("{when}  {what}  [{}]", stored.id));
+        out(&format!("{mark} {when}  {what}  [{}]", stored.id));
     }
     Ok(())
 }
@@ -450,8 +842,9 @@ async fn sync(dir: &Path, all: bool, out: &mut (dyn FnMut(&str) + Send)) -> Resu
     let mut replica = open_replica(dir, &account)?;
     replica.set_timeout(Duration::from_secs(30));
     out(&format!(
-        "syncing with {} ({} entries to send)...",
-        account.sync_url, account.unsent_entries
+        "syncing with {} ({} to send)...",
+        account.sync_url,
+        entries_phrase(account.unsynced.len())
     ));
     let endpoint = ServerEndpoint {
         url: account.sync_url.clone(),
@@ -462,9 +855,29 @@ async fn sync(dir: &Path, all: bool, out: &mut (dyn FnMut(&str) + Send)) -> Resu
     } else {
         SyncScope::Recent
     };
-    let report = replica.sync_scope(&endpoint, scope, Utc::now()).await?;
-    let sent = account.unsent_entries;
-    account.unsent_entries = 0;
+    let report = match replica.sync_scope(&endpoint, scope, Utc::now()).await {
+        Ok(report) => report,
+        Err(ReplicaError::Sync(SyncError::Connection(reason))) => {
+            tracing::debug!(%reason, "sync server unreachable");
+            return Err(PhoneError::Offline {
+                kept: account.unsynced.len(),
+            });
+        }
+        Err(ReplicaError::Sync(SyncError::Timeout(_))) => {
+            return Err(PhoneError::Offline {
+                kept: account.unsynced.len(),
+            });
+        }
+        Err(ReplicaError::Sync(SyncError::Refused(401))) => {
+            return Err(PhoneError::Refused(format!(
+                "the server no longer accepts this phone's login (expired or revoked); run `paindiary-tools phone login` again ({} kept on this phone)",
+                entries_phrase(account.unsynced.len())
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sent = account.unsynced.len();
+    account.unsynced.clear();
     write_account(dir, &account)?;
     out(&format!(
         "synced: {} documents, {sent} entries sent, {} changes received, {} bytes sent, {} bytes received",
@@ -507,7 +920,12 @@ async fn connect_account(
         token: answer.token,
         patient_id,
         timezone: patient.timezone,
-        unsent_entries: 0,
+        // Logging in again keeps the marks of what this patient's phone has not yet synced.
+        unsynced: read_account(dir)
+            .ok()
+            .filter(|previous| previous.patient_id == patient_id)
+            .map(|previous| previous.unsynced)
+            .unwrap_or_default(),
     };
     std::fs::create_dir_all(dir).map_err(|e| PhoneError::Account {
         path: dir.to_owned(),
