@@ -1,7 +1,8 @@
 //! The cost that alert evaluation adds to every diary commit on the sync hot path:
 //! `alerts::evaluate_patient` for the day just touched, inside a SQLite write transaction
 //! (rolled back after each iteration so every iteration sees the same rows), for a
-//! patient with 30 days of data (3 pain entries and 4 intakes a day).
+//! patient with 90 days of data (3 pain entries and 4 intakes a day; the rules read the
+//! last 77: their 70 days of history and a week).
 //! - `quiet`: stable pain, no decision (the common case);
 //! - `attach`: a worsening that is already alerted; the trigger refreshes the open alert.
 //!
@@ -22,7 +23,7 @@ use paindiary_server::{AppState, Config};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
-const DAYS: u64 = 30;
+const DAYS: u64 = 90;
 
 async fn patient_with_history(
     state: &AppState,
