@@ -11,6 +11,7 @@
 //! - [`accounts`]: account operations shared by the API and the CLI.
 //! - [`api`]: the HTTP routes; [`error`]: the one API error type.
 //! - [`server`]: running on a listener with graceful shutdown.
+//! - [`metrics`]: Prometheus metrics on a listener of their own.
 
 pub mod access;
 pub mod access_changes;
@@ -33,6 +34,7 @@ pub mod hub;
 pub mod load;
 pub mod load_check;
 pub mod load_delivery;
+pub mod metrics;
 pub mod outbox;
 pub mod phone;
 pub mod projection;
