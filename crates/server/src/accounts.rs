@@ -469,6 +469,7 @@ pub async fn check_credentials(
     if let Some(retry_after_secs) =
         ratelimit::blocked_for(&state.db, &state.config.auth, &key, now).await?
     {
+        crate::metrics::login_failed("rate_limited");
         audit::record(
             &state.db,
             AuditEvent::new(now, None, action::LOGIN_FAILED)
@@ -496,6 +497,7 @@ pub async fn check_credentials(
         Some(u) if ok && u.disabled_at.is_none() => u,
         other => {
             ratelimit::record_failure(&state.db, &state.config.auth, &key, now).await?;
+            crate::metrics::login_failed("bad_credentials");
             audit::record(
                 &state.db,
                 AuditEvent::new(now, other.map(|u| UserId(u.id)), action::LOGIN_FAILED)

@@ -189,6 +189,8 @@ pub struct Config {
     pub delivery: crate::outbox::DeliveryConfig,
     /// Alert timers and defaults.
     pub alerts: crate::alerts::AlertsConfig,
+    /// The Prometheus metrics listener.
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -205,6 +207,7 @@ impl Default for Config {
             sync: crate::hub::SyncConfig::default(),
             delivery: crate::outbox::DeliveryConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }

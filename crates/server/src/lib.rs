@@ -11,6 +11,7 @@
 //! - [`accounts`]: account operations shared by the API and the CLI.
 //! - [`api`]: the HTTP routes; [`error`]: the one API error type.
 //! - [`server`]: running on a listener with graceful shutdown.
+//! - [`metrics`]: Prometheus metrics on a listener of their own.
 
 pub mod access;
 pub mod access_changes;
@@ -29,6 +30,7 @@ pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod hub;
+pub mod metrics;
 pub mod outbox;
 pub mod projection;
 pub mod serve_lock;

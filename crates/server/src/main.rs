@@ -49,7 +49,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _single_server = paindiary_server::serve_lock::acquire(&config)?;
     let state = AppState::open(config)
         .await
-        .context("opening the database")?;
+        .context("starting (database, migrations, delivery channels)")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -33,8 +33,13 @@ pub async fn run(
         .delivery
         .worker
         .then(|| crate::outbox::spawn_worker(state.clone()));
-    let (router, hub) = app(state);
+    let (router, hub) = app(state.clone());
+    // Metrics on their own address (off the public listener), if configured.
+    let metrics = crate::metrics::spawn_listener(&state, &hub).await?;
     let served = serve_with_hub(listener, router, hub, grace, shutdown).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     // The worker finishes its current round (bounded by the send timeouts) and stops.
     if let Some(worker) = worker {
         worker.stop().await;

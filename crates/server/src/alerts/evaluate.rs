@@ -750,6 +750,7 @@ pub(crate) async fn apply(
     }
     open.insert(slot, alert.clone());
     summary.opened += 1;
+    crate::metrics::alert_opened(decision.rule.as_str());
     super::record_event(
         conn,
         alert.id,

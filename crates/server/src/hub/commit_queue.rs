@@ -186,6 +186,7 @@ async fn writer(
         let (requests, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|job| (job.request, job.reply)).unzip();
         let members = requests.len();
+        let _timer = crate::metrics::CommitTimer::start(members);
         match write_batch(&db, &config, &server_id, requests).await {
             Ok((results, enqueued)) => {
                 if enqueued > 0 {

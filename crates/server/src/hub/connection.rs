@@ -115,6 +115,7 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
                 // are full: give up on it after the timeout (the reader loop then closes
                 // the connection), so its queue and the frames in it are freed.
                 Outbound::Frame(frame) => {
+                    crate::metrics::sync_frame_sent(frame.len());
                     match tokio::time::timeout(
                         send_timeout,
                         sink.send(WsMessage::Binary(frame.into())),
@@ -164,7 +165,8 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
     };
     let handshake = Duration::from_secs(hub.config().handshake_timeout_secs);
     let joined = match tokio::time::timeout(handshake, next_frame(&mut stream)).await {
-        Ok(Some(bytes)) => Message::decode(&bytes, &limits).map_err(|e| e.to_string()),
+        Ok(Some(bytes)) => Message::decode(crate::metrics::join_received(&bytes), &limits)
+            .map_err(|e| e.to_string()),
         Ok(None) => Err("connection closed before join".to_owned()),
         Err(_) => Err("no join message within the handshake timeout".to_owned()),
     };
@@ -335,6 +337,7 @@ impl Conn {
                 }
                 Some(Ok(WsMessage::Binary(bytes))) => bytes,
             };
+            crate::metrics::sync_frame_received(bytes.len());
             let message = match Message::decode(&bytes, &self.limits) {
                 Ok(message) => message,
                 Err(e) => {

@@ -62,9 +62,18 @@ pub enum ChannelSetupError {
     /// The `from` address does not parse.
     #[error("delivery.from is not a valid mailbox")]
     From,
-    /// The file transport's directory could not be created.
-    #[error("cannot create the mail directory: {0}")]
-    MailDir(std::io::Error),
+    /// The file transport's directory could not be created: names the directory and the
+    /// settings that choose it, since the default hides inside `data_dir`.
+    #[error(
+        "cannot create the mail directory {dir} (delivery.mail.dir, by default <data_dir>/mail; \
+         or send mail over SMTP with delivery.mail.transport = \"smtp\"): {source}"
+    )]
+    MailDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why it could not be created.
+        source: std::io::Error,
+    },
     /// The SMTP TLS parameters could not be built.
     #[error("delivery.mail: cannot set up TLS for the SMTP host")]
     SmtpTls,
@@ -122,7 +131,10 @@ impl Outbox {
         let mailer = match mail.transport {
             MailTransportKind::File => {
                 let dir = mail.dir.clone().unwrap_or_else(|| data_dir.join("mail"));
-                std::fs::create_dir_all(&dir).map_err(ChannelSetupError::MailDir)?;
+                std::fs::create_dir_all(&dir).map_err(|source| ChannelSetupError::MailDir {
+                    dir: dir.clone(),
+                    source,
+                })?;
                 Mailer::File(AsyncFileTransport::new(&dir), dir)
             }
             MailTransportKind::Smtp => Mailer::Smtp(smtp_transport(mail)?),

@@ -248,6 +248,7 @@ pub async fn record(
     .await?;
     txn.commit().await?;
     let kept = updated.rows_affected > 0;
+    crate::metrics::delivery_attempted(&row.channel, outcome);
     // Operators see the classification and the reply code, never the message.
     match (outcome, kept) {
         (_, false) => tracing::warn!(
