@@ -2,8 +2,10 @@
 //! dates (years far outside any diary, signed, malformed), numbers (huge, negative,
 //! fractional), strings (control characters, CR/LF, non-ASCII, percent signs) and ids
 //! (existing, random, malformed), sent as an admin, a clinician, a patient or nobody, to
-//! the spawned server. No request may get a 5xx or a dropped connection, and every error
-//! is the JSON error format `{code, message}`. On SQLite and PostgreSQL.
+//! the spawned server. No request may get a 5xx or a dropped connection, every error is
+//! the JSON error format `{code, message}`, and every response carries
+//! `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`. On SQLite and
+//! PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -291,6 +293,21 @@ async fn send(app: &TestApp, known: &Known, route: &Route, case: &Case) -> Resul
         .await
         .map_err(|e| format!("{} {url}: no response ({e})", route.method))?;
     let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if header("cache-control").as_deref() != Some("no-store")
+        || header("x-content-type-options").as_deref() != Some("nosniff")
+    {
+        return Err(format!(
+            "{} {url} -> {status} without Cache-Control: no-store and nosniff",
+            route.method
+        ));
+    }
     let body = response
         .text()
         .await
@@ -396,3 +413,31 @@ async fn out_of_range_dates_are_a_400(app: Arc<TestApp>) {
     assert_eq!(status, reqwest::StatusCode::OK);
 }
 story!(out_of_range_dates_are_a_400);
+
+/// Patient data (entries JSON, trends, CSV and FHIR exports) and every other `/api/v1`
+/// answer, errors included, is marked `no-store` and `nosniff`; the dashboard is not
+/// affected by this layer.
+async fn api_responses_are_not_cached_or_sniffed(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let patient = app.enrolled_patient(clinic, "PD-8803").await;
+    let id = patient.patient_id.unwrap();
+    for path in [
+        format!("/api/v1/patients/{id}/entries"),
+        format!("/api/v1/patients/{id}/trends"),
+        format!("/api/v1/patients/{id}/export/pain.csv"),
+        format!("/api/v1/patients/{id}/export/fhir"),
+        "/api/v1/no-such-route".to_owned(),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&patient.token)
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+story!(api_responses_are_not_cached_or_sniffed);
