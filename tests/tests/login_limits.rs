@@ -120,3 +120,44 @@ async fn a_wrong_invitation_code_costs_no_hashing(app: Arc<TestApp>) {
     assert_eq!(app.state.hashing.total(), before);
 }
 story!(a_wrong_invitation_code_costs_no_hashing);
+
+/// Length alone used to accept `aaaaaaaaaa`: common, repetitive and sequential passwords
+/// are refused at enrolment (and for staff accounts) with a message naming the rule; the
+/// invitation stays usable for a better password.
+async fn guessable_passwords_are_refused_with_the_rule(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let (_, code) = app.create_patient(clinic, "PD-7702").await;
+    for (weak, rule) in [
+        ("aaaaaaaaaa", "repeat a short pattern"),
+        ("abcabcabcabc", "repeat a short pattern"),
+        ("1234567890", "commonly used"),
+        ("abcdefghijk", "sequence"),
+        ("Password2024!", "common word"),
+        ("short", "at least 10 characters"),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/v1/enrol",
+                None,
+                json!({"code": code, "email": "p@example.org", "password": weak}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{weak}: {body}");
+        assert_eq!(body["code"], json!("invalid_input"), "{weak}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("password: ") && message.contains(rule),
+            "{weak}: {message}"
+        );
+        assert!(!message.contains(weak), "the message repeats the password");
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/enrol",
+            None,
+            json!({"code": code, "email": "p@example.org", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+story!(guessable_passwords_are_refused_with_the_rule);

@@ -133,7 +133,9 @@ impl Password {
     /// Maximum length in characters, bounding the hashing work one request can cause.
     pub const MAX_CHARS: usize = 256;
 
-    /// Checks the length rules.
+    /// Checks the length rules, then refuses the guessable (common passwords, a common
+    /// word with digits added, repeated patterns, sequences; see
+    /// `auth::weak_passwords`).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
@@ -147,6 +149,9 @@ impl Password {
                 "password",
                 "must be at most 256 characters",
             ));
+        }
+        if let Some(rule) = crate::auth::weak_passwords::weakness(raw) {
+            return Err(ParseError::new("password", rule));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -399,6 +404,9 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse("long enough pw").is_ok());
         assert!(Password::parse(&"x".repeat(257)).is_err());
+        let weak = Password::parse("aaaaaaaaaa").unwrap_err();
+        assert_eq!(weak.field, "password");
+        assert!(weak.rule.contains("repeat"), "{}", weak.rule);
     }
 
     #[test]
