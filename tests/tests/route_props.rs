@@ -152,24 +152,69 @@ fn routes() -> Vec<Route> {
         r
     };
     vec![
-        route(Method::POST, "/api/v1/auth/login", &[], &["email", "password", "device_name"]),
+        route(
+            Method::POST,
+            "/api/v1/auth/login",
+            &[],
+            &["email", "password", "device_name"],
+        ),
         destructive(route(Method::POST, "/api/v1/auth/logout", &[], &[])),
-        route(Method::POST, "/api/v1/enrol", &[], &["code", "email", "password", "device_name"]),
+        route(
+            Method::POST,
+            "/api/v1/enrol",
+            &[],
+            &["code", "email", "password", "device_name"],
+        ),
         route(Method::GET, "/api/v1/me", &[], &[]),
         route(Method::GET, "/api/v1/me/devices", &[], &[]),
         destructive(route(Method::DELETE, "/api/v1/me/devices/{}", &[], &[])),
-        route(Method::POST, "/api/v1/admin/users", &[], &["email", "display_name", "role", "password"]),
-        route(Method::POST, "/api/v1/admin/patients", &[], &["display_code", "timezone"]),
+        route(
+            Method::POST,
+            "/api/v1/admin/users",
+            &[],
+            &["email", "display_name", "role", "password"],
+        ),
+        route(
+            Method::POST,
+            "/api/v1/admin/patients",
+            &[],
+            &["display_code", "timezone"],
+        ),
         destructive(route(Method::DELETE, "/api/v1/admin/patients/{}", &[], &[])),
-        route(Method::PUT, "/api/v1/admin/patients/{}/care-team/{}", &[], &[]),
-        destructive(route(Method::DELETE, "/api/v1/admin/patients/{}/care-team/{}", &[], &[])),
-        route(Method::GET, "/api/v1/admin/audit", &["patient", "user", "limit"], &[]),
-        route(Method::GET, "/api/v1/admin/deliveries", &["status", "limit"], &[]),
+        route(
+            Method::PUT,
+            "/api/v1/admin/patients/{}/care-team/{}",
+            &[],
+            &[],
+        ),
+        destructive(route(
+            Method::DELETE,
+            "/api/v1/admin/patients/{}/care-team/{}",
+            &[],
+            &[],
+        )),
+        route(
+            Method::GET,
+            "/api/v1/admin/audit",
+            &["patient", "user", "limit"],
+            &[],
+        ),
+        route(
+            Method::GET,
+            "/api/v1/admin/deliveries",
+            &["status", "limit"],
+            &[],
+        ),
         route(Method::POST, "/api/v1/admin/deliveries/{}/retry", &[], &[]),
         route(Method::GET, "/api/v1/patients", &[], &[]),
         route(Method::GET, "/api/v1/patients/{}", &[], &[]),
         route(Method::GET, "/api/v1/patients/{}/documents", &[], &[]),
-        route(Method::GET, "/api/v1/alerts", &["status", "severity", "patient"], &[]),
+        route(
+            Method::GET,
+            "/api/v1/alerts",
+            &["status", "severity", "patient"],
+            &[],
+        ),
         route(Method::GET, "/api/v1/alerts/{}", &[], &[]),
         route(Method::POST, "/api/v1/alerts/{}/acknowledge", &[], &[]),
         route(Method::POST, "/api/v1/alerts/{}/resolve", &[], &["note"]),
@@ -189,10 +234,20 @@ fn routes() -> Vec<Route> {
                 "timezone",
             ],
         ),
-        route(Method::GET, "/api/v1/patients/{}/trends", &["from", "to"], &[]),
+        route(
+            Method::GET,
+            "/api/v1/patients/{}/trends",
+            &["from", "to"],
+            &[],
+        ),
         route(Method::GET, "/api/v1/patients/{}/export/{}", &[], &[]),
         route(Method::GET, "/api/v1/clinician/patients", &[], &[]),
-        route(Method::GET, "/api/v1/patients/{}/entries", &["from", "to"], &[]),
+        route(
+            Method::GET,
+            "/api/v1/patients/{}/entries",
+            &["from", "to"],
+            &[],
+        ),
     ]
 }
 
@@ -319,7 +374,10 @@ async fn send(app: &TestApp, known: &Known, route: &Route, case: &Case) -> Resul
         let error: Value = serde_json::from_str(&body)
             .map_err(|_| format!("{} {url} -> {status}, not JSON: {body}", route.method))?;
         if !(error["code"].is_string() && error["message"].is_string()) {
-            return Err(format!("{} {url} -> {status}, not {{code, message}}: {body}", route.method));
+            return Err(format!(
+                "{} {url} -> {status}, not {{code, message}}: {body}",
+                route.method
+            ));
         }
     }
     Ok(())
@@ -401,7 +459,10 @@ async fn out_of_range_dates_are_a_400(app: Arc<TestApp>) {
             assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{path}: {body}");
             assert_eq!(body["code"], json!("bad_request"), "{path}: {body}");
             let message = body["message"].as_str().unwrap();
-            assert!(message.contains("1900-01-01 and 2200-12-31"), "{path}: {message}");
+            assert!(
+                message.contains("1900-01-01 and 2200-12-31"),
+                "{path}: {message}"
+            );
         }
     }
     let (status, _) = app

@@ -187,7 +187,10 @@ async fn a_refused_change_costs_a_few_messages_and_reads_go_on(app: Arc<TestApp>
         "{error}"
     );
     let messages = report["sent"].as_u64().unwrap() + report["received"].as_u64().unwrap();
-    assert!(messages < 10, "{messages} messages for one refused change: {report}");
+    assert!(
+        messages < 10,
+        "{messages} messages for one refused change: {report}"
+    );
     // The nurse's change reached the patient; the patient's never reached the server.
     assert_eq!(
         report["doc"]["medications"]["oxy-prn"]["drug"],

@@ -29,7 +29,10 @@ async fn internal_webhook_targets_are_refused(app: Arc<TestApp>) {
     let admin = app.create_staff(clinic, Role::Admin).await;
     for (url, rule) in [
         ("http://169.254.169.254/latest/meta-data/", "https"),
-        ("https://169.254.169.254/latest/meta-data/", "public address"),
+        (
+            "https://169.254.169.254/latest/meta-data/",
+            "public address",
+        ),
         ("https://127.0.0.1:8443/hook", "public address"),
         ("https://[::1]/hook", "public address"),
         ("https://10.0.0.7/hook", "public address"),

@@ -349,7 +349,9 @@ impl RequestDate {
 
     /// `date` when it lies within the bounds.
     pub fn new(date: chrono::NaiveDate) -> Option<Self> {
-        (Self::MIN..=Self::MAX).contains(&date).then_some(Self(date))
+        (Self::MIN..=Self::MAX)
+            .contains(&date)
+            .then_some(Self(date))
     }
 
     /// The date.
@@ -412,7 +414,9 @@ mod tests {
     #[test]
     fn request_dates_are_bounded() {
         assert_eq!(
-            RequestDate::parse("from", "2026-12-07").unwrap().to_string(),
+            RequestDate::parse("from", "2026-12-07")
+                .unwrap()
+                .to_string(),
             "2026-12-07"
         );
         for ok in ["1900-01-01", "2200-12-31"] {

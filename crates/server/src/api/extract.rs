@@ -44,7 +44,10 @@ where
             .map_err(|rejection| {
                 // serde's message names the parameter and the rule it broke (a date's
                 // rule is `RequestDate::RULE`); the rejected value is not repeated.
-                ApiError::BadRequest(format!("invalid query parameters: {}", rejection.body_text()))
+                ApiError::BadRequest(format!(
+                    "invalid query parameters: {}",
+                    rejection.body_text()
+                ))
             })
     }
 }

@@ -95,10 +95,7 @@ async fn no_store_under_api(
 ) -> axum::response::Response {
     if uri.path().starts_with("/api/v1/") || uri.path() == "/api/v1" {
         let headers = response.headers_mut();
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -117,9 +117,13 @@ mod tests {
             .unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(
-            verify(&gate, Password::for_login("correct horse battery"), h.clone())
-                .await
-                .unwrap()
+            verify(
+                &gate,
+                Password::for_login("correct horse battery"),
+                h.clone()
+            )
+            .await
+            .unwrap()
         );
         assert!(
             !verify(&gate, Password::for_login("wrong horse battery"), h)
@@ -157,6 +161,9 @@ mod tests {
             }
         }
         assert_eq!(gate.most_running(), 2);
-        assert_eq!(busy, 6, "two ran, the others waited 50 ms and were told to retry");
+        assert_eq!(
+            busy, 6,
+            "two ran, the others waited 50 ms and were told to retry"
+        );
     }
 }

@@ -67,10 +67,38 @@ const COMMON: &[&str] = &[
 /// Words that, with only digits or symbols added around them, make a guessable
 /// password (`Password2024!`, `!!welcome!!`).
 const COMMON_WORDS: &[&str] = &[
-    "password", "passw", "passwd", "pass", "qwerty", "letmein", "welcome", "iloveyou", "admin",
-    "administrator", "monkey", "dragon", "football", "baseball", "sunshine", "princess",
-    "master", "shadow", "superman", "trustno", "changeme", "secret", "login", "abc", "qwertz",
-    "azerty", "asdf", "zxcv", "test", "guest", "user", "hello",
+    "password",
+    "passw",
+    "passwd",
+    "pass",
+    "qwerty",
+    "letmein",
+    "welcome",
+    "iloveyou",
+    "admin",
+    "administrator",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "master",
+    "shadow",
+    "superman",
+    "trustno",
+    "changeme",
+    "secret",
+    "login",
+    "abc",
+    "qwertz",
+    "azerty",
+    "asdf",
+    "zxcv",
+    "test",
+    "guest",
+    "user",
+    "hello",
 ];
 
 /// Keyboard rows and columns, whose runs (either direction) are as guessable as `abcdef`.
@@ -93,10 +121,7 @@ pub fn weakness(raw: &str) -> Option<&'static str> {
         return Some("must not be a commonly used password");
     }
     let word = lower.trim_matches(|c: char| !c.is_alphabetic());
-    let padding_only = lower
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .eq(word.chars());
+    let padding_only = lower.chars().filter(|c| c.is_alphabetic()).eq(word.chars());
     if padding_only && COMMON_WORDS.contains(&word) {
         return Some("must not be a common word with only digits or symbols added");
     }

@@ -174,7 +174,9 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
         Ok(Ok(Some(bytes))) => Message::decode(&bytes, &limits).map_err(|e| invalid(e.to_string())),
         Ok(Ok(None)) => Err(invalid("connection closed before join".to_owned())),
         Ok(Err(e)) => Err(read_failed(e, limits.max_frame_bytes)),
-        Err(_) => Err(invalid("no join message within the handshake timeout".to_owned())),
+        Err(_) => Err(invalid(
+            "no join message within the handshake timeout".to_owned(),
+        )),
     };
     let end = match joined {
         Ok(Message::Join {

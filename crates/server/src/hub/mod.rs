@@ -480,7 +480,8 @@ impl Hub {
         // only asks for them again: each such reply makes a stock client answer with the
         // same heads, a loop of thousands of messages a second.
         let refused = !access.can_write()
-            && (!message.changes.is_empty() || !slot.doc.get_missing_deps(&message.heads).is_empty());
+            && (!message.changes.is_empty()
+                || !slot.doc.get_missing_deps(&message.heads).is_empty());
         if refused {
             message.changes = automerge::sync::ChunkList::empty();
         }

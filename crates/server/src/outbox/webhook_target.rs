@@ -15,8 +15,7 @@ use super::config::DeliveryConfig;
 /// would allow it), never anything the target said.
 pub type Refusal = &'static str;
 
-const NOT_HTTPS: Refusal =
-    "must be an https URL (plain http needs delivery.webhook_allow_http)";
+const NOT_HTTPS: Refusal = "must be an https URL (plain http needs delivery.webhook_allow_http)";
 const NOT_PUBLIC: Refusal = "must point to a public address, not loopback, private, link-local or \
      metadata ones (those need delivery.webhook_allow_private_targets)";
 const INVALID: Refusal = "must be an http(s) URL with a host";
@@ -234,6 +233,11 @@ mod tests {
         let open = PublicOnlyResolver {
             allow_private: true,
         };
-        assert!(open.resolve(name).await.unwrap().any(|a| a.ip().is_loopback()));
+        assert!(
+            open.resolve(name)
+                .await
+                .unwrap()
+                .any(|a| a.ip().is_loopback())
+        );
     }
 }
