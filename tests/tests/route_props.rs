@@ -424,11 +424,13 @@ async fn no_parameter_gives_a_5xx_or_a_dropped_connection(app: Arc<TestApp>) {
             ..ProptestConfig::default()
         });
         let result = tokio::task::block_in_place(|| {
-            runner.run(&case(&route), |case| {
-                handle
-                    .block_on(send(&app, &known, &route, &case))
-                    .map_err(TestCaseError::fail)
-            })
+            runner
+                .run(&case(&route), |case| {
+                    handle
+                        .block_on(send(&app, &known, &route, &case))
+                        .map_err(TestCaseError::fail)
+                })
+                .map_err(|e| e.to_string())
         });
         if let Err(e) = result {
             panic!("{} {}: {e}", route.method, route.path);
