@@ -12,6 +12,13 @@
 //       -> {"doc":<plain JSON>,"heads":[...]}
 //   change --server S --url U --path a.b.c --value '<json>' [--raw-strings]
 //       -> {"ok":true,"heads":[...]}
+//   refused-change --server S --url U --path a.b --value '<json>' --expect-path P --expect-value '<json>' [--watch SECONDS]
+//       -> {"sent":N,"received":N,"errors":["..."],"doc":<plain JSON>}
+//       Makes a change the server refuses (a document this user may only read), prints the
+//       line "changed" on stderr, then counts the protocol messages both ways (from the
+//       change on) until an `error` message came and the document holds the value at P
+//       (a change made on the server meanwhile: reads go on), then for --watch seconds more
+//       (default 2), in which a message loop would show.
 //   load-bytes --file F                         (no network)
 //       -> {"doc":<plain JSON>,"heads":[...]}
 //   save-bytes --json '<object>' --file F [--raw-strings]   (no network)
@@ -45,7 +52,33 @@ import fs from "node:fs"
 import * as A from "@automerge/automerge"
 import { Repo, isValidAutomergeUrl, parseAutomergeUrl, stringifyAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { decode as cborDecode } from "cbor-x"
 import { SyncWatcher, heads, toAutomerge, toPlain } from "./lib.mjs"
+
+// The stock WebSocket adapter, counting the protocol messages it sends and receives and
+// keeping the text of `error` messages (the stock adapter only logs those).
+class CountingAdapter extends WebSocketClientAdapter {
+  constructor(url) {
+    super(url)
+    this.sent = 0
+    this.received = 0
+    this.errors = []
+  }
+  send(message) {
+    this.sent++
+    return super.send(message)
+  }
+  receiveMessage(bytes) {
+    this.received++
+    try {
+      const message = cborDecode(new Uint8Array(bytes))
+      if (message?.type === "error") this.errors.push(String(message.message))
+    } catch {
+      // the stock adapter reports undecodable frames itself
+    }
+    return super.receiveMessage(bytes)
+  }
+}
 
 class CliError extends Error {
   constructor(kind, message) {
@@ -73,7 +106,7 @@ process.on("unhandledRejection", err => fail(err))
 function parseArgs(argv) {
   const [command, ...rest] = argv
   const flags = { timeout: "15", strings: "text" }
-  const valued = new Set(["server", "url", "token", "timeout", "json", "path", "value", "file", "genesis", "set"])
+  const valued = new Set(["server", "url", "token", "timeout", "json", "path", "value", "file", "genesis", "set", "expect-path", "expect-value", "watch"])
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]
     if (!a.startsWith("--")) throw new CliError("usage", `unexpected argument ${a}`)
@@ -121,9 +154,9 @@ function serverUrl(flags) {
   return url
 }
 
-function connect(flags) {
+function connect(flags, adapter = new WebSocketClientAdapter(serverUrl(flags))) {
   const repo = new Repo({
-    network: [new WebSocketClientAdapter(serverUrl(flags))],
+    network: [adapter],
     peerId: `js-client-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   })
   return { repo, watcher: new SyncWatcher(repo) }
@@ -212,6 +245,42 @@ const commands = {
     handle.change(d => setPath(d, path, value))
     await watcher.serverHas(handle)
     return { ok: true, heads: heads(handle.doc()) }
+  },
+
+  async "refused-change"(flags) {
+    const path = need(flags, "path")
+    const value = toAutomerge(parseJson(need(flags, "value"), "--value"), flags.strings)
+    const expectPath = need(flags, "expect-path").split(".")
+    const expected = JSON.stringify(parseJson(need(flags, "expect-value"), "--expect-value"))
+    const watchMs = Number(flags.watch ?? "2") * 1000
+    if (!(watchMs >= 0)) throw new CliError("usage", `bad --watch ${flags.watch}`)
+    const adapter = new CountingAdapter(serverUrl(flags))
+    const { repo, watcher } = connect(flags, adapter)
+    const handle = await find(repo, need(flags, "url"), flags.timeoutMs)
+    await watcher.weHave(handle)
+    const [sent0, received0] = [adapter.sent, adapter.received]
+    handle.change(d => setPath(d, path, value))
+    process.stderr.write("changed\n")
+    const at = () => {
+      let v = toPlain(handle.doc())
+      for (const p of expectPath) v = v?.[p]
+      return JSON.stringify(v ?? null)
+    }
+    await new Promise(resolve => {
+      const tick = setInterval(() => {
+        if (adapter.errors.length > 0 && at() === expected) {
+          clearInterval(tick)
+          resolve()
+        }
+      }, 20)
+    })
+    await new Promise(resolve => setTimeout(resolve, watchMs))
+    return {
+      sent: adapter.sent - sent0,
+      received: adapter.received - received0,
+      errors: adapter.errors,
+      doc: toPlain(handle.doc()),
+    }
   },
 
   async "import-write"(flags) {

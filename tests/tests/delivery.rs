@@ -49,6 +49,9 @@ fn configure(c: &mut Config, smtp_port: u16) {
     c.delivery.max_attempts = 5;
     c.delivery.lease_secs = 60;
     c.delivery.webhook_timeout_secs = 5;
+    // The webhook listener is plain http on loopback: allowed only by opting in.
+    c.delivery.webhook_allow_http = true;
+    c.delivery.webhook_allow_private_targets = true;
 }
 
 async fn run<F, Fut>(backend: Backend, story: F)

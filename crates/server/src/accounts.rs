@@ -221,7 +221,7 @@ pub async fn create_user(
         .into());
     }
     ensure_clinic(state, new.clinic).await?;
-    let hash = password::hash(new.password).await?;
+    let hash = password::hash(&state.hashing, new.password).await?;
     let now = state.clock.now();
     let id = UserId::new_random();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -485,11 +485,16 @@ pub async fn check_credentials(
         .await?;
     let (ok, user) = match user {
         Some(u) => (
-            password::verify(password, u.password_hash.clone()).await?,
+            password::verify(&state.hashing, password, u.password_hash.clone()).await?,
             Some(u),
         ),
         None => {
-            password::verify(password, state.dummy_password_hash.to_string()).await?;
+            password::verify(
+                &state.hashing,
+                password,
+                state.dummy_password_hash.to_string(),
+            )
+            .await?;
             (false, None)
         }
     };
@@ -591,9 +596,17 @@ pub async fn enrol(
 ) -> Result<LoginResponse, ApiError> {
     let device_name = clean_device_name(device_name)?;
     let code_hash = invitation_code_hash(code);
-    // Hash before opening the transaction so no database lock is held for the hashing time.
-    let password_hash = password::hash(password).await?;
     let now = state.clock.now();
+    // A wrong code costs no hashing (19 MiB and tens of milliseconds); the transaction
+    // below checks again, for a code redeemed meanwhile.
+    invitations::Entity::find()
+        .filter(invitations::Column::CodeHash.eq(code_hash.clone()))
+        .one(&state.db)
+        .await?
+        .filter(|i| i.used_at.is_none() && i.expires_at > now)
+        .ok_or(ApiError::InvalidInvitation)?;
+    // Hash before opening the transaction so no database lock is held for the hashing time.
+    let password_hash = password::hash(&state.hashing, password).await?;
     let txn = crate::db::begin_write(&state.db).await?;
     let invitation = invitations::Entity::find()
         .filter(invitations::Column::CodeHash.eq(code_hash))

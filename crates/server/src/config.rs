@@ -121,6 +121,13 @@ pub struct AuthConfig {
     pub login_failure_window_secs: i64,
     /// How long a new invitation code stays valid.
     pub invitation_ttl_hours: i64,
+    /// Memory that password hashing (argon2id, 19 MiB per hash) may take at once: the
+    /// number of concurrent hashes is this divided by 19 MiB (at least one). Logins and
+    /// enrolments beyond it wait their turn.
+    pub hash_memory_budget_bytes: usize,
+    /// How long a login or enrolment waits for a hashing slot before it is answered 503
+    /// with `Retry-After`.
+    pub hash_queue_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -134,6 +141,8 @@ impl Default for AuthConfig {
             trust_forwarded_for: false,
             login_failure_window_secs: 15 * 60,
             invitation_ttl_hours: 14 * 24,
+            hash_memory_budget_bytes: 64 * 1024 * 1024,
+            hash_queue_wait_ms: 2000,
         }
     }
 }

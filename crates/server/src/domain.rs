@@ -133,7 +133,9 @@ impl Password {
     /// Maximum length in characters, bounding the hashing work one request can cause.
     pub const MAX_CHARS: usize = 256;
 
-    /// Checks the length rules.
+    /// Checks the length rules, then refuses the guessable (common passwords, a common
+    /// word with digits added, repeated patterns, sequences; see
+    /// `auth::weak_passwords`).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let n = raw.chars().count();
         if n < Self::MIN_CHARS {
@@ -147,6 +149,9 @@ impl Password {
                 "password",
                 "must be at most 256 characters",
             ));
+        }
+        if let Some(rule) = crate::auth::weak_passwords::weakness(raw) {
+            return Err(ParseError::new("password", rule));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -309,6 +314,65 @@ impl DisplayName {
     }
 }
 
+/// A calendar day a request carries (`YYYY-MM-DD`), bounded to
+/// [`RequestDate::MIN`]..=[`RequestDate::MAX`].
+///
+/// Dates far outside any diary's life (chrono accepts years -262143..=262142) overflow
+/// date arithmetic (`to - 29 days`, a week's start, a month's end) and used to panic
+/// handlers; every route taking a date parses it into this type, so nothing further in
+/// sees one. Deserialises from the string form, with the field-free message below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RequestDate(chrono::NaiveDate);
+
+impl RequestDate {
+    /// The earliest date accepted: 1900-01-01.
+    pub const MIN: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(1900, 1, 1) {
+        Some(d) => d,
+        None => chrono::NaiveDate::MIN,
+    };
+    /// The latest date accepted: 2200-12-31.
+    pub const MAX: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2200, 12, 31) {
+        Some(d) => d,
+        None => chrono::NaiveDate::MAX,
+    };
+    /// What a rejected date is told (also the message of a query parameter that fails).
+    pub const RULE: &'static str = "must be a date YYYY-MM-DD between 1900-01-01 and 2200-12-31";
+
+    /// Parses `YYYY-MM-DD` and checks the bounds.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ParseError> {
+        raw.parse::<chrono::NaiveDate>()
+            .ok()
+            .and_then(Self::new)
+            .ok_or(ParseError::new(field, Self::RULE))
+    }
+
+    /// `date` when it lies within the bounds.
+    pub fn new(date: chrono::NaiveDate) -> Option<Self> {
+        (Self::MIN..=Self::MAX)
+            .contains(&date)
+            .then_some(Self(date))
+    }
+
+    /// The date.
+    pub fn get(self) -> chrono::NaiveDate {
+        self.0
+    }
+}
+
+impl fmt::Display for RequestDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse("date", &raw).map_err(|_| serde::de::Error::custom(Self::RULE))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +406,35 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse("long enough pw").is_ok());
         assert!(Password::parse(&"x".repeat(257)).is_err());
+        let weak = Password::parse("aaaaaaaaaa").unwrap_err();
+        assert_eq!(weak.field, "password");
+        assert!(weak.rule.contains("repeat"), "{}", weak.rule);
+    }
+
+    #[test]
+    fn request_dates_are_bounded() {
+        assert_eq!(
+            RequestDate::parse("from", "2026-12-07")
+                .unwrap()
+                .to_string(),
+            "2026-12-07"
+        );
+        for ok in ["1900-01-01", "2200-12-31"] {
+            assert!(RequestDate::parse("from", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1899-12-31",
+            "2201-01-01",
+            "-262143-01-05",
+            "+262142-12-31",
+            "2026-02-30",
+            "",
+            "today",
+        ] {
+            assert!(RequestDate::parse("from", bad).is_err(), "{bad}");
+        }
+        let from_json: Result<RequestDate, _> = serde_json::from_str("\"+262142-12-31\"");
+        assert!(from_json.is_err());
     }
 
     #[test]

@@ -58,6 +58,13 @@ pub enum ApiError {
     /// 503 `unavailable`: a dependency (the database) is not reachable.
     #[error("service unavailable")]
     Unavailable,
+    /// 503 `busy`: the server is at its bound for this kind of work (password hashing),
+    /// with `Retry-After` in seconds.
+    #[error("busy")]
+    Busy {
+        /// Seconds after which a retry is likely to be served.
+        retry_after_secs: u64,
+    },
     /// 500 `internal`: anything unexpected. The source is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,7 +94,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +115,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -128,6 +136,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "expected Content-Type: application/json".into(),
             ApiError::RateLimited { .. } => "too many attempts, try again later".into(),
             ApiError::Unavailable => "service unavailable".into(),
+            ApiError::Busy { .. } => "the server is busy, try again shortly".into(),
             ApiError::Internal(_) => "internal server error".into(),
         }
     }
@@ -173,7 +182,8 @@ impl IntoResponse for ApiError {
             message: self.public_message(),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs } =
+            self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -30,6 +30,8 @@ pub struct AppState {
     /// An argon2id hash of a random password, verified against when a login names an
     /// unknown email so that the response time does not reveal which emails exist.
     pub(crate) dummy_password_hash: Arc<str>,
+    /// The slots password hashing runs in (bounded by `auth.hash_memory_budget_bytes`).
+    pub hashing: Arc<crate::auth::password::HashGate>,
     /// The delivery channels and the worker's wake-up signal.
     pub outbox: Arc<crate::outbox::Outbox>,
 }
@@ -56,7 +58,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StateError> {
         let random: [u8; 24] = rand::random();
-        let dummy = crate::auth::password::hash(Password::for_login(&hex::encode(random))).await?;
+        let hashing = Arc::new(crate::auth::password::HashGate::new(&config.auth));
+        let dummy =
+            crate::auth::password::hash(&hashing, Password::for_login(&hex::encode(random)))
+                .await?;
         let outbox = crate::outbox::Outbox::new(&config.delivery, &config.data_dir)?;
         let writer = db::connect_writer(&config, &db).await?;
         Ok(Self {
@@ -66,6 +71,7 @@ impl AppState {
             clock,
             access_changes: AccessChanges::default(),
             dummy_password_hash: Arc::from(dummy),
+            hashing,
             outbox,
         })
     }

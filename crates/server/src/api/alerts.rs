@@ -515,6 +515,20 @@ pub async fn put_settings(
     ApiJson(req): ApiJson<SettingsRequest>,
 ) -> Result<Json<Value>, ApiError> {
     admin.require_admin()?;
+    // Webhook SSRF guard (outbox::webhook_target), before the write transaction: it
+    // resolves the host.
+    if let Some(url) = req
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        let checked = state.outbox.webhook_targets().check(url).await;
+        checked.map_err(|rule| ParseError {
+            field: "webhook_url",
+            rule,
+        })?;
+    }
     let now = state.clock.now();
     let clinic = admin.clinic_id.uuid();
     let txn = crate::db::begin_write(&state.db).await?;

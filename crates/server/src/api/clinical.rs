@@ -14,7 +14,7 @@ use crate::access::{self, PatientAccess};
 use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
-use crate::domain::PatientId;
+use crate::domain::{PatientId, RequestDate};
 use crate::entity::patients;
 use crate::error::{ApiError, Json};
 use crate::export::{self, ExportKind};
@@ -63,16 +63,26 @@ pub fn local_today(state: &AppState, patient: &patients::Model) -> NaiveDate {
 /// `?from=&to=` (local days, inclusive); defaults to the last 30 days.
 #[derive(Debug, Deserialize)]
 pub struct RangeQuery {
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    from: Option<RequestDate>,
+    to: Option<RequestDate>,
 }
 
-/// Resolves and bounds a range.
+/// Resolves and bounds a range. Dates outside [`RequestDate`]'s bounds are refused
+/// before any arithmetic on them (which would overflow), for callers that parsed plain
+/// dates.
 pub fn resolve_range(
     today: NaiveDate,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    for date in [from, to].into_iter().flatten() {
+        if RequestDate::new(date).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "from, to: {}",
+                RequestDate::RULE
+            )));
+        }
+    }
     let to = to.unwrap_or(today);
     let from = from.unwrap_or(to - Duration::days(29));
     if from > to {
@@ -101,7 +111,11 @@ pub async fn trends(
         "GET /api/v1/patients/{id}/trends",
     )
     .await?;
-    let (from, to) = resolve_range(local_today(&state, &patient), q.from, q.to)?;
+    let (from, to) = resolve_range(
+        local_today(&state, &patient),
+        q.from.map(RequestDate::get),
+        q.to.map(RequestDate::get),
+    )?;
     let t = trends::compute(&state.db, patient.id, from, to)
         .await
         .map_err(ApiError::internal)?;

@@ -14,7 +14,7 @@ use crate::access::{self, PatientAccess};
 use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome, action};
 use crate::auth::AuthUser;
-use crate::domain::PatientId;
+use crate::domain::{PatientId, RequestDate};
 use crate::entity::{
     exercise_sessions, medication_intakes, pain_entries, peg_checkins, wellbeing_entries,
 };
@@ -27,8 +27,8 @@ const MAX_RANGE_DAYS: i64 = 366;
 /// Query parameters: local dates, inclusive; default the last 30 days.
 #[derive(Debug, Deserialize)]
 pub struct EntriesQuery {
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    from: Option<RequestDate>,
+    to: Option<RequestDate>,
 }
 
 /// One entry as listed.
@@ -55,8 +55,10 @@ pub async fn list(
     ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let now = state.clock.now();
-    let to = query.to.unwrap_or_else(|| now.date_naive());
-    let from = query.from.unwrap_or(to - TimeDelta::days(29));
+    let to = query.to.map_or_else(|| now.date_naive(), RequestDate::get);
+    let from = query
+        .from
+        .map_or_else(|| to - TimeDelta::days(29), RequestDate::get);
     if from > to {
         return Err(ApiError::BadRequest("`from` is after `to`".into()));
     }

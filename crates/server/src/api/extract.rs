@@ -41,6 +41,13 @@ where
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|_| ApiError::BadRequest("invalid query parameters".into()))
+            .map_err(|rejection| {
+                // serde's message names the parameter and the rule it broke (a date's
+                // rule is `RequestDate::RULE`); the rejected value is not repeated.
+                ApiError::BadRequest(format!(
+                    "invalid query parameters: {}",
+                    rejection.body_text()
+                ))
+            })
     }
 }

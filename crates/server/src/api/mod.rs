@@ -19,6 +19,7 @@ mod session;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
 use axum::routing::{delete, get, post, put};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -70,6 +71,7 @@ pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
         .merge(crate::web::router(hub))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(no_store_under_api))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             TraceLayer::new_for_http()
@@ -85,6 +87,23 @@ pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Every `/api/v1` response (entries, trends, exports: patient data) is kept out of
+/// browser and proxy caches and must not be content-sniffed into something executable.
+async fn no_store_under_api(
+    uri: axum::http::Uri,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if uri.path().starts_with("/api/v1/") || uri.path() == "/api/v1" {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

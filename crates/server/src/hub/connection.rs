@@ -34,6 +34,8 @@ mod close {
     pub const INVALID: u16 = 1007;
     /// A rule was broken (forged sender, stalled reader, unsupported version).
     pub const POLICY: u16 = 1008;
+    /// A frame larger than `sync.max_frame_bytes`.
+    pub const TOO_BIG: u16 = 1009;
     /// Something failed on our side (storage); the client should retry later.
     pub const SERVER_ERROR: u16 = 1011;
 }
@@ -42,6 +44,9 @@ mod close {
 /// connection: 12.5 MiB of a 100-phone run's peak heap). A phone's frames are a few hundred
 /// bytes; a larger frame grows the buffer to its announced length, so nothing is refused.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// How long a connection closed for an oversized frame keeps its socket (see `run`).
+const OVERSIZE_LINGER: Duration = Duration::from_secs(1);
 
 /// The routes of the sync endpoint (`GET /sync`, upgraded to a WebSocket).
 pub fn router(hub: Hub) -> Router {
@@ -84,6 +89,8 @@ struct Conn {
     handle: PeerHandle,
     access: HashMap<DocumentId, DocAccess>,
     open: BTreeSet<DocumentId>,
+    /// Documents whose refused changes the peer was told about on this connection.
+    refused: BTreeSet<DocumentId>,
     pending: usize,
     limits: Limits,
 }
@@ -165,10 +172,13 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
     };
     let handshake = Duration::from_secs(hub.config().handshake_timeout_secs);
     let joined = match tokio::time::timeout(handshake, next_frame(&mut stream)).await {
-        Ok(Some(bytes)) => Message::decode(crate::metrics::join_received(&bytes), &limits)
-            .map_err(|e| e.to_string()),
-        Ok(None) => Err("connection closed before join".to_owned()),
-        Err(_) => Err("no join message within the handshake timeout".to_owned()),
+        Ok(Ok(Some(bytes))) => Message::decode(crate::metrics::join_received(&bytes), &limits)
+            .map_err(|e| invalid(e.to_string())),
+        Ok(Ok(None)) => Err(invalid("connection closed before join".to_owned())),
+        Ok(Err(e)) => Err(read_failed(e, limits.max_frame_bytes)),
+        Err(_) => Err(invalid(
+            "no join message within the handshake timeout".to_owned(),
+        )),
     };
     let end = match joined {
         Ok(Message::Join {
@@ -208,6 +218,7 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
                     user,
                     access: HashMap::new(),
                     open: BTreeSet::new(),
+                    refused: BTreeSet::new(),
                     pending: 0,
                     limits,
                 };
@@ -227,12 +238,12 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
             reason: format!("expected join, got {}", other.type_name()),
             tell: true,
         },
-        Err(reason) => End::Close {
-            code: close::INVALID,
-            reason,
-            tell: true,
-        },
+        Err(end) => end,
     };
+    // After an oversized frame its unread payload is still in our socket buffer, and
+    // closing a socket with unread data sends a TCP reset that may overtake our `error`
+    // and close frames: the socket is kept open a moment so the peer can read them.
+    let linger = matches!(end, End::Close { code, .. } if code == close::TOO_BIG);
     if let End::Close { code, reason, tell } = end {
         if tell {
             let _ = out
@@ -258,18 +269,81 @@ async fn run(hub: Hub, user: AuthUser, socket: WebSocket) {
     {
         writer.abort();
     }
+    if linger {
+        tokio::time::sleep(OVERSIZE_LINGER).await;
+    }
+    drop(stream);
     hub.connection_ended();
 }
 
 /// The next binary frame's bytes; `None` when the peer closed or the socket failed.
 /// Text frames are reported as an empty frame (which fails to decode, precisely).
-async fn next_frame(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Option<Vec<u8>> {
+async fn next_frame(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Result<Option<Vec<u8>>, axum::Error> {
     loop {
-        match stream.next().await? {
-            Ok(WsMessage::Binary(bytes)) => return Some(bytes.to_vec()),
-            Ok(WsMessage::Text(_)) => return Some(Vec::new()),
-            Ok(WsMessage::Close(_)) | Err(_) => return None,
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+        match stream.next().await {
+            Some(Ok(WsMessage::Binary(bytes))) => return Ok(Some(bytes.to_vec())),
+            Some(Ok(WsMessage::Text(_))) => return Ok(Some(Vec::new())),
+            Some(Ok(WsMessage::Close(_))) | None => return Ok(None),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+        }
+    }
+}
+
+/// How a failed read ends the connection: a frame over the size limit is answered with an
+/// `error` message and close code 1009 (the socket still writes; only the frame was
+/// refused); anything else means the socket is gone.
+fn read_failed(error: axum::Error, max_frame_bytes: usize) -> End {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => End::Close {
+            code: close::TOO_BIG,
+            reason: format!("frame larger than the limit of {max_frame_bytes} bytes"),
+            tell: true,
+        },
+        _ => End::Quiet,
+    }
+}
+
+/// Paces the messages read from one peer to `sync.max_messages_per_sec` on average, in
+/// bursts of up to one second's worth: beyond that the connection reads no further until
+/// the budget refills, so a peer flooding messages (a buggy client in a loop, or a hostile
+/// one) is slowed by TCP back-pressure to the CPU of a busy honest peer. One clock read
+/// and a little arithmetic per message.
+struct Pace {
+    /// Messages a second; zero means unpaced.
+    rate: f64,
+    /// Messages that may be read at once (at most one second's worth).
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Self {
+        let rate = f64::from(per_second);
+        Self {
+            rate,
+            tokens: rate,
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Takes one message from the budget; how long to wait first when it is exhausted.
+    fn take(&mut self) -> Option<Duration> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            None
+        } else {
+            Some(Duration::from_secs_f64(-self.tokens / self.rate))
         }
     }
 }
@@ -286,6 +360,7 @@ impl Conn {
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut liveness = Liveness::new(self.hub.config());
+        let mut pace = Pace::new(self.hub.config().max_messages_per_sec);
         loop {
             let pong_due = liveness.deadline;
             let frame = tokio::select! {
@@ -322,7 +397,8 @@ impl Conn {
                 }
             };
             let bytes = match frame {
-                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::Quiet,
+                Some(Err(e)) => return read_failed(e, self.limits.max_frame_bytes),
+                None | Some(Ok(WsMessage::Close(_))) => return End::Quiet,
                 Some(Ok(WsMessage::Pong(payload))) => {
                     liveness.pong(&payload);
                     continue;
@@ -338,6 +414,9 @@ impl Conn {
                 Some(Ok(WsMessage::Binary(bytes))) => bytes,
             };
             crate::metrics::sync_frame_received(bytes.len());
+            if let Some(wait) = pace.take() {
+                tokio::time::sleep(wait).await;
+            }
             let message = match Message::decode(&bytes, &self.limits) {
                 Ok(message) => message,
                 Err(e) => {
@@ -456,6 +535,21 @@ impl Conn {
             .await;
     }
 
+    /// Tells the peer, once per document and connection, that its changes to a document
+    /// it may only read are not accepted (the stock client logs it; reads go on).
+    async fn refuse_changes(&self, id: DocumentId) {
+        let message = Message::Error {
+            message: format!(
+                "document {id}: changes refused, this user may only read this document"
+            ),
+        };
+        let _ = self
+            .handle
+            .out
+            .send(Outbound::Frame(message.encode()))
+            .await;
+    }
+
     async fn on_sync(&mut self, id: DocumentId, data: &[u8], request: bool) -> Option<End> {
         let access = match self.access.get(&id) {
             Some(access) => *access,
@@ -499,8 +593,11 @@ impl Conn {
         }
         self.open.insert(id);
         match self.hub.receive(&self.handle, id, access, data).await {
-            Ok(stored) => {
-                if let (DocAccess::NewMonth(_), Some(meta)) = (access, stored) {
+            Ok(received) => {
+                if received.refused && self.refused.insert(id) {
+                    self.refuse_changes(id).await;
+                }
+                if let (DocAccess::NewMonth(_), Some(meta)) = (access, received.stored) {
                     // Stored, it is the patient's own month like any other: what resolving
                     // it now would say, without a second lookup or a second audit row for
                     // the same open.
@@ -619,6 +716,15 @@ async fn next_change(
             *changes = None;
             std::future::pending().await
         }
+    }
+}
+
+/// Closes as invalid input, after telling the peer why.
+fn invalid(reason: String) -> End {
+    End::Close {
+        code: close::INVALID,
+        reason,
+        tell: true,
     }
 }
 

@@ -77,6 +77,10 @@ pub struct SyncConfig {
     /// ever blocks, so `send_timeout_secs` never fires), and a peer that vanished without
     /// closing its TCP connection: either way its sync states and queue are freed.
     pub pong_timeout_secs: u64,
+    /// Messages a second one connection may send on average (bursts of up to one
+    /// second's worth); beyond that the server stops reading from it until the budget
+    /// refills. Zero disables the pacing.
+    pub max_messages_per_sec: u32,
 }
 
 impl Default for SyncConfig {
@@ -93,6 +97,7 @@ impl Default for SyncConfig {
             send_timeout_secs: 30,
             ping_interval_secs: 30,
             pong_timeout_secs: 30,
+            max_messages_per_sec: 500,
         }
     }
 }
@@ -160,6 +165,15 @@ impl DocSlot {
             usize::try_from(automerge::ReadDoc::stats(&self.doc).num_ops).unwrap_or(usize::MAX);
         MEMORY_BASE.saturating_add(ops.saturating_mul(MEMORY_PER_OP))
     }
+}
+
+/// What [`Hub::receive`] did with a peer's sync message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    /// The document's registry entry, once the server holds it.
+    pub(crate) stored: Option<DocumentMeta>,
+    /// The peer holds changes it may not make (a read-only document); they were ignored.
+    pub(crate) refused: bool,
 }
 
 /// Why handling a message failed; the connection reports it and closes.
@@ -457,14 +471,20 @@ impl Hub {
         id: DocumentId,
         access: DocAccess,
         data: &[u8],
-    ) -> Result<Option<DocumentMeta>, HubError> {
+    ) -> Result<Received, HubError> {
         let mut message = SyncMessage::decode(data).map_err(|_| HubError::BadSyncMessage(id))?;
-        if !access.can_write() && !message.changes.is_empty() {
-            // Read-only peers (a patient's copy of the care plan) cannot change the
-            // server's document; their heads still sync.
+        let mut slot = self.lock_loaded(id, access.meta()).await?;
+        // Read-only peers (a patient's copy of the care plan) cannot change the server's
+        // document; their heads still sync. A peer holding changes we refuse (sent now, or
+        // named in its heads) is told so once by the connection, and gets no reply that
+        // only asks for them again: each such reply makes a stock client answer with the
+        // same heads, a loop of thousands of messages a second.
+        let refused = !access.can_write()
+            && (!message.changes.is_empty()
+                || !slot.doc.get_missing_deps(&message.heads).is_empty());
+        if refused {
             message.changes = automerge::sync::ChunkList::empty();
         }
-        let mut slot = self.lock_loaded(id, access.meta()).await?;
         let now = self.now();
         if let std::collections::hash_map::Entry::Vacant(vacant) = slot.peers.entry(conn.conn_id) {
             let state = match &conn.peer_key {
@@ -510,11 +530,17 @@ impl Hub {
             }
             return Err(e);
         }
-        self.answer(&mut slot, id, heads_after != heads_before, conn.conn_id);
+        self.answer(
+            &mut slot,
+            id,
+            heads_after != heads_before,
+            conn.conn_id,
+            refused,
+        );
         let stored = slot.meta;
         drop(slot);
         self.evict_if_over_budget();
-        Ok(stored)
+        Ok(Received { stored, refused })
     }
 
     /// Discards the in-memory document and loads it again from storage.
@@ -705,7 +731,7 @@ impl Hub {
             index_slot.chunk_ids.extend(chunk_ids.next());
             index_slot.stored_bytes += index_bytes.len();
             self.reaccount(&mut index_slot);
-            self.answer(&mut index_slot, index_id, true, 0);
+            self.answer(&mut index_slot, index_id, true, 0, false);
         }
         if slot.chunk_ids.len() > self.inner.config.compact_after_chunks {
             self.compact(slot, now).await;
@@ -786,7 +812,7 @@ impl Hub {
         slot.stored_bytes += len;
         self.reaccount(&mut slot);
         // No originating connection (ids start at 1): every peer is sent the change.
-        self.answer(&mut slot, id, true, 0);
+        self.answer(&mut slot, id, true, 0, false);
         if slot.chunk_ids.len() > self.inner.config.compact_after_chunks {
             self.compact(&mut slot, now).await;
         }
@@ -893,7 +919,16 @@ impl Hub {
 
     /// Sends each peer of the document what it lacks: the originator its reply, the others
     /// the new changes (when `changed`). A peer whose queue is full is disconnected.
-    fn answer(&self, slot: &mut DocSlot, id: DocumentId, changed: bool, origin: ConnId) {
+    /// `origin_refused`: the originator holds changes we refuse, so a reply carrying no
+    /// changes (it would only ask for those again) is not sent.
+    fn answer(
+        &self,
+        slot: &mut DocSlot,
+        id: DocumentId,
+        changed: bool,
+        origin: ConnId,
+        origin_refused: bool,
+    ) {
         let server_id = self.inner.server_id.clone();
         let DocSlot { doc, peers, .. } = slot;
         let mut stalled = Vec::new();
@@ -904,6 +939,9 @@ impl Hub {
             let Some(message) = doc.sync().generate_sync_message(&mut peer.state) else {
                 continue;
             };
+            if origin_refused && *conn_id == origin && message.changes.is_empty() {
+                continue;
+            }
             let frame = Message::Sync {
                 document_id: id,
                 sender_id: server_id.clone(),

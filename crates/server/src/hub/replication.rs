@@ -306,7 +306,7 @@ impl Hub {
         self.reproject_merged(&mut slot, &heads_before).await?;
         // Peers hear of the change only after the re-projection committed, so a client
         // that sees it can also read it through the REST API of this replica.
-        self.answer(&mut slot, id, true, 0);
+        self.answer(&mut slot, id, true, 0, false);
         Ok(())
     }
 

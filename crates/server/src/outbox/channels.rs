@@ -24,6 +24,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use super::config::{DeliveryConfig, MailConfig, MailTransportKind, SmtpTls};
+use super::webhook_target::{RefusedTarget, TargetPolicy};
 
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +107,7 @@ enum Mailer {
 pub struct Outbox {
     mailer: Mailer,
     http: reqwest::Client,
+    targets: TargetPolicy,
     from: Mailbox,
     wake: Notify,
 }
@@ -144,8 +146,10 @@ impl Outbox {
             Some(path) => load_ca_file(path)?,
             None => Vec::new(),
         };
+        let targets = TargetPolicy::from_config(config);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(webhook_tls_config(webhook_roots)?)
+            .dns_resolver(Arc::new(targets.resolver()))
             .timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(config.webhook_timeout_secs.max(1)))
             // A webhook answers where it is configured; a redirect is a configuration error.
@@ -156,6 +160,7 @@ impl Outbox {
         Ok(Arc::new(Self {
             mailer,
             http,
+            targets,
             from,
             wake: Notify::new(),
         }))
@@ -208,6 +213,11 @@ impl Outbox {
         }
     }
 
+    /// The webhook targets the operator allows (checked again at every send).
+    pub fn webhook_targets(&self) -> TargetPolicy {
+        self.targets
+    }
+
     /// Posts `body` to `url`, signed with `secret`, carrying `idempotency_key`.
     pub async fn send_webhook(
         &self,
@@ -217,6 +227,12 @@ impl Outbox {
         body: Vec<u8>,
         now: DateTime<Utc>,
     ) -> Outcome {
+        // The URL was checked when saved; its host may resolve elsewhere now, and the
+        // operator's policy may have changed. The resolver below re-checks the very
+        // addresses connected to.
+        if let Err(rule) = self.targets.check(url).await {
+            return Outcome::Permanent(format!("webhook URL refused: {rule}"));
+        }
         let url = match reqwest::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             _ => return Outcome::Permanent("invalid webhook URL".to_owned()),
@@ -248,6 +264,10 @@ impl Outbox {
         };
         if let Some(tls) = rustls_cause(&e) {
             classify_tls("webhook", tls)
+        } else if refused_target(&e) {
+            Outcome::Permanent(
+                "webhook URL refused: its host resolves only to non-public addresses".to_owned(),
+            )
         } else if e.is_timeout() {
             Outcome::Transient("webhook timed out".to_owned())
         } else if e.is_connect() {
@@ -256,6 +276,18 @@ impl Outbox {
             Outcome::Transient("webhook request failed".to_owned())
         }
     }
+}
+
+/// Whether the resolver refused every address of the webhook's host.
+fn refused_target(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if err.is::<RefusedTarget>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The SMTP transport for `mail`: TLS as configured, trusting the public roots plus

@@ -32,6 +32,11 @@ pub struct DeliveryConfig {
     /// A PEM file of extra CA certificates trusted for https webhooks, besides the public
     /// roots (a receiver behind a private CA). Unset: public roots only.
     pub webhook_ca_file: Option<PathBuf>,
+    /// Allow plain `http://` webhook URLs (default: https only).
+    pub webhook_allow_http: bool,
+    /// Allow webhooks to loopback, private, link-local (cloud metadata) and other
+    /// non-public addresses (default: refused when saved and when sent).
+    pub webhook_allow_private_targets: bool,
     /// Whether `serve` runs the background worker (every replica normally does).
     pub worker: bool,
     /// The mail transport.
@@ -50,6 +55,8 @@ impl Default for DeliveryConfig {
             batch_size: 32,
             webhook_timeout_secs: 10,
             webhook_ca_file: None,
+            webhook_allow_http: false,
+            webhook_allow_private_targets: false,
             worker: true,
             mail: MailConfig::default(),
         }

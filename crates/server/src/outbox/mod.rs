@@ -16,6 +16,7 @@ use crate::entity::notification_outbox;
 
 pub mod channels;
 pub mod config;
+pub mod webhook_target;
 pub mod worker;
 
 pub use channels::{ChannelSetupError, Outbox, Outcome};
