@@ -106,9 +106,11 @@ async fn demo_seeds_a_clinic_through_the_sync_path(app: Arc<TestApp>) {
             scores.iter().sum::<f64>() / scores.len().max(1) as f64
         };
         match patient.story {
+            // The drug is stopped 9 days before the end; the last three days against
+            // the two weeks before the stop.
             Story::WorseningAfterChange => assert!(
-                pain_mean(1, 4) - pain_mean(4, 18) >= 2.0,
-                "{} worsens in the last three days",
+                pain_mean(1, 4) - pain_mean(10, 24) >= 2.0,
+                "{} worsens after the drug was stopped",
                 patient.display_code
             ),
             Story::InterventionHelped => assert!(
@@ -154,7 +156,8 @@ async fn demo_seeds_a_clinic_through_the_sync_path(app: Arc<TestApp>) {
             .filter(|m| m.end_date.is_some())
             .collect();
         assert_eq!(stopped.len(), 1, "{}", worse.display_code);
-        assert!(stopped[0].end_date.unwrap() >= today - TimeDelta::days(8));
+        // Stopped a week and a bit before the end (the demo stops it 9 days before).
+        assert!(stopped[0].end_date.unwrap() >= today - TimeDelta::days(11));
     }
 
     // Running the demo again on the same database adds nothing.
