@@ -238,6 +238,7 @@ pub async fn insert_alert(
         next_repeat_at: Set(Some(now + chrono::Duration::hours(24))),
         escalate_at: Set(Some(now + chrono::Duration::hours(4))),
         escalated_at: Set(None),
+        ..Default::default()
     }
     .insert(&app.state.db)
     .await

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An alert about one patient raised by one rule.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alerts")]
 pub struct Model {
     /// Alert id (UUID v7).

@@ -6,17 +6,22 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
+use askama::Template;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
 use super::session::WebUser;
-use super::{WebError, alert_actions, charts, esc, page};
+use super::triage::{AlertRow, Filters, local_time};
+use super::{WebError, alert_actions, charts, esc, page, templated};
+use crate::alerts::triage::TriageKey;
 use crate::access::{self, PatientAccess};
 use crate::api::clinical::{local_today, resolve_range};
 use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::domain::PatientId;
-use crate::entity::patients;
+use crate::entity::{alerts, patients, users};
 use crate::error::ApiError;
 use crate::export::{self, ExportKind};
 use crate::state::AppState;
@@ -68,71 +73,128 @@ fn fmt_pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{:.0}%", v * 100.0))
 }
 
-fn fmt_time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || "never".to_owned(),
-        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
-    )
+/// One row of the patient list.
+struct PatientRow {
+    id: uuid::Uuid,
+    code: String,
+    /// The most urgent unresolved alert that passes the filters.
+    alert: Option<AlertRow>,
+    /// How many other unresolved alerts the patient has.
+    more: usize,
+    last_entry: String,
+    pain_mean: String,
+    pain_change: String,
+    adherence: String,
 }
 
-/// `GET /dashboard/`: the signed-in clinician's patients, open alerts first.
+#[derive(Template)]
+#[template(path = "dashboard/patients.html")]
+struct PatientList<'a> {
+    filters: &'a str,
+    rows: &'a [PatientRow],
+    total: usize,
+}
+
+/// `GET /dashboard/`: the signed-in clinician's patients in triage order, with filters
+/// (rule, severity, status, care-team member) and a search by code.
 pub async fn patient_list(
     State(state): State<AppState>,
     user: WebUser,
+    ApiQuery(filters): ApiQuery<Filters>,
 ) -> Result<Response, WebError> {
     if !user.auth.role.is_clinician() {
         return Err(WebError(ApiError::NotFound));
     }
+    let filters = filters.checked()?;
     let rows = access::visible_patients(&state.db, &user.auth).await?;
     let now = state.clock.now();
+    let list = trends::list::summarise(&state.db, &rows, now)
+        .await
+        .map_err(ApiError::internal)?;
+    let member = filters.member_id();
+    let mut shown: Vec<(Option<&alerts::Model>, &trends::list::PatientSummary)> = list
+        .iter()
+        .filter(|p| filters.matches_code(&p.display_code))
+        .filter(|p| member.is_none_or(|m| p.care_team.contains(&m)))
+        .filter_map(|p| {
+            let alert = p.alerts.iter().find(|a| filters.matches_alert(a));
+            if filters.filters_alerts() && alert.is_none() {
+                None
+            } else {
+                Some((alert, p))
+            }
+        })
+        .collect();
+    if filters.filters_alerts() {
+        // Ranked by the alert shown, which a filter may have changed.
+        shown.sort_by_cached_key(|(a, p)| (a.map(TriageKey::of), p.display_code.clone()));
+    }
     audit::record_many(
         &state.db,
-        rows.iter().map(|p| {
+        shown.iter().map(|(_, p)| {
             AuditEvent::new(now, Some(user.auth.user_id), audit::action::PATIENT_LIST)
                 .patient(PatientId(p.id))
                 .target("GET /dashboard/")
         }),
     )
     .await?;
-    let list = trends::list::summarise(&state.db, &rows, now)
+    let view: Vec<PatientRow> = shown
+        .iter()
+        .map(|(a, p)| PatientRow {
+            id: p.id,
+            code: p.display_code.clone(),
+            alert: a.map(|a| AlertRow::of(a, &p.display_code, &p.timezone)),
+            more: p.alerts.len().saturating_sub(usize::from(a.is_some())),
+            last_entry: p
+                .last_entry_at
+                .map_or_else(|| "never".to_owned(), |t| local_time(t, &p.timezone)),
+            pain_mean: fmt1(p.pain_mean_7d),
+            pain_change: fmt_change(p.pain_change),
+            adherence: fmt_pct(p.adherence_7d),
+        })
+        .collect();
+    let members = care_team_emails(&state, &list).await?;
+    let filters_html = filters.form_html(&members)?;
+    templated(
+        StatusCode::OK,
+        "Patients",
+        Some(user.nav()),
+        &PatientList {
+            filters: &filters_html,
+            rows: &view,
+            total: list.len(),
+        },
+    )
+}
+
+/// (user id, email) of everyone on the care teams of `list`, by email.
+async fn care_team_emails(
+    state: &AppState,
+    list: &[trends::list::PatientSummary],
+) -> Result<Vec<(String, String)>, WebError> {
+    let mut ids: Vec<uuid::Uuid> = list
+        .iter()
+        .flat_map(|p| p.care_team.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<(uuid::Uuid, String)> = users::Entity::find()
+        .select_only()
+        .columns([users::Column::Id, users::Column::Email])
+        .filter(users::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(&state.db)
         .await
-        .map_err(ApiError::internal)?;
-    let mut body = String::from(
-        r#"<h1>Your patients</h1>
-<table id="patients">
-<caption>Patients with open alerts first, then by code. Pain is the mean of daily means (NRS 0-10).</caption>
-<thead><tr><th scope="col">Patient</th><th scope="col">Open alerts</th><th scope="col">Last entry</th><th scope="col">Pain, last 7 days</th><th scope="col">Change vs prior week</th><th scope="col">Adherence, 7 days</th></tr></thead>
-<tbody>
-"#,
-    );
-    for p in &list {
-        let alerts = if p.open_alerts > 0 {
-            let sev = p.top_severity.as_deref().unwrap_or("");
-            format!(
-                r#"<span class="sev-{sev}">{n} ({sev})</span>"#,
-                n = p.open_alerts,
-                sev = esc(sev)
-            )
-        } else {
-            "none".to_owned()
-        };
-        body.push_str(&format!(
-            r#"<tr{class} data-patient="{code}"><th scope="row"><a href="/dashboard/patients/{id}">{code}</a></th><td>{alerts}</td><td>{last}</td><td>{mean}</td><td>{change}</td><td>{adh}</td></tr>
-"#,
-            class = if p.open_alerts > 0 { r#" class="alerting""# } else { "" },
-            id = p.id,
-            code = esc(&p.display_code),
-            last = fmt_time(p.last_entry_at),
-            mean = fmt1(p.pain_mean_7d),
-            change = fmt_change(p.pain_change),
-            adh = fmt_pct(p.adherence_7d),
-        ));
-    }
-    if list.is_empty() {
-        body.push_str(r#"<tr><td colspan="6">You are on no care team yet.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    Ok(page(StatusCode::OK, "Patients", Some(user.nav()), &body))
+        .map_err(ApiError::from)?;
+    let mut out: Vec<(String, String)> = found
+        .into_iter()
+        .map(|(id, email)| (id.to_string(), email))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
 }
 
 /// `?from=&to=` on the patient page.
@@ -271,7 +333,7 @@ pub async fn patient_page(
     let t = trends::compute(&state.db, patient.id, from, to)
         .await
         .map_err(ApiError::internal)?;
-    let alerts = alert_actions::patient_alerts_html(&state, &user, patient.id).await?;
+    let alerts = alert_actions::patient_alerts_html(&state, &user, &patient).await?;
     let code = esc(&patient.display_code);
     let exports: String = ExportKind::ALL
         .iter()
@@ -341,7 +403,7 @@ pub async fn visit_summary(
     let logged_days = with_data.len();
     let max_mme = t.days.iter().map(|d| d.mme).fold(0.0, f64::max);
     let exercise: f64 = t.days.iter().map(|d| d.exercise_minutes).sum();
-    let alerts = alert_actions::patient_alerts_html(&state, &user, patient.id).await?;
+    let alerts = alert_actions::patient_alerts_html(&state, &user, &patient).await?;
     let body = format!(
         r#"<h1>Visit summary: patient {code}</h1>
 <p>{from} to {to} (30 local days, time zone {tz}). Printed from Paindiary.</p>
