@@ -8,6 +8,7 @@
 //! Every query reads `valid AND NOT deleted` rows only, and groups by `local_date`, the
 //! patient's local day stored with each entry, so time zones and DST are already applied.
 
+pub mod diary;
 pub mod list;
 pub mod plan_history;
 

@@ -469,6 +469,13 @@ fn check_field(field: &Field, raw: Option<&str>) -> Result<Option<FieldValue>, S
             }
         }
         Kind::Date => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            // Far dates would break every window computed around them (trends, the
+            // patient page, the visit summary): refused here, shown as invalid if stored.
+            Ok(d) if !trends::plausible_day(d) => Err(format!(
+                "Enter a date between {} and {}.",
+                trends::EARLIEST_YEAR,
+                trends::LATEST_YEAR
+            )),
             Ok(d) => Ok(Some(FieldValue::Text(d.to_string()))),
             Err(_) => Err("Enter a date as YYYY-MM-DD.".into()),
         },
@@ -880,7 +887,16 @@ fn editor_html(
         body.push_str(&format!(
             r#"<tr data-item="{item}"><th scope="row">{date}</th><td>{kind}</td><td>{region}</td><td><details{open}><summary>Edit <span class="visually-hidden">{what}</span></summary>{form}</details>{remove}</td></tr>"#,
             item = esc(&i.id),
-            date = i.date,
+            date = if trends::plausible_day(i.date) {
+                i.date.to_string()
+            } else {
+                format!(
+                    r#"<span class="error">{} (invalid: outside {}-{}; edit or remove it)</span>"#,
+                    esc(&i.date.to_string()),
+                    trends::EARLIEST_YEAR,
+                    trends::LATEST_YEAR
+                )
+            },
             kind = esc(&i.kind.replace('_', " ")),
             region = opt(i.region.as_deref()),
             what = esc(&what),
@@ -1187,6 +1203,24 @@ mod tests {
         .unwrap_err();
         assert!(message(&errors, "drug").contains("Enter the drug"));
         assert!(message(&errors, "dose_amount").contains("single dose"));
+    }
+
+    #[test]
+    fn dates_outside_the_plausible_years_are_refused() {
+        for date in ["+262142-12-31", "1899-12-31", "2201-01-01"] {
+            let errors = validate(
+                Part::Interventions,
+                &form(&[("kind", "nerve_block"), ("date", date)]),
+            )
+            .unwrap_err();
+            assert!(message(&errors, "date").contains("between 1900 and 2200"), "{date}");
+        }
+        let ok = validate(
+            Part::Interventions,
+            &form(&[("kind", "nerve_block"), ("date", "2026-12-01")]),
+        )
+        .unwrap();
+        assert!(ok.contains(&("date", FieldValue::Text("2026-12-01".into()))));
     }
 
     #[test]

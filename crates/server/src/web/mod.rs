@@ -8,6 +8,7 @@ mod alert_actions;
 mod care_plan;
 mod charts;
 mod pages;
+mod patient;
 pub mod session;
 mod triage;
 
@@ -42,10 +43,10 @@ pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
         )
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/dashboard.css", get(stylesheet))
-        .route("/dashboard/patients/{id}", get(pages::patient_page))
+        .route("/dashboard/patients/{id}", get(patient::patient_page))
         .route(
             "/dashboard/patients/{id}/summary",
-            get(pages::visit_summary),
+            get(patient::visit_summary),
         )
         .route("/dashboard/patients/{id}/export/{file}", get(pages::export))
         .route("/dashboard/patients/{id}/care-plan", get(care_plan::editor))
@@ -89,25 +90,19 @@ pub fn render(t: &impl askama::Template) -> Result<String, ApiError> {
     t.render().map_err(ApiError::internal)
 }
 
-/// The earliest and latest day a dashboard date parameter or a care-plan date may name:
-/// wide enough for any real diary or plan, narrow enough that date arithmetic around it
-/// (windows of days or weeks) can never overflow.
-pub const EARLIEST_DAY: (i32, u32, u32) = (1900, 1, 1);
-/// See [`EARLIEST_DAY`].
-pub const LATEST_DAY: (i32, u32, u32) = (2200, 12, 31);
-
-/// Whether `day` lies in `EARLIEST_DAY..=LATEST_DAY`.
-pub fn plausible_day(day: chrono::NaiveDate) -> bool {
-    use chrono::Datelike;
-    let y = day.year();
-    (EARLIEST_DAY.0..=LATEST_DAY.0).contains(&y)
-}
-
-/// A dashboard date parameter: 400 when outside `EARLIEST_DAY..=LATEST_DAY`.
-pub fn bounded_day(day: Option<chrono::NaiveDate>) -> Result<Option<chrono::NaiveDate>, WebError> {
+/// A dashboard date parameter (`from`, `to`): 400 unless in the plausible years of
+/// [`crate::trends::plausible_day`] (1900..=2200), before any date arithmetic.
+/// (The REST API bounds its own date parameters the same way.)
+pub fn bounded_day(
+    day: Option<chrono::NaiveDate>,
+) -> Result<Option<chrono::NaiveDate>, WebError> {
     match day {
-        Some(d) if !plausible_day(d) => Err(WebError(ApiError::BadRequest(
-            "dates must lie between 1900-01-01 and 2200-12-31".into(),
+        Some(d) if !crate::trends::plausible_day(d) => Err(WebError(ApiError::BadRequest(
+            format!(
+                "dates must lie in the years {}..={}",
+                crate::trends::EARLIEST_YEAR,
+                crate::trends::LATEST_YEAR
+            ),
         ))),
         d => Ok(d),
     }
