@@ -740,6 +740,10 @@ async fn web_session_cookie_csrf_and_idle_timeout(app: Arc<TestApp>) {
         .await
         .unwrap();
     assert_eq!(expired.status(), StatusCode::SEE_OTHER);
-    assert_eq!(expired.headers()["location"], "/dashboard/login");
+    // The login form is told where to return (the list asked for), as a local path.
+    assert_eq!(
+        expired.headers()["location"],
+        "/dashboard/login?next=%2Fdashboard%2F"
+    );
 }
 story!(web_session_cookie_csrf_and_idle_timeout);

@@ -602,7 +602,9 @@ pub fn adherence(
             .iter()
             .filter(|(name, d)| *name == s.drug_normalized && d.date >= start && d.date <= end)
             .map(|(_, d)| (d.taken as f64).min(tpd))
-            .sum();
+            .sum::<f64>()
+            // An empty float sum is -0.0, which would print as "-0%".
+            + 0.0;
         let expected = tpd * covered as f64;
         out.push(Adherence {
             drug: s.drug.clone(),

@@ -1255,7 +1255,7 @@ mod tests {
         );
         assert!(html.contains(r#"id="medications-new-dose_amount-error""#));
         assert!(html.contains(r#"aria-describedby="medications-new-dose_amount-error""#));
-        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(html.contains("&#60;b&#62;x&#60;/b&#62;"));
         assert!(!html.contains("<b>x</b>"));
         assert!(html.contains(r##"href="#medications-new-dose_amount""##));
     }

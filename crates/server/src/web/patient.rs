@@ -505,8 +505,9 @@ pub async fn visit_summary(
     let mean30 = mean(days.iter().filter_map(|d| d.pain_mean));
     let lowest = days.iter().filter_map(|d| d.pain_mean).reduce(f64::min);
     let worst = days.iter().filter_map(|d| d.pain_max).reduce(f64::max);
-    let first_week = mean(days.iter().take(7).filter_map(|d| d.pain_mean));
-    let last_week = mean(days.iter().rev().take(7).filter_map(|d| d.pain_mean));
+    // The first and last seven days with data, so a late start still shows a trend.
+    let first_week = mean(days.iter().filter_map(|d| d.pain_mean).take(7));
+    let last_week = mean(days.iter().rev().filter_map(|d| d.pain_mean).take(7));
     let trend = match (first_week, last_week) {
         (Some(a), Some(b)) if b - a >= 1.0 => format!("rising: {a:.1} -> {b:.1}"),
         (Some(a), Some(b)) if a - b >= 1.0 => format!("falling: {a:.1} -> {b:.1}"),
@@ -552,7 +553,7 @@ pub async fn visit_summary(
                 "Range (lowest daily mean to highest score)".into(),
                 format!("{} to {}", fmt1(lowest), fmt1(worst)),
             ],
-            vec!["Trend (first vs last 7 days)".into(), trend],
+            vec!["Trend (first vs last 7 days with data)".into(), trend],
             vec!["Worst days (highest score)".into(), worst_days],
             vec![
                 "7-day mean at the end".into(),
