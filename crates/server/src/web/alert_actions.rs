@@ -174,18 +174,18 @@ pub struct AlertForm {
     note: String,
 }
 
-/// Back to the page the form was on: only a local dashboard path (never an open
-/// redirect, never a header split); anything else is a 400.
-fn back_to(back: &str) -> Result<Response, WebError> {
+/// The page to return to after a form: only a local dashboard path (never an open
+/// redirect, never a header split); anything else is a 400, checked before the form
+/// acts so that a refused request changes nothing.
+fn back_target(back: &str) -> Result<String, WebError> {
     if back.is_empty() {
-        return Ok(Redirect::to("/dashboard/alerts").into_response());
+        return Ok("/dashboard/alerts".to_owned());
     }
-    match local_path(back) {
-        Some(path) => Ok(Redirect::to(path).into_response()),
-        None => Err(WebError(ApiError::BadRequest(
+    local_path(back).map(str::to_owned).ok_or_else(|| {
+        WebError(ApiError::BadRequest(
             "back must be a local dashboard path".into(),
-        ))),
-    }
+        ))
+    })
 }
 
 /// Loads an alert whose patient is on `user`'s care team (404 otherwise, audited).
@@ -217,6 +217,7 @@ pub async fn acknowledge(
     Form(form): Form<AlertForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
+    let back = back_target(&form.back)?;
     my_alert(&state, &user, id, action::ACKNOWLEDGE).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -227,7 +228,7 @@ pub async fn acknowledge(
         Err(LifecycleError::Db(e)) => return Err(e.into()),
     }
     txn.commit().await?;
-    back_to(&form.back)
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// `POST /dashboard/alerts/{id}/resolve` (from open or acknowledged).
@@ -238,6 +239,7 @@ pub async fn resolve(
     Form(form): Form<AlertForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
+    let back = back_target(&form.back)?;
     my_alert(&state, &user, id, action::RESOLVE).await?;
     let note: String = form.note.trim().chars().take(MAX_NOTE_CHARS).collect();
     let note = (!note.is_empty()).then_some(note);
@@ -248,7 +250,7 @@ pub async fn resolve(
         Err(LifecycleError::Db(e)) => return Err(e.into()),
     }
     txn.commit().await?;
-    back_to(&form.back)
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// `POST /dashboard/alerts/acknowledge`: acknowledges every selected alert (`alert`
@@ -264,11 +266,11 @@ pub async fn acknowledge_many(
         .find(|(k, _)| k == "csrf")
         .map_or("", |(_, v)| v.as_str());
     user.check_csrf(csrf)?;
-    let back = form
-        .iter()
-        .find(|(k, _)| k == "back")
-        .map_or("", |(_, v)| v.as_str())
-        .to_owned();
+    let back = back_target(
+        form.iter()
+            .find(|(k, _)| k == "back")
+            .map_or("", |(_, v)| v.as_str()),
+    )?;
     let mut ids = Vec::new();
     for (k, v) in &form {
         if k != "alert" {
@@ -300,5 +302,5 @@ pub async fn acknowledge_many(
         }
     }
     txn.commit().await?;
-    back_to(&back)
+    Ok(Redirect::to(&back).into_response())
 }
