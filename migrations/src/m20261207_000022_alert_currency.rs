@@ -32,11 +32,23 @@ impl MigrationTrait for Migration {
         // One column per statement: SQLite's ALTER TABLE adds one at a time.
         let columns = [
             ColumnDef::new(Alerts::LatestDay).date().null().to_owned(),
-            ColumnDef::new(Alerts::CurrentValue).double().null().to_owned(),
-            ColumnDef::new(Alerts::UsualValue).double().null().to_owned(),
-            ColumnDef::new(Alerts::UsualSpread).double().null().to_owned(),
+            ColumnDef::new(Alerts::CurrentValue)
+                .double()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Alerts::UsualValue)
+                .double()
+                .null()
+                .to_owned(),
+            ColumnDef::new(Alerts::UsualSpread)
+                .double()
+                .null()
+                .to_owned(),
             ColumnDef::new(Alerts::Magnitude).double().null().to_owned(),
-            ColumnDef::new(Alerts::ClearedSince).date().null().to_owned(),
+            ColumnDef::new(Alerts::ClearedSince)
+                .date()
+                .null()
+                .to_owned(),
             ColumnDef::new(Alerts::EvidenceWithdrawnAt)
                 .timestamp_with_time_zone()
                 .null()

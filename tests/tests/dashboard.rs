@@ -823,7 +823,11 @@ async fn dashboard_refuses_bad_redirects_dates_and_far_plan_dates(app: Arc<TestA
         .and_then(|s| s.split('"').next())
         .unwrap()
         .to_owned();
-    for back in ["/dashboard/\r\nX-Injected: 1", "https://evil.example/", "//x"] {
+    for back in [
+        "/dashboard/\r\nX-Injected: 1",
+        "https://evil.example/",
+        "//x",
+    ] {
         let r = http
             .post(app.url(&format!("/dashboard/alerts/{alert}/acknowledge")))
             .header("cookie", &cookie)
@@ -843,7 +847,11 @@ async fn dashboard_refuses_bad_redirects_dates_and_far_plan_dates(app: Arc<TestA
     assert_eq!(row.status, "open");
 
     // Dates far outside any diary: 400 before any arithmetic (was a panic, 500).
-    for q in ["to=-262143-01-05", "from=%2B262142-12-31", "from=1899-12-31"] {
+    for q in [
+        "to=-262143-01-05",
+        "from=%2B262142-12-31",
+        "from=1899-12-31",
+    ] {
         let r = http
             .get(app.url(&format!("/dashboard/patients/{pid}?{q}")))
             .header("cookie", &cookie)
@@ -863,7 +871,9 @@ async fn dashboard_refuses_bad_redirects_dates_and_far_plan_dates(app: Arc<TestA
 
     // The editor refuses an intervention in year +262142 and writes nothing.
     let r = http
-        .post(app.url(&format!("/dashboard/patients/{pid}/care-plan/interventions")))
+        .post(app.url(&format!(
+            "/dashboard/patients/{pid}/care-plan/interventions"
+        )))
         .header("cookie", &cookie)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(urlencode(&[

@@ -560,10 +560,7 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
         row.contains("pain 6.1 vs usual 3.8, day-to-day spread 0.9"),
         "{row}"
     );
-    assert!(
-        row.contains(&(today - Days::days(3)).to_string()),
-        "{row}"
-    );
+    assert!(row.contains(&(today - Days::days(3)).to_string()), "{row}");
     let cleared = c
         .find(Locator::Css("tr[data-patient='PD-0105'] td.status"))
         .await
@@ -571,10 +568,7 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
         .text()
         .await
         .unwrap();
-    assert_eq!(
-        cleared,
-        format!("cleared since {}", today - Days::days(2))
-    );
+    assert_eq!(cleared, format!("cleared since {}", today - Days::days(2)));
     std::fs::write(
         shots.join("patient-list.png"),
         c.screenshot().await.unwrap(),
@@ -594,18 +588,27 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
         .click()
         .await
         .unwrap();
-    wait_for(&c, "//p[@id='patients-count' and starts-with(normalize-space(.), '2 of 5')]").await;
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '2 of 5')]",
+    )
+    .await;
     assert_eq!(listed(&c).await, ["PD-0102", "PD-0101"]);
-    c.goto(&app.url(&format!(
-        "/dashboard/?member={}",
-        physio.user_id.uuid()
-    )))
-    .await
-    .unwrap();
-    wait_for(&c, "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]").await;
+    c.goto(&app.url(&format!("/dashboard/?member={}", physio.user_id.uuid())))
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]",
+    )
+    .await;
     assert_eq!(listed(&c).await, ["PD-0101"]);
     c.goto(&app.url("/dashboard/?q=0104")).await.unwrap();
-    wait_for(&c, "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]").await;
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]",
+    )
+    .await;
     assert_eq!(listed(&c).await, ["PD-0104"]);
 
     // The worsening patient's chart marks when duloxetine was stopped.
@@ -621,7 +624,10 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
         .await
         .unwrap();
     assert!(stop.contains("Duloxetine stopped"), "{stop}");
-    assert!(stop.contains(&(today - Days::days(5)).to_string()), "{stop}");
+    assert!(
+        stop.contains(&(today - Days::days(5)).to_string()),
+        "{stop}"
+    );
     let labels = c
         .find_all(Locator::Css("#pain-chart svg text"))
         .await
@@ -639,12 +645,9 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
 
     // The visit summary as printed: a screenshot in print rendering, and the PDF's page
     // count (30 days on at most two A4 pages).
-    c.goto(&app.url(&format!(
-        "/dashboard/patients/{}/summary",
-        pid("PD-0102")
-    )))
-    .await
-    .unwrap();
+    c.goto(&app.url(&format!("/dashboard/patients/{}/summary", pid("PD-0102"))))
+        .await
+        .unwrap();
     expect_heading(&c, "Visit summary: patient PD-0102").await;
     c.set_window_size(794, 1123).await.unwrap();
     emulate_print(&c, &driver, true).await;

@@ -231,7 +231,12 @@ async fn new_alert(state: &AppState, patient: Uuid, clinic: Uuid, n: u32, now: D
         clinic_id: Set(clinic),
         rule: Set(rule.into()),
         severity: Set(severity.into()),
-        status: Set(if n % 2 == 0 { "open" } else { "acknowledged" }.into()),
+        status: Set(if n.is_multiple_of(2) {
+            "open"
+        } else {
+            "acknowledged"
+        }
+        .into()),
         open_slot: Set(Some(format!("{patient}:{rule}"))),
         opened_at: Set(now),
         last_triggered_at: Set(now),
@@ -314,11 +319,11 @@ fn bench(c: &mut Criterion) {
         insert_diary(&state.db, diary(year_patient, now, today, 365, 4)).await;
         store_care_plan(&state, year_patient, now, today - TimeDelta::days(200)).await;
         let mut ids = Vec::new();
-        for n in 1..=500 {
+        for n in 1..=500u32 {
             let p = new_patient(&state, clinic, format!("PD-{n:04}"), now).await;
             insert_diary(&state.db, diary(p, now, today, 28, 2)).await;
             store_care_plan(&state, p, now, today - TimeDelta::days(60)).await;
-            if n % 5 == 0 {
+            if n.is_multiple_of(5) {
                 new_alert(&state, p, clinic, n, now).await;
             }
             ids.push(p);

@@ -47,7 +47,11 @@ pub async fn notes(
         ($m:ident, $kind:expr) => {{
             let rows: Vec<(NaiveDate, DateTime<Utc>, Option<String>)> = $m::Entity::find()
                 .select_only()
-                .columns([$m::Column::LocalDate, $m::Column::RecordedAt, $m::Column::Note])
+                .columns([
+                    $m::Column::LocalDate,
+                    $m::Column::RecordedAt,
+                    $m::Column::Note,
+                ])
                 .filter($m::Column::PatientId.eq(patient))
                 .filter($m::Column::Deleted.eq(false))
                 .filter($m::Column::Note.is_not_null())
@@ -74,7 +78,7 @@ pub async fn notes(
     notes_of!(exercise_sessions, "exercise");
     notes_of!(wellbeing_entries, "wellbeing");
     notes_of!(peg_checkins, "check-in");
-    out.sort_by(|a, b| b.recorded_at.cmp(&a.recorded_at));
+    out.sort_by_key(|n| std::cmp::Reverse(n.recorded_at));
     out.truncate(usize::try_from(MAX_NOTES).unwrap_or(usize::MAX));
     Ok(out)
 }

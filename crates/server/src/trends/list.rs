@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::{DrugDay, TrendsError, adherence, overall_adherence, schedules_many};
 use crate::alerts::triage::{Currency, TriageKey, sort_by_triage};
 use crate::entity::{
-    alerts, care_team_members, exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
-    wellbeing_entries,
+    alerts, care_team_members, exercise_sessions, medication_intakes, pain_entries, patients,
+    peg_checkins, wellbeing_entries,
 };
 
 /// One row of the patient list.

@@ -1213,7 +1213,10 @@ mod tests {
                 &form(&[("kind", "nerve_block"), ("date", date)]),
             )
             .unwrap_err();
-            assert!(message(&errors, "date").contains("between 1900 and 2200"), "{date}");
+            assert!(
+                message(&errors, "date").contains("between 1900 and 2200"),
+                "{date}"
+            );
         }
         let ok = validate(
             Part::Interventions,

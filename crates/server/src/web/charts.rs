@@ -82,6 +82,9 @@ fn runs(points: impl Iterator<Item = (i32, Option<f64>)>) -> Vec<Vec<(i32, f64)>
     out
 }
 
+/// One value of a day, if there is one.
+type DayValue = fn(&crate::trends::DayTrend) -> Option<f64>;
+
 fn n_days(t: &Trends) -> i32 {
     i32::try_from((t.to - t.from).num_days() + 1).unwrap_or(1)
 }
@@ -137,12 +140,12 @@ pub fn pain(t: &Trends, events: &[PlanEvent], labelled_by: &str) -> Result<Strin
             ))
             .map_err(err)?;
         }
-        let rolling = runs(
-            t.days
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| Some((i32::try_from(i).ok()?, d.pain_mean.and(d.pain_rolling_mean_7d)))),
-        );
+        let rolling = runs(t.days.iter().enumerate().filter_map(|(i, d)| {
+            Some((
+                i32::try_from(i).ok()?,
+                d.pain_mean.and(d.pain_rolling_mean_7d),
+            ))
+        }));
         for run in rolling {
             chart
                 .draw_series(LineSeries::new(run, ROLLING.stroke_width(2)))
@@ -331,7 +334,7 @@ pub fn wellbeing(t: &Trends, labelled_by: &str) -> Result<String, ChartError> {
                     .filter_map(|(i, d)| Some((i32::try_from(i).ok()?, f(d)))),
             )
         };
-        let lines: [(fn(&crate::trends::DayTrend) -> Option<f64>, RGBColor); 3] = [
+        let lines: [(DayValue, RGBColor); 3] = [
             (|d| d.sleep_hours, ACCENT),
             (|d| d.mood, SECOND),
             (|d| d.stress, MARKER),

@@ -12,10 +12,10 @@ mod patient;
 pub mod session;
 mod triage;
 
+use askama::Template;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use askama::Template;
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
@@ -93,17 +93,15 @@ pub fn render(t: &impl askama::Template) -> Result<String, ApiError> {
 /// A dashboard date parameter (`from`, `to`): 400 unless in the plausible years of
 /// [`crate::trends::plausible_day`] (1900..=2200), before any date arithmetic.
 /// (The REST API bounds its own date parameters the same way.)
-pub fn bounded_day(
-    day: Option<chrono::NaiveDate>,
-) -> Result<Option<chrono::NaiveDate>, WebError> {
+pub fn bounded_day(day: Option<chrono::NaiveDate>) -> Result<Option<chrono::NaiveDate>, WebError> {
     match day {
-        Some(d) if !crate::trends::plausible_day(d) => Err(WebError(ApiError::BadRequest(
-            format!(
+        Some(d) if !crate::trends::plausible_day(d) => {
+            Err(WebError(ApiError::BadRequest(format!(
                 "dates must lie in the years {}..={}",
                 crate::trends::EARLIEST_YEAR,
                 crate::trends::LATEST_YEAR
-            ),
-        ))),
+            ))))
+        }
         d => Ok(d),
     }
 }

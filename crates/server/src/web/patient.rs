@@ -86,17 +86,24 @@ fn pain_legend(events: &[PlanEvent]) -> Vec<(&'static str, &'static str)> {
     let mut legend = vec![
         ("sw-mean", "daily mean (point)"),
         ("sw-max", "daily maximum (triangle)"),
-        ("sw-rolling", "7-day rolling mean (line; gaps where no data)"),
+        (
+            "sw-rolling",
+            "7-day rolling mean (line; gaps where no data)",
+        ),
     ];
     for (kind, class, words) in [
         ("drug_started", "sw-start", "drug started"),
         ("drug_stopped", "sw-stop", "drug stopped"),
         ("dose_changed", "sw-change", "dose changed"),
-        ("intervention", "sw-procedure", "intervention or PT prescribed"),
+        (
+            "intervention",
+            "sw-procedure",
+            "intervention or PT prescribed",
+        ),
     ] {
-        let any = events.iter().any(|e| {
-            e.kind == kind || (kind == "intervention" && e.kind == "exercise_prescribed")
-        });
+        let any = events
+            .iter()
+            .any(|e| e.kind == kind || (kind == "intervention" && e.kind == "exercise_prescribed"));
         if any {
             legend.push((class, words));
         }
@@ -216,7 +223,14 @@ fn peg_table(t: &Trends) -> Result<String, WebError> {
         id: "peg",
         class: "",
         caption: "Weekly PEG (pain, enjoyment of life, general activity; 0-10, higher is worse)",
-        head: vec!["Week of", "PEG", "Pain", "Enjoyment", "Activity", "Check-ins"],
+        head: vec![
+            "Week of",
+            "PEG",
+            "Pain",
+            "Enjoyment",
+            "Activity",
+            "Check-ins",
+        ],
         rows: t
             .peg_weekly
             .iter()
@@ -236,7 +250,13 @@ fn peg_table(t: &Trends) -> Result<String, WebError> {
     .html()
 }
 
-fn counts_table(id: &str, caption: &str, what: &str, counts: &[(String, u32)], of: u32) -> Result<String, WebError> {
+fn counts_table(
+    id: &str,
+    caption: &str,
+    what: &str,
+    counts: &[(String, u32)],
+    of: u32,
+) -> Result<String, WebError> {
     Table {
         id,
         class: "",
@@ -377,11 +397,22 @@ pub async fn patient_page(
         ("All (up to 2 years)", (all_from, today)),
     ]
     .into_iter()
-    .map(|(label, (f, t))| (label, format!("{base}?from={f}&to={t}"), (f, t) == (from, to)))
+    .map(|(label, (f, t))| {
+        (
+            label,
+            format!("{base}?from={f}&to={t}"),
+            (f, t) == (from, to),
+        )
+    })
     .collect();
     let exports = ExportKind::ALL
         .iter()
-        .map(|k| (format!("{}.csv", k.as_str()), format!("{} (CSV)", k.as_str())))
+        .map(|k| {
+            (
+                format!("{}.csv", k.as_str()),
+                format!("{} (CSV)", k.as_str()),
+            )
+        })
         .chain(std::iter::once((
             "fhir".to_owned(),
             "FHIR R4 bundle (JSON)".to_owned(),
@@ -409,13 +440,20 @@ pub async fn patient_page(
         exercise_chart: figure(
             "exercise-chart",
             "Exercise: minutes per week against the prescribed minutes",
-            vec![("sw-start", "minutes exercised"), ("sw-stop", "prescribed per week")],
+            vec![
+                ("sw-start", "minutes exercised"),
+                ("sw-stop", "prescribed per week"),
+            ],
             charts::exercise(&t, "exercise-chart-caption"),
         )?,
         wellbeing_chart: figure(
             "wellbeing-chart",
             "Sleep hours and mood and stress scores (0-10) per local day; gaps where nothing was logged",
-            vec![("sw-mean", "sleep hours"), ("sw-start", "mood"), ("sw-stop", "stress")],
+            vec![
+                ("sw-mean", "sleep hours"),
+                ("sw-start", "mood"),
+                ("sw-stop", "stress"),
+            ],
             charts::wellbeing(&t, "wellbeing-chart-caption"),
         )?,
         peg: peg_table(&t)?,
@@ -606,7 +644,9 @@ pub async fn visit_summary(
                     .find(|a| a.drug == m.drug)
                     .map_or_else(|| "–".to_owned(), |a| fmt_pct(a.ratio));
                 let schedule = match (m.times_per_day, m.prn) {
-                    (Some(n), true) => format!("{n} a day + as needed (max {})", fmt1(m.prn_max_per_day)),
+                    (Some(n), true) => {
+                        format!("{n} a day + as needed (max {})", fmt1(m.prn_max_per_day))
+                    }
                     (Some(n), false) => format!("{n} a day"),
                     (None, true) => format!("as needed (max {} a day)", fmt1(m.prn_max_per_day)),
                     (None, false) => m.schedule.clone().unwrap_or_else(|| "–".to_owned()),
@@ -640,7 +680,9 @@ pub async fn visit_summary(
                 let in_week = |d: &&trends::DayTrend| trends::week_start(d.date) == w.week_start;
                 vec![
                     w.week_start.to_string(),
-                    fmt1(mean(days.iter().filter(in_week).filter_map(|d| d.sleep_hours))),
+                    fmt1(mean(
+                        days.iter().filter(in_week).filter_map(|d| d.sleep_hours),
+                    )),
                     fmt1(mean(days.iter().filter(in_week).filter_map(|d| d.mood))),
                     fmt1(mean(days.iter().filter(in_week).filter_map(|d| d.stress))),
                     fmt1(

@@ -76,23 +76,31 @@ impl Filters {
             status: blank_to_none(self.status),
             member: blank_to_none(self.member),
         };
-        if f.q.as_ref().is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS) {
+        if f.q
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
+        {
             return Err(bad("the search is too long"));
         }
         if f.rule.as_deref().is_some_and(|r| !RULES.contains(&r)) {
             return Err(bad("unknown rule"));
         }
-        if f.severity.as_deref().is_some_and(|s| !SEVERITIES.contains(&s)) {
+        if f.severity
+            .as_deref()
+            .is_some_and(|s| !SEVERITIES.contains(&s))
+        {
             return Err(bad("unknown severity"));
         }
-        if f
-            .status
+        if f.status
             .as_deref()
             .is_some_and(|s| !STATUSES.iter().any(|(c, _)| *c == s))
         {
             return Err(bad("unknown status"));
         }
-        if f.member.as_deref().is_some_and(|m| m.parse::<Uuid>().is_err()) {
+        if f.member
+            .as_deref()
+            .is_some_and(|m| m.parse::<Uuid>().is_err())
+        {
             return Err(bad("unknown care-team member"));
         }
         Ok(f)
@@ -215,7 +223,10 @@ pub fn change_words(a: &alerts::Model) -> Option<String> {
 /// `at` in the patient's zone, e.g. "2026-12-07 09:30 CET".
 pub fn local_time(at: DateTime<Utc>, tz: &str) -> String {
     match tz.parse::<Tz>() {
-        Ok(tz) => at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => at.format("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }
@@ -226,9 +237,10 @@ pub fn evidence_pairs(evidence: &str) -> Vec<(String, String)> {
     fn words(v: &Value) -> String {
         match v {
             Value::String(s) => s.clone(),
-            Value::Number(n) => n
-                .as_f64()
-                .map_or_else(|| n.to_string(), |f| format!("{}", (f * 100.0).round() / 100.0)),
+            Value::Number(n) => n.as_f64().map_or_else(
+                || n.to_string(),
+                |f| format!("{}", (f * 100.0).round() / 100.0),
+            ),
             Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
             Value::Null => "–".to_owned(),
             Value::Array(items) => items.iter().map(words).collect::<Vec<_>>().join(", "),
@@ -252,11 +264,7 @@ pub fn evidence_pairs(evidence: &str) -> Vec<(String, String)> {
             && out.is_empty()
             && inner.values().all(|x| !x.is_object())
         {
-            out.extend(
-                inner
-                    .iter()
-                    .map(|(k, v)| (k.replace('_', " "), words(v))),
-            );
+            out.extend(inner.iter().map(|(k, v)| (k.replace('_', " "), words(v))));
             continue;
         }
         out.push((k.replace('_', " "), words(&v)));
