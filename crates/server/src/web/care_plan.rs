@@ -723,9 +723,13 @@ fn form_html(patient: PatientId, csrf: &str, view: &FormView<'_>, button: &str) 
 
 fn remove_html(patient: PatientId, csrf: &str, part: Part, item: &str, what: &str) -> String {
     format!(
-        r#"<form method="post" action="/dashboard/patients/{patient}/care-plan/{slug}/remove" class="inline">
+        // Removing takes a second, explicit step (no JavaScript: a disclosure that holds
+        // the confirming button), so one stray click removes nothing.
+        r#"<details class="remove"><summary>Remove<span class="visually-hidden"> {what}</span></summary>
+<form method="post" action="/dashboard/patients/{patient}/care-plan/{slug}/remove">
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="item" value="{item}">
-<button type="submit" aria-label="Remove {what}">Remove</button></form>"#,
+<p>Remove {what} from the care plan? The patient's phones drop it at their next sync.</p>
+<button type="submit" aria-label="Confirm: remove {what}">Yes, remove</button></form></details>"#,
         slug = part.slug(),
         csrf = esc(csrf),
         item = esc(item),
