@@ -14,7 +14,7 @@ use paindiary_sync::schema::month::FieldValue;
 use paindiary_sync::schema::{
     Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin, WellbeingEntry,
 };
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
 use paindiary_server::clock::Clock;
@@ -139,6 +139,17 @@ pub enum CarePlanItem {
         /// Sessions per week.
         per_week: f64,
     },
+    /// A scheduled medication that was stopped.
+    StoppedMedication {
+        /// Drug.
+        drug: &'static str,
+        /// Scheduled intakes per day.
+        times_per_day: f64,
+        /// First day (YYYY-MM-DD).
+        start: String,
+        /// Last day (YYYY-MM-DD).
+        end: String,
+    },
     /// An intervention performed.
     Intervention {
         /// Kind code.
@@ -174,6 +185,21 @@ pub async fn write_care_plan(
                         ("times_per_day", FieldValue::Float(*times_per_day)),
                         ("start_date", FieldValue::Text((*start).into())),
                         ("opioid", FieldValue::Bool(true)),
+                        ("prn", FieldValue::Bool(false)),
+                    ],
+                ),
+                CarePlanItem::StoppedMedication {
+                    drug,
+                    times_per_day,
+                    start,
+                    end,
+                } => (
+                    Section::Medications,
+                    vec![
+                        ("drug", FieldValue::Text((*drug).into())),
+                        ("times_per_day", FieldValue::Float(*times_per_day)),
+                        ("start_date", FieldValue::Text(start.clone())),
+                        ("end_date", FieldValue::Text(end.clone())),
                         ("prn", FieldValue::Bool(false)),
                     ],
                 ),
@@ -288,6 +314,72 @@ pub fn validate_fhir_r4(bundle: &Value) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("validator summary")
+}
+
+/// What the alert rules record about an alert beyond [`insert_alert`]'s row: the
+/// figures the triage order and the pages read.
+pub struct AlertFigures {
+    /// Size of the change.
+    pub magnitude: f64,
+    /// The figure now (e.g. recent mean pain).
+    pub current: f64,
+    /// The patient's usual level.
+    pub usual: f64,
+    /// Day-to-day spread around it.
+    pub spread: f64,
+    /// First trigger day.
+    pub first_day: chrono::NaiveDate,
+    /// Cleared since this day, if cleared.
+    pub cleared_since: Option<chrono::NaiveDate>,
+    /// Late data behind it.
+    pub late: bool,
+}
+
+/// Inserts an open alert (see [`insert_alert`]) carrying `figures`; when the rules have
+/// already opened one for that patient and rule (the diary synced before triggers
+/// them), that alert is given `figures` instead, so the test knows what it shows.
+pub async fn insert_alert_with(
+    app: &TestApp,
+    patient: PatientId,
+    clinic: ClinicId,
+    rule: &str,
+    severity: &str,
+    figures: AlertFigures,
+) -> uuid::Uuid {
+    let existing = alerts::Entity::find()
+        .filter(alerts::Column::OpenSlot.eq(format!("{patient}:{rule}")))
+        .one(&app.state.db)
+        .await
+        .expect("find alert");
+    let id = match existing {
+        Some(a) => a.id,
+        None => insert_alert(app, patient, clinic, rule, severity).await,
+    };
+    alerts::ActiveModel {
+        id: Set(id),
+        severity: Set(severity.into()),
+        magnitude: Set(Some(figures.magnitude)),
+        current_value: Set(Some(figures.current)),
+        usual_value: Set(Some(figures.usual)),
+        usual_spread: Set(Some(figures.spread)),
+        local_day: Set(figures.first_day),
+        latest_day: Set(Some(figures.first_day)),
+        cleared_since: Set(figures.cleared_since),
+        reported_late: Set(figures.late),
+        explanation: Set(format!(
+            "Mean pain {:.1} over the last days against a usual {:.1}",
+            figures.current, figures.usual
+        )),
+        evidence: Set(format!(
+            r#"{{"recent_mean":{},"baseline_mean":{}}}"#,
+            figures.current, figures.usual
+        )),
+        ..Default::default()
+    }
+    .update(&app.state.db)
+    .await
+    .expect("alert figures");
+    id
 }
 
 /// Where the browser test saves its screenshots: `target/screenshots/`.

@@ -740,6 +740,197 @@ async fn web_session_cookie_csrf_and_idle_timeout(app: Arc<TestApp>) {
         .await
         .unwrap();
     assert_eq!(expired.status(), StatusCode::SEE_OTHER);
-    assert_eq!(expired.headers()["location"], "/dashboard/login");
+    // The login form is told where to return (the list asked for), as a local path.
+    assert_eq!(
+        expired.headers()["location"],
+        "/dashboard/login?next=%2Fdashboard%2F"
+    );
 }
 story!(web_session_cookie_csrf_and_idle_timeout);
+
+/// Signs `email` in to the dashboard (following `next`, if given); the session cookie
+/// and where the login sent the browser.
+async fn web_login(
+    app: &TestApp,
+    http: &reqwest::Client,
+    email: &str,
+    next: Option<&str>,
+) -> (String, String) {
+    let form = http.get(app.url("/dashboard/login")).send().await.unwrap();
+    let (login_csrf, _) = set_cookie(&form, "pd_login_csrf").unwrap();
+    let mut fields = vec![
+        ("email", email),
+        ("password", paindiary_tests::PASSWORD),
+        ("csrf", login_csrf.as_str()),
+    ];
+    if let Some(n) = next {
+        fields.push(("next", n));
+    }
+    let ok = http
+        .post(app.url("/dashboard/login"))
+        .header("cookie", format!("pd_login_csrf={login_csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(&fields))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let (session, _) = set_cookie(&ok, "pd_session").unwrap();
+    let location = ok.headers()["location"].to_str().unwrap().to_owned();
+    (format!("pd_session={session}"), location)
+}
+
+async fn dashboard_refuses_bad_redirects_dates_and_far_plan_dates(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("North").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let patient = app.enrolled_patient(clinic, "PD-0042").await;
+    let pid = patient.patient_id.unwrap();
+    app.add_to_care_team(pid, nurse.user_id).await;
+    let alert = insert_alert(&app, pid, clinic, "severe", "urgent").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // `next` after login: a local path is followed, anything else lands on the list.
+    let page = format!("/dashboard/patients/{pid}?from=2026-11-01");
+    let (_, to) = web_login(&app, &http, &nurse.email, Some(&page)).await;
+    assert_eq!(to, page);
+    for hostile in [
+        "https://evil.example/dashboard/",
+        "//evil.example/dashboard/",
+        "/dashboard/\r\nSet-Cookie: x=y",
+        "/\\evil.example",
+    ] {
+        let (_, to) = web_login(&app, &http, &nurse.email, Some(hostile)).await;
+        assert_eq!(to, "/dashboard/", "{hostile:?}");
+    }
+    let (cookie, _) = web_login(&app, &http, &nurse.email, None).await;
+
+    // `back` with CR/LF or pointing elsewhere: 400, and the alert is left as it was.
+    let form = http
+        .get(app.url("/dashboard/alerts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    for back in [
+        "/dashboard/\r\nX-Injected: 1",
+        "https://evil.example/",
+        "//x",
+    ] {
+        let r = http
+            .post(app.url(&format!("/dashboard/alerts/{alert}/acknowledge")))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencode(&[("csrf", &csrf), ("back", back)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{back:?}");
+        assert!(r.headers().get("x-injected").is_none());
+    }
+    let row = paindiary_server::entity::alerts::Entity::find_by_id(alert)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "open");
+
+    // Dates far outside any diary: 400 before any arithmetic (was a panic, 500).
+    for q in [
+        "to=-262143-01-05",
+        "from=%2B262142-12-31",
+        "from=1899-12-31",
+    ] {
+        let r = http
+            .get(app.url(&format!("/dashboard/patients/{pid}?{q}")))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
+    }
+    // Unknown filter values: 400, not an empty list.
+    let r = http
+        .get(app.url("/dashboard/?rule=nonsense"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The editor refuses an intervention in year +262142 and writes nothing.
+    let r = http
+        .post(app.url(&format!(
+            "/dashboard/patients/{pid}/care-plan/interventions"
+        )))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(&[
+            ("csrf", &csrf),
+            ("kind", "nerve_block"),
+            ("date", "+262142-12-31"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("between 1900 and 2200"));
+    let editor = http
+        .get(app.url(&format!("/dashboard/patients/{pid}/care-plan")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!editor.contains("262142"), "nothing was written");
+
+    // One stored anyway (by an older server or another client) breaks nothing: the
+    // pages render and say the date is invalid.
+    write_care_plan(
+        &app,
+        &nurse.token,
+        pid,
+        0,
+        &[CarePlanItem::Intervention {
+            kind: "nerve_block",
+            date: "+262142-12-31",
+        }],
+    )
+    .await;
+    for path in [
+        format!("/dashboard/patients/{pid}"),
+        format!("/dashboard/patients/{pid}/summary"),
+        format!("/dashboard/patients/{pid}/care-plan"),
+    ] {
+        let r = http
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body = r.text().await.unwrap();
+        if !path.ends_with("summary") {
+            assert!(body.contains("invalid"), "{path}");
+        }
+    }
+    let (s, body) = app
+        .get(&format!("/api/v1/patients/{pid}/trends"), &nurse.token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["interventions"][0]["date_valid"], false);
+}
+story!(dashboard_refuses_bad_redirects_dates_and_far_plan_dates);

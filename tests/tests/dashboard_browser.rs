@@ -15,7 +15,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use paindiary_server::clock::Clock;
 use paindiary_server::domain::Role;
 use paindiary_server::entity::{alert_events, alerts};
-use paindiary_tests::dashboard::{endpoint, insert_alert, pain, phone, screenshot_dir};
+use paindiary_tests::dashboard::{
+    AlertFigures, CarePlanItem, endpoint, insert_alert, insert_alert_with, pain, phone,
+    screenshot_dir, write_care_plan,
+};
 use paindiary_tests::{PASSWORD, TestApp, story};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -191,7 +194,10 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
         rows[0].attr("data-patient").await.unwrap().as_deref(),
         Some("PD-0009")
     );
-    assert!(rows[0].text().await.unwrap().contains("1 (urgent)"));
+    // The row names the alert in words (it used to show only "1 (urgent)").
+    let first = rows[0].text().await.unwrap();
+    assert!(first.contains("Severe pain"), "{first}");
+    assert!(first.contains("new"), "{first}");
     assert_eq!(
         rows[1].attr("data-patient").await.unwrap().as_deref(),
         Some("PD-0001")
@@ -316,3 +322,349 @@ async fn dashboard_in_a_browser(app: Arc<TestApp>) {
     }
 }
 story!(dashboard_in_a_browser);
+
+/// Texts of the `data-patient` attributes of the patient list's rows, in order.
+async fn listed(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in c
+        .find_all(Locator::Css("#patients tbody tr[data-patient]"))
+        .await
+        .unwrap()
+    {
+        out.push(row.attr("data-patient").await.unwrap().unwrap_or_default());
+    }
+    out
+}
+
+/// Switches the page between screen and print rendering (Chromium's DevTools command,
+/// reached through chromedriver), so a screenshot shows the printed layout.
+async fn emulate_print(c: &Client, driver: &Driver, print: bool) {
+    let sid = c.session_id().await.unwrap().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/session/{sid}/goog/cdp/execute",
+            driver.port
+        ))
+        .json(&serde_json::json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": {"media": if print { "print" } else { "" }}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+fn local(day: chrono::NaiveDate, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    day.and_hms_opt(hour, 0, 0)
+        .unwrap()
+        .and_local_timezone(chrono_tz::Europe::Berlin)
+        .single()
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("South").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let physio = app.create_staff(clinic, Role::PhysicalTherapist).await;
+    let mut ids = std::collections::HashMap::new();
+    for code in ["PD-0101", "PD-0102", "PD-0103", "PD-0104", "PD-0105"] {
+        let p = app.enrolled_patient(clinic, code).await;
+        app.add_to_care_team(p.patient_id.unwrap(), nurse.user_id)
+            .await;
+        ids.insert(code, p);
+    }
+    let pid = |code: &str| ids[code].patient_id.unwrap();
+    app.add_to_care_team(pid("PD-0101"), physio.user_id).await;
+    let now = app.clock.now();
+    let today = now.with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+
+    // PD-0102 worsens after duloxetine was stopped 5 days ago: 3-4 before, 6-7 after.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ph = phone(tmp.path(), pid("PD-0102"));
+    for d in 0..21i64 {
+        let day = today - Days::days(d);
+        let base = if d <= 4 { 6.0 } else { 3.0 };
+        ph.record(&pain(local(day, 9), "Europe/Berlin", base), now)
+            .unwrap();
+        ph.record(&pain(local(day, 19), "Europe/Berlin", base + 1.0), now)
+            .unwrap();
+    }
+    ph.sync(&endpoint(&app, &ids["PD-0102"].token))
+        .await
+        .unwrap();
+    write_care_plan(
+        &app,
+        &nurse.token,
+        pid("PD-0102"),
+        0,
+        &[CarePlanItem::StoppedMedication {
+            drug: "Duloxetine",
+            times_per_day: 1.0,
+            start: (today - Days::days(60)).to_string(),
+            end: (today - Days::days(5)).to_string(),
+        }],
+    )
+    .await;
+
+    let figures = |magnitude, current, usual, cleared: Option<i64>, late| AlertFigures {
+        magnitude,
+        current,
+        usual,
+        spread: 0.9,
+        first_day: today - Days::days(3),
+        cleared_since: cleared.map(|d| today - Days::days(d)),
+        late,
+    };
+    let small = insert_alert_with(
+        &app,
+        pid("PD-0101"),
+        clinic,
+        "worsening",
+        "warning",
+        figures(1.0, 5.0, 4.0, None, false),
+    )
+    .await;
+    let large = insert_alert_with(
+        &app,
+        pid("PD-0102"),
+        clinic,
+        "worsening",
+        "warning",
+        figures(2.3, 6.1, 3.8, None, true),
+    )
+    .await;
+    insert_alert_with(
+        &app,
+        pid("PD-0103"),
+        clinic,
+        "severe",
+        "urgent",
+        figures(1.5, 9.0, 5.0, None, false),
+    )
+    .await;
+    insert_alert_with(
+        &app,
+        pid("PD-0105"),
+        clinic,
+        "severe",
+        "urgent",
+        figures(5.0, 9.5, 4.0, Some(2), false),
+    )
+    .await;
+
+    let driver = start_driver().await;
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let c = browser(&driver).await;
+
+    // A link from an email, opened signed out, survives the login.
+    c.goto(&app.url("/dashboard/alerts?rule=worsening"))
+        .await
+        .unwrap();
+    expect_heading(&c, "Sign in").await;
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(&nurse.email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    expect_heading(&c, "Alert inbox").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/dashboard/alerts");
+    assert_eq!(url.query(), Some("rule=worsening"));
+    // Only the worsening alerts, the larger change first; late data shown once, as a badge.
+    let rows = c
+        .find_all(Locator::Css("#alerts-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].attr("data-alert").await.unwrap(),
+        Some(large.to_string())
+    );
+    assert_eq!(
+        rows[1].attr("data-alert").await.unwrap(),
+        Some(small.to_string())
+    );
+    let first = rows[0].text().await.unwrap();
+    assert!(first.contains("Pain worsening"), "{first}");
+    assert!(first.contains("pain 6.1 vs usual 3.8"), "{first}");
+    assert_eq!(
+        c.find_all(Locator::Css(".badge.late")).await.unwrap().len(),
+        1
+    );
+    std::fs::write(shots.join("inbox.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // Select both and acknowledge them at once.
+    for id in [large, small] {
+        c.find(Locator::Css(&format!("#sel-{id}")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#bulk button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        &format!(
+            "//tr[@data-alert='{small}']/td[@class='status' and normalize-space(.)='acknowledged']"
+        ),
+    )
+    .await;
+    for id in [large, small] {
+        let row = alerts::Entity::find_by_id(id)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "acknowledged");
+        assert_eq!(row.acknowledged_by, Some(nurse.user_id.uuid()));
+    }
+
+    // The list: urgent first, then the larger change, then the smaller; a cleared alert
+    // after the active ones; patients without alerts last.
+    c.goto(&app.url("/dashboard/")).await.unwrap();
+    expect_heading(&c, "Your patients").await;
+    assert_eq!(
+        listed(&c).await,
+        ["PD-0103", "PD-0102", "PD-0101", "PD-0105", "PD-0104"]
+    );
+    let row = c
+        .find(Locator::Css("tr[data-patient='PD-0102']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("pain 6.1 vs usual 3.8, day-to-day spread 0.9"),
+        "{row}"
+    );
+    assert!(row.contains(&(today - Days::days(3)).to_string()), "{row}");
+    let cleared = c
+        .find(Locator::Css("tr[data-patient='PD-0105'] td.status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(cleared, format!("cleared since {}", today - Days::days(2)));
+    std::fs::write(
+        shots.join("patient-list.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Filters: severity, care-team member, search.
+    c.find(Locator::Css("#f-severity option[value='warning']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '2 of 5')]",
+    )
+    .await;
+    assert_eq!(listed(&c).await, ["PD-0102", "PD-0101"]);
+    c.goto(&app.url(&format!("/dashboard/?member={}", physio.user_id.uuid())))
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]",
+    )
+    .await;
+    assert_eq!(listed(&c).await, ["PD-0101"]);
+    c.goto(&app.url("/dashboard/?q=0104")).await.unwrap();
+    wait_for(
+        &c,
+        "//p[@id='patients-count' and starts-with(normalize-space(.), '1 of 5')]",
+    )
+    .await;
+    assert_eq!(listed(&c).await, ["PD-0104"]);
+
+    // The worsening patient's chart marks when duloxetine was stopped.
+    c.goto(&app.url(&format!("/dashboard/patients/{}", pid("PD-0102"))))
+        .await
+        .unwrap();
+    expect_heading(&c, "Patient PD-0102").await;
+    let stop = c
+        .find(Locator::Css("#timeline li[data-kind='drug_stopped']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(stop.contains("Duloxetine stopped"), "{stop}");
+    assert!(
+        stop.contains(&(today - Days::days(5)).to_string()),
+        "{stop}"
+    );
+    let labels = c
+        .find_all(Locator::Css("#pain-chart svg text"))
+        .await
+        .unwrap();
+    let mut marked = false;
+    for l in labels {
+        marked |= l.text().await.unwrap().contains("Duloxetine stopped");
+    }
+    assert!(marked, "the pain chart labels the stop");
+    std::fs::write(
+        shots.join("worsening-patient.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // The visit summary as printed: a screenshot in print rendering, and the PDF's page
+    // count (30 days on at most two A4 pages).
+    c.goto(&app.url(&format!("/dashboard/patients/{}/summary", pid("PD-0102"))))
+        .await
+        .unwrap();
+    expect_heading(&c, "Visit summary: patient PD-0102").await;
+    c.set_window_size(794, 1123).await.unwrap();
+    emulate_print(&c, &driver, true).await;
+    std::fs::write(
+        shots.join("visit-summary-print.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    emulate_print(&c, &driver, false).await;
+    let pdf = c
+        .print(fantoccini::wd::PrintConfiguration::default())
+        .await
+        .unwrap();
+    std::fs::write(shots.join("visit-summary.pdf"), &pdf).unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+    assert!((1..=2).contains(&pages), "{pages} printed pages");
+    c.close().await.unwrap();
+}
+story!(triage_inbox_and_causes_in_a_browser);

@@ -4,7 +4,8 @@
 //! - `patient_list_500`: `trends::list::summarise` for a clinician's 500 patients, each
 //!   with 4 weeks of data (2 scores and 2 intakes a day) and a care plan whose
 //!   prescriptions are projected as the hub's commit projects them (the list keeps no
-//!   state between renders, so the first render after a start costs the same).
+//!   state between renders, so the first render after a start costs the same); every
+//!   fifth patient has an unresolved alert, ranked in the triage order.
 //!
 //! On SQLite by default; on PostgreSQL when `PAINDIARY_BENCH_PG_URL` names a server
 //! (e.g. `postgres://postgres@127.0.0.1:5432/postgres`): a fresh database is created there
@@ -216,6 +217,46 @@ async fn store_care_plan(state: &AppState, patient: Uuid, now: DateTime<Utc>, st
     assert_eq!(projected, 2);
 }
 
+/// An unresolved alert as the rules write it (figures included), for the triage order.
+async fn new_alert(state: &AppState, patient: Uuid, clinic: Uuid, n: u32, now: DateTime<Utc>) {
+    use paindiary_server::entity::alerts;
+    let (rule, severity) = match n % 3 {
+        0 => ("severe", "urgent"),
+        1 => ("worsening", "warning"),
+        _ => ("opioid_load", "info"),
+    };
+    alerts::Entity::insert(alerts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        patient_id: Set(patient),
+        clinic_id: Set(clinic),
+        rule: Set(rule.into()),
+        severity: Set(severity.into()),
+        status: Set(if n.is_multiple_of(2) {
+            "open"
+        } else {
+            "acknowledged"
+        }
+        .into()),
+        open_slot: Set(Some(format!("{patient}:{rule}"))),
+        opened_at: Set(now),
+        last_triggered_at: Set(now),
+        trigger_count: Set(1),
+        local_day: Set(now.date_naive()),
+        latest_day: Set(Some(now.date_naive())),
+        current_value: Set(Some(6.0)),
+        usual_value: Set(Some(3.5)),
+        usual_spread: Set(Some(0.8)),
+        magnitude: Set(Some(f64::from(n % 7))),
+        reported_late: Set(false),
+        explanation: Set("Mean pain 6.0 against a usual 3.5".into()),
+        evidence: Set("{}".into()),
+        ..Default::default()
+    })
+    .exec(&state.db)
+    .await
+    .unwrap();
+}
+
 async fn new_patient(state: &AppState, clinic: Uuid, code: String, now: DateTime<Utc>) -> Uuid {
     let id = Uuid::now_v7();
     patients::Entity::insert(patients::ActiveModel {
@@ -278,10 +319,13 @@ fn bench(c: &mut Criterion) {
         insert_diary(&state.db, diary(year_patient, now, today, 365, 4)).await;
         store_care_plan(&state, year_patient, now, today - TimeDelta::days(200)).await;
         let mut ids = Vec::new();
-        for n in 1..=500 {
+        for n in 1..=500u32 {
             let p = new_patient(&state, clinic, format!("PD-{n:04}"), now).await;
             insert_diary(&state.db, diary(p, now, today, 28, 2)).await;
             store_care_plan(&state, p, now, today - TimeDelta::days(60)).await;
+            if n.is_multiple_of(5) {
+                new_alert(&state, p, clinic, n, now).await;
+            }
             ids.push(p);
         }
         let rows: Vec<patients::Model> = patients::Entity::find()
@@ -321,6 +365,9 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(l.len(), 500);
                 // Every patient's adherence computed from the projected prescriptions.
                 assert!(l.iter().all(|p| p.adherence_7d.is_some()));
+                // The alerting patients first, in triage order.
+                assert!(l[..100].iter().all(|p| p.top_alert.is_some()));
+                assert_eq!(l[0].top_severity.as_deref(), Some("urgent"));
                 black_box(l)
             })
         })

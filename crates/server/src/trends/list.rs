@@ -1,5 +1,6 @@
-//! The clinician's patient list: every visible patient with open alerts, last entry time,
-//! 7-day mean pain and its change against the week before, and medication adherence.
+//! The clinician's patient list: every visible patient with their unresolved alerts (the
+//! most urgent first, in the one triage order), last entry time, 7-day mean pain and its
+//! change against the week before, medication adherence and care team.
 //! A fixed number of grouped queries for the whole list, whatever its length.
 
 use std::collections::HashMap;
@@ -12,9 +13,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{DrugDay, TrendsError, adherence, overall_adherence, schedules_many};
+use crate::alerts::triage::{Currency, TriageKey, sort_by_triage};
 use crate::entity::{
-    alerts, exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
-    wellbeing_entries,
+    alerts, care_team_members, exercise_sessions, medication_intakes, pain_entries, patients,
+    peg_checkins, wellbeing_entries,
 };
 
 /// One row of the patient list.
@@ -40,19 +42,66 @@ pub struct PatientSummary {
     pub pain_change: Option<f64>,
     /// Mean adherence to scheduled prescriptions over the last 7 days (0..1).
     pub adherence_7d: Option<f64>,
+    /// The most urgent unresolved alert, as the triage order ranks them.
+    pub top_alert: Option<TopAlert>,
+    /// Every unresolved alert, in triage order (for filtering by rule, severity, status).
+    #[serde(skip)]
+    pub alerts: Vec<alerts::Model>,
+    /// The users on the patient's care team.
+    #[serde(skip)]
+    pub care_team: Vec<Uuid>,
 }
 
-fn severity_rank(s: &str) -> u8 {
-    match s {
-        "urgent" => 3,
-        "warning" => 2,
-        "info" => 1,
-        _ => 0,
+/// The most urgent unresolved alert of a patient, in figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopAlert {
+    /// Alert id.
+    pub id: Uuid,
+    /// Rule code.
+    pub rule: String,
+    /// The rule in words.
+    pub rule_title: &'static str,
+    /// `urgent`, `warning` or `info`.
+    pub severity: String,
+    /// `open` or `acknowledged`.
+    pub status: String,
+    /// `active`, `cleared` or `evidence_withdrawn`.
+    pub currency: &'static str,
+    /// First trigger day (patient's local day).
+    pub first_day: NaiveDate,
+    /// Latest trigger day.
+    pub latest_day: NaiveDate,
+    /// The figure compared, now.
+    pub current_value: Option<f64>,
+    /// The patient's usual level of it.
+    pub usual_value: Option<f64>,
+    /// The day-to-day spread around the usual level.
+    pub usual_spread: Option<f64>,
+    /// Size of the change.
+    pub magnitude: Option<f64>,
+}
+
+impl TopAlert {
+    fn of(a: &alerts::Model) -> Self {
+        TopAlert {
+            id: a.id,
+            rule: a.rule.clone(),
+            rule_title: crate::alerts::rule_title(&a.rule),
+            severity: a.severity.clone(),
+            status: a.status.clone(),
+            currency: Currency::of(a).code(),
+            first_day: a.local_day,
+            latest_day: a.latest_day.unwrap_or(a.local_day),
+            current_value: a.current_value,
+            usual_value: a.usual_value,
+            usual_spread: a.usual_spread,
+            magnitude: a.magnitude,
+        }
     }
 }
 
-/// Summaries of `rows` as of `now`, patients with open alerts first (most severe first),
-/// then by display code. Prescriptions come from the care-plan projection.
+/// Summaries of `rows` as of `now`: patients with unresolved alerts first, in the triage
+/// order of their most urgent alert, then the others by display code. Prescriptions come from the care-plan projection.
 pub async fn summarise(
     conn: &impl ConnectionTrait,
     rows: &[patients::Model],
@@ -73,22 +122,34 @@ pub async fn summarise(
     let latest_today = today.values().max().copied().unwrap_or(now.date_naive());
     let window_from = earliest_today - Duration::days(13);
 
-    // Alerts still needing attention.
-    let alert_rows: Vec<(Uuid, String)> = alerts::Entity::find()
-        .select_only()
-        .columns([alerts::Column::PatientId, alerts::Column::Severity])
+    // Alerts still needing attention, each patient's in triage order.
+    let alert_rows = alerts::Entity::find()
         .filter(alerts::Column::PatientId.is_in(ids.clone()))
         .filter(alerts::Column::Status.is_in(["open", "acknowledged"]))
+        .all(conn)
+        .await?;
+    let mut open: HashMap<Uuid, Vec<alerts::Model>> = HashMap::new();
+    for a in alert_rows {
+        open.entry(a.patient_id).or_default().push(a);
+    }
+    for list in open.values_mut() {
+        sort_by_triage(list, |a| a);
+    }
+
+    // Care teams, for the member filter.
+    let members: Vec<(Uuid, Uuid)> = care_team_members::Entity::find()
+        .select_only()
+        .columns([
+            care_team_members::Column::PatientId,
+            care_team_members::Column::UserId,
+        ])
+        .filter(care_team_members::Column::PatientId.is_in(ids.clone()))
         .into_tuple()
         .all(conn)
         .await?;
-    let mut open: HashMap<Uuid, (i64, String)> = HashMap::new();
-    for (p, sev) in alert_rows {
-        let e = open.entry(p).or_insert((0, String::new()));
-        e.0 += 1;
-        if severity_rank(&sev) > severity_rank(&e.1) {
-            e.1 = sev;
-        }
+    let mut teams: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (p, u) in members {
+        teams.entry(p).or_default().push(u);
     }
 
     // Last entry of any kind: one grouped query per table.
@@ -197,13 +258,16 @@ pub async fn summarise(
             t - Duration::days(6),
             t,
         );
-        let (n, sev) = open.get(&p.id).cloned().unwrap_or((0, String::new()));
+        let alerts = open.remove(&p.id).unwrap_or_default();
         out.push(PatientSummary {
             id: p.id,
             display_code: p.display_code.clone(),
             timezone: p.timezone.clone(),
-            open_alerts: n,
-            top_severity: (n > 0).then_some(sev),
+            open_alerts: i64::try_from(alerts.len()).unwrap_or(i64::MAX),
+            top_severity: alerts.first().map(|a| a.severity.clone()),
+            top_alert: alerts.first().map(TopAlert::of),
+            alerts,
+            care_team: teams.remove(&p.id).unwrap_or_default(),
             last_entry_at: last.get(&p.id).copied(),
             pain_mean_7d: recent,
             pain_mean_prior_7d: prior,
@@ -211,17 +275,13 @@ pub async fn summarise(
             adherence_7d: overall_adherence(&adh),
         });
     }
-    out.sort_by(|a, b| {
-        let ka = (
-            a.open_alerts > 0,
-            a.top_severity.as_deref().map_or(0, severity_rank),
-        );
-        let kb = (
-            b.open_alerts > 0,
-            b.top_severity.as_deref().map_or(0, severity_rank),
-        );
-        kb.cmp(&ka)
-            .then_with(|| a.display_code.cmp(&b.display_code))
+    out.sort_by(|a, b| match (a.alerts.first(), b.alerts.first()) {
+        (Some(x), Some(y)) => TriageKey::of(x)
+            .cmp(&TriageKey::of(y))
+            .then_with(|| a.display_code.cmp(&b.display_code)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.display_code.cmp(&b.display_code),
     });
     Ok(out)
 }

@@ -8,7 +8,9 @@
 //! Every query reads `valid AND NOT deleted` rows only, and groups by `local_date`, the
 //! patient's local day stored with each entry, so time zones and DST are already applied.
 
+pub mod diary;
 pub mod list;
+pub mod plan_history;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,6 +38,19 @@ use crate::storage;
 pub const MAX_RANGE_DAYS: i64 = 732;
 /// Days on each side of an intervention whose pain is compared.
 pub const INTERVENTION_WINDOW_DAYS: i64 = 14;
+
+/// The first year a stored or requested day may fall in (see [`plausible_day`]).
+pub const EARLIEST_YEAR: i32 = 1900;
+/// The last year a stored or requested day may fall in.
+pub const LATEST_YEAR: i32 = 2200;
+
+/// Whether `day` is one a diary or care plan can mean (years 1900..=2200): wide enough
+/// for any real record, narrow enough that windows of days or weeks around it never
+/// overflow the calendar. Days outside are refused at write time and shown as invalid
+/// when read.
+pub fn plausible_day(day: NaiveDate) -> bool {
+    (EARLIEST_YEAR..=LATEST_YEAR).contains(&day.year())
+}
 
 /// Why trends could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +176,9 @@ pub struct InterventionEffect {
     pub after_mean: Option<f64>,
     /// `(after - before) / before * 100`.
     pub change_percent: Option<f64>,
+    /// False when the stored date lies outside the plausible years (nothing is computed
+    /// for it; the editor shows it as invalid).
+    pub date_valid: bool,
 }
 
 /// The trends of one patient over a range of local days.
@@ -202,6 +220,25 @@ pub async fn care_plan(
         .await?
         .map(|loaded| read_care_plan(&loaded.doc))
         .unwrap_or_default())
+}
+
+/// The patient's care plan and its history of changes (oldest first), or an empty plan
+/// and history if none was written yet.
+pub async fn care_plan_with_history(
+    conn: &impl ConnectionTrait,
+    patient: Uuid,
+) -> Result<(CarePlan, Vec<plan_history::PlanChange>), storage::StorageError> {
+    let id = DocKind::CarePlan {
+        patient: DocPatientId::from_uuid(patient),
+    }
+    .document_id();
+    Ok(match storage::load(conn, &id).await? {
+        Some(mut loaded) => {
+            let plan = read_care_plan(loaded.doc.document());
+            (plan, plan_history::history(&mut loaded.doc))
+        }
+        None => (CarePlan::default(), Vec::new()),
+    })
 }
 
 /// Pain per local day in `from..=to`, from SQL.
@@ -320,6 +357,18 @@ pub async fn compute_with_plan(
 
     let mut interventions = Vec::new();
     for i in &plan.interventions {
+        if !plausible_day(i.date) {
+            interventions.push(InterventionEffect {
+                id: i.id.clone(),
+                kind: i.kind.clone(),
+                date: i.date,
+                before_mean: None,
+                after_mean: None,
+                change_percent: None,
+                date_valid: false,
+            });
+            continue;
+        }
         let w = Duration::days(INTERVENTION_WINDOW_DAYS);
         let around = daily_pain(conn, patient, i.date - w, i.date + w).await?;
         let before = mean_of_days(&around, i.date - w, i.date - Duration::days(1));
@@ -335,6 +384,7 @@ pub async fn compute_with_plan(
             before_mean: before,
             after_mean: after,
             change_percent,
+            date_valid: true,
         });
     }
     interventions.sort_by_key(|i| i.date);
@@ -552,7 +602,9 @@ pub fn adherence(
             .iter()
             .filter(|(name, d)| *name == s.drug_normalized && d.date >= start && d.date <= end)
             .map(|(_, d)| (d.taken as f64).min(tpd))
-            .sum();
+            .sum::<f64>()
+            // An empty float sum is -0.0, which would print as "-0%".
+            + 0.0;
         let expected = tpd * covered as f64;
         out.push(Adherence {
             drug: s.drug.clone(),

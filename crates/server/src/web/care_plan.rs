@@ -469,6 +469,13 @@ fn check_field(field: &Field, raw: Option<&str>) -> Result<Option<FieldValue>, S
             }
         }
         Kind::Date => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            // Far dates would break every window computed around them (trends, the
+            // patient page, the visit summary): refused here, shown as invalid if stored.
+            Ok(d) if !trends::plausible_day(d) => Err(format!(
+                "Enter a date between {} and {}.",
+                trends::EARLIEST_YEAR,
+                trends::LATEST_YEAR
+            )),
             Ok(d) => Ok(Some(FieldValue::Text(d.to_string()))),
             Err(_) => Err("Enter a date as YYYY-MM-DD.".into()),
         },
@@ -716,9 +723,13 @@ fn form_html(patient: PatientId, csrf: &str, view: &FormView<'_>, button: &str) 
 
 fn remove_html(patient: PatientId, csrf: &str, part: Part, item: &str, what: &str) -> String {
     format!(
-        r#"<form method="post" action="/dashboard/patients/{patient}/care-plan/{slug}/remove" class="inline">
+        // Removing takes a second, explicit step (no JavaScript: a disclosure that holds
+        // the confirming button), so one stray click removes nothing.
+        r#"<details class="remove"><summary>Remove<span class="visually-hidden"> {what}</span></summary>
+<form method="post" action="/dashboard/patients/{patient}/care-plan/{slug}/remove">
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="item" value="{item}">
-<button type="submit" aria-label="Remove {what}">Remove</button></form>"#,
+<p>Remove {what} from the care plan? The patient's phones drop it at their next sync.</p>
+<button type="submit" aria-label="Confirm: remove {what}">Yes, remove</button></form></details>"#,
         slug = part.slug(),
         csrf = esc(csrf),
         item = esc(item),
@@ -880,7 +891,16 @@ fn editor_html(
         body.push_str(&format!(
             r#"<tr data-item="{item}"><th scope="row">{date}</th><td>{kind}</td><td>{region}</td><td><details{open}><summary>Edit <span class="visually-hidden">{what}</span></summary>{form}</details>{remove}</td></tr>"#,
             item = esc(&i.id),
-            date = i.date,
+            date = if trends::plausible_day(i.date) {
+                i.date.to_string()
+            } else {
+                format!(
+                    r#"<span class="error">{} (invalid: outside {}-{}; edit or remove it)</span>"#,
+                    esc(&i.date.to_string()),
+                    trends::EARLIEST_YEAR,
+                    trends::LATEST_YEAR
+                )
+            },
             kind = esc(&i.kind.replace('_', " ")),
             region = opt(i.region.as_deref()),
             what = esc(&what),
@@ -1190,6 +1210,27 @@ mod tests {
     }
 
     #[test]
+    fn dates_outside_the_plausible_years_are_refused() {
+        for date in ["+262142-12-31", "1899-12-31", "2201-01-01"] {
+            let errors = validate(
+                Part::Interventions,
+                &form(&[("kind", "nerve_block"), ("date", date)]),
+            )
+            .unwrap_err();
+            assert!(
+                message(&errors, "date").contains("between 1900 and 2200"),
+                "{date}"
+            );
+        }
+        let ok = validate(
+            Part::Interventions,
+            &form(&[("kind", "nerve_block"), ("date", "2026-12-01")]),
+        )
+        .unwrap();
+        assert!(ok.contains(&("date", FieldValue::Text("2026-12-01".into()))));
+    }
+
+    #[test]
     fn thresholds_form_keeps_mme_levels_in_order() {
         let errors = validate(
             Part::Thresholds,
@@ -1221,7 +1262,7 @@ mod tests {
         );
         assert!(html.contains(r#"id="medications-new-dose_amount-error""#));
         assert!(html.contains(r#"aria-describedby="medications-new-dose_amount-error""#));
-        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(html.contains("&#60;b&#62;x&#60;/b&#62;"));
         assert!(!html.contains("<b>x</b>"));
         assert!(html.contains(r##"href="#medications-new-dose_amount""##));
     }

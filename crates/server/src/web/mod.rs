@@ -1,14 +1,18 @@
 //! The web dashboard under `/dashboard`: server-rendered HTML for care teams that works
 //! without JavaScript. Owns the routes, the page frame (landmarks, skip link, security
-//! headers) and HTML escaping; sessions, pages, charts and alert actions live in the
+//! headers), HTML escaping by the template engine (askama), redirect
+//! targets and date bounds; sessions, pages, charts and alert actions live in the
 //! submodules.
 
 mod alert_actions;
 mod care_plan;
 mod charts;
 mod pages;
+mod patient;
 pub mod session;
+mod triage;
 
+use askama::Template;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,10 +43,10 @@ pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
         )
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/dashboard.css", get(stylesheet))
-        .route("/dashboard/patients/{id}", get(pages::patient_page))
+        .route("/dashboard/patients/{id}", get(patient::patient_page))
         .route(
             "/dashboard/patients/{id}/summary",
-            get(pages::visit_summary),
+            get(patient::visit_summary),
         )
         .route("/dashboard/patients/{id}/export/{file}", get(pages::export))
         .route("/dashboard/patients/{id}/care-plan", get(care_plan::editor))
@@ -56,6 +60,10 @@ pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
         )
         .route("/dashboard/alerts", get(alert_actions::inbox))
         .route(
+            "/dashboard/alerts/acknowledge",
+            post(alert_actions::acknowledge_many),
+        )
+        .route(
             "/dashboard/alerts/{id}/acknowledge",
             post(alert_actions::acknowledge),
         )
@@ -66,20 +74,48 @@ pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
         .layer(axum::Extension(hub))
 }
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values, with the template
+/// engine's own escaper (the one escaping path of the dashboard; for the few fragments
+/// still assembled in code, such as form fields built from their descriptions).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    match askama::filters::escape(s, askama::filters::Html) {
+        Ok(safe) => safe.to_string(),
+        Err(never) => match never {},
     }
-    out
+}
+
+/// Renders a template to a string; a failure (a formatting error) becomes a 500 without
+/// details for the client.
+pub fn render(t: &impl askama::Template) -> Result<String, ApiError> {
+    t.render().map_err(ApiError::internal)
+}
+
+/// A dashboard date parameter (`from`, `to`): 400 unless in the plausible years of
+/// [`crate::trends::plausible_day`] (1900..=2200), before any date arithmetic.
+/// (The REST API bounds its own date parameters the same way.)
+pub fn bounded_day(day: Option<chrono::NaiveDate>) -> Result<Option<chrono::NaiveDate>, WebError> {
+    match day {
+        Some(d) if !crate::trends::plausible_day(d) => {
+            Err(WebError(ApiError::BadRequest(format!(
+                "dates must lie in the years {}..={}",
+                crate::trends::EARLIEST_YEAR,
+                crate::trends::LATEST_YEAR
+            ))))
+        }
+        d => Ok(d),
+    }
+}
+
+/// A redirect target taken from a form or query (`back`, `next`): only a local path of
+/// the dashboard, no scheme or host, no `//`, no backslash, no control characters (a CR
+/// or LF would split the `Location` header). `None` when it is not one.
+pub fn local_path(target: &str) -> Option<&str> {
+    let ok = target.starts_with("/dashboard")
+        && target.len() <= 2000
+        && !target.contains("//")
+        && !target.contains('\\')
+        && !target.chars().any(|c| c.is_control() || c == ' ');
+    ok.then_some(target)
 }
 
 /// Headers every dashboard response carries: no caching of health data, no framing, no
@@ -108,51 +144,41 @@ pub struct Nav<'a> {
     pub csrf: &'a str,
 }
 
-/// A complete HTML page.
+#[derive(askama::Template)]
+#[template(path = "dashboard/layout.html")]
+struct Layout<'a> {
+    title: &'a str,
+    nav: Option<Nav<'a>>,
+    body: &'a str,
+}
+
+/// A complete HTML page around `body` (already rendered HTML).
 pub fn page(status: StatusCode, title: &str, nav: Option<Nav<'_>>, body: &str) -> Response {
-    let nav_html = match nav {
-        Some(n) => format!(
-            r#"<nav aria-label="Main"><ul>
-<li><a href="/dashboard/">Patients</a></li>
-<li><a href="/dashboard/alerts">Alert inbox</a></li>
-</ul>
-<form method="post" action="/dashboard/logout" class="logout">
-<input type="hidden" name="csrf" value="{csrf}">
-<span>Signed in as {email}</span> <button type="submit">Log out</button>
-</form></nav>"#,
-            csrf = esc(n.csrf),
-            email = esc(n.email)
-        ),
-        None => String::new(),
+    let html = Layout { title, nav, body }.render();
+    let mut resp = match html {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page template");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
     };
-    let html = format!(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Paindiary</title>
-<link rel="stylesheet" href="/dashboard/dashboard.css">
-</head>
-<body>
-<a class="skip" href="#main">Skip to content</a>
-<header><p class="brand">Paindiary</p>{nav_html}</header>
-<main id="main" tabindex="-1">
-{body}
-</main>
-</body>
-</html>
-"##,
-        title = esc(title)
-    );
-    let mut resp = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response();
     security_headers(&mut resp);
     resp
+}
+
+/// A page whose body is the template `body`.
+pub fn templated(
+    status: StatusCode,
+    title: &str,
+    nav: Option<Nav<'_>>,
+    body: &impl askama::Template,
+) -> Result<Response, WebError> {
+    Ok(page(status, title, nav, &render(body)?))
 }
 
 /// A failure shown as an HTML page with the same status and safe message as the API.
@@ -177,13 +203,22 @@ impl IntoResponse for WebError {
             StatusCode::BAD_REQUEST => "Bad request",
             _ => "Error",
         };
-        let body = format!(
-            "<h1>{}</h1><p>{}</p><p><a href=\"/dashboard/\">Back to the patient list</a></p>",
-            esc(title),
-            esc(&self.0.public_message())
-        );
-        page(status, title, None, &body)
+        let message = self.0.public_message();
+        match render(&ErrorPage {
+            title,
+            message: &message,
+        }) {
+            Ok(body) => page(status, title, None, &body),
+            Err(_) => page(status, title, None, ""),
+        }
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "dashboard/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
 }
 
 async fn stylesheet() -> Response {

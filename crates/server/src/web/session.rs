@@ -17,7 +17,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Nav, WebError, esc, page};
+use super::{Nav, WebError, page};
 use crate::accounts;
 use crate::audit::{self, AuditEvent, action};
 use crate::auth::AuthUser;
@@ -98,13 +98,35 @@ fn set_cookie(state: &AppState, name: &str, value: &str, clear: bool) -> Option<
     .ok()
 }
 
-/// Not signed in: to the login form.
-pub struct ToLogin;
+/// Not signed in: to the login form, carrying the page asked for (`next`, a local path
+/// only) so that a link from an email lands where it pointed after signing in.
+pub struct ToLogin(pub Option<String>);
 
 impl IntoResponse for ToLogin {
     fn into_response(self) -> Response {
-        Redirect::to("/dashboard/login").into_response()
+        match self.0.as_deref().and_then(super::local_path) {
+            Some(next) => {
+                let query: String = url_query_value(next);
+                Redirect::to(&format!("/dashboard/login?next={query}")).into_response()
+            }
+            None => Redirect::to("/dashboard/login").into_response(),
+        }
     }
+}
+
+/// `value` percent-encoded for a query string (everything but unreserved characters).
+fn url_query_value(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The page a signed-out request asked for, if it is one worth returning to (a GET of
+/// a dashboard page other than the login form itself).
+fn wanted_page(parts: &Parts) -> Option<String> {
+    if parts.method != axum::http::Method::GET {
+        return None;
+    }
+    let pq = parts.uri.path_and_query()?.as_str();
+    (!pq.starts_with("/dashboard/login")).then(|| pq.to_owned())
 }
 
 impl FromRequestParts<AppState> for WebUser {
@@ -112,11 +134,11 @@ impl FromRequestParts<AppState> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(ToLogin.into_response());
+            return Err(ToLogin(wanted_page(parts)).into_response());
         };
         match resolve(state, &secret).await {
             Ok(Some(user)) => Ok(user),
-            Ok(None) => Err(ToLogin.into_response()),
+            Ok(None) => Err(ToLogin(wanted_page(parts)).into_response()),
             Err(e) => Err(WebError(e).into_response()),
         }
     }
@@ -167,29 +189,30 @@ async fn resolve(state: &AppState, secret: &str) -> Result<Option<WebUser>, ApiE
     }))
 }
 
-fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
+#[derive(askama::Template)]
+#[template(path = "dashboard/login.html")]
+struct LoginPage<'a> {
+    error: Option<&'a str>,
+    token: &'a str,
+    next: Option<&'a str>,
+}
+
+fn login_page(
+    state: &AppState,
+    error: Option<&str>,
+    next: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let token = hex::encode(rand::random::<[u8; 24]>());
-    let error_html = error
-        .map(|e| {
-            format!(
-                r#"<p class="error" role="alert" id="login-error">{}</p>"#,
-                esc(e)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        r#"<h1>Sign in</h1>
-<p>For members of a care team.</p>
-{error_html}
-<form method="post" action="/dashboard/login">
-<input type="hidden" name="csrf" value="{token}">
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<p><button type="submit">Sign in</button></p>
-</form>"#
-    );
+    let next = next.and_then(super::local_path);
+    let body = match super::render(&LoginPage {
+        error,
+        token: &token,
+        next,
+    }) {
+        Ok(body) => body,
+        Err(e) => return WebError(e).into_response(),
+    };
     let mut resp = page(status, "Sign in", None, &body);
     if let Some(v) = set_cookie(state, LOGIN_CSRF_COOKIE, &token, false) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -197,9 +220,19 @@ fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Resp
     resp
 }
 
+/// `?next=` on the login form: where to go after signing in.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
 /// `GET /dashboard/login`.
-pub async fn login_form(State(state): State<AppState>) -> Response {
-    login_page(&state, None, StatusCode::OK)
+pub async fn login_form(
+    State(state): State<AppState>,
+    crate::api::ApiQuery(query): crate::api::ApiQuery<LoginQuery>,
+) -> Response {
+    login_page(&state, None, query.next.as_deref(), StatusCode::OK)
 }
 
 /// The login form's fields.
@@ -208,6 +241,8 @@ pub struct LoginForm {
     email: String,
     password: String,
     csrf: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 /// `POST /dashboard/login`: verifies the credentials, starts a session, sets the cookie.
@@ -222,6 +257,7 @@ pub async fn login_submit(
         return Ok(login_page(
             &state,
             Some("The form expired. Please sign in again."),
+            form.next.as_deref(),
             StatusCode::FORBIDDEN,
         ));
     }
@@ -238,6 +274,7 @@ pub async fn login_submit(
             return Ok(login_page(
                 &state,
                 Some("Email or password is wrong."),
+                form.next.as_deref(),
                 StatusCode::UNAUTHORIZED,
             ));
         }
@@ -245,6 +282,7 @@ pub async fn login_submit(
             return Ok(login_page(
                 &state,
                 Some("Too many attempts. Try again later."),
+                form.next.as_deref(),
                 StatusCode::TOO_MANY_REQUESTS,
             ));
         }
@@ -272,7 +310,12 @@ pub async fn login_submit(
     )
     .await?;
     txn.commit().await?;
-    let mut resp = Redirect::to("/dashboard/").into_response();
+    let to = form
+        .next
+        .as_deref()
+        .and_then(super::local_path)
+        .unwrap_or("/dashboard/");
+    let mut resp = Redirect::to(to).into_response();
     if let Some(v) = set_cookie(&state, SESSION_COOKIE, &secret, false) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
