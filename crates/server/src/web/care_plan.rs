@@ -301,14 +301,14 @@ const INTERVENTION_FIELDS: &[Field] = &[
 const THRESHOLD_FIELDS: &[Field] = &[
     Field {
         name: "worsening_points",
-        label: "Worsening: points above baseline",
+        label: "Worsening: smallest rise that alerts (points above the patient's usual)",
         kind: positive(10.0),
         required: false,
         hint: "Empty: the clinic's setting.",
     },
     Field {
         name: "worsening_percent",
-        label: "Worsening: percent above baseline",
+        label: "Worsening: smallest rise that alerts (percent of the patient's usual)",
         kind: positive(100.0),
         required: false,
         hint: "Empty: the clinic's setting.",
