@@ -145,9 +145,10 @@ fn bench_rules(c: &mut Criterion) {
             .collect(),
         ..series.clone()
     };
-    c.bench_function("evaluate_all/one patient, the server window (history + 7 days)", |b| {
-        b.iter(|| evaluate_all(black_box(&recent), black_box(&thresholds), black_box(today)))
-    });
+    c.bench_function(
+        "evaluate_all/one patient, the server window (history + 7 days)",
+        |b| b.iter(|| evaluate_all(black_box(&recent), black_box(&thresholds), black_box(today))),
+    );
     let rules: [(&str, Rule); 4] = [
         ("worsening", worsening),
         ("severe", severe),

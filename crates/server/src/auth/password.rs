@@ -64,10 +64,12 @@ impl HashGate {
         let busy = ApiError::Busy {
             retry_after_secs: self.wait.as_secs().max(1),
         };
+        let waiting = crate::metrics::PasswordHashWaiting::enter();
         let _slot = match tokio::time::timeout(self.wait, self.slots.acquire()).await {
             Ok(Ok(slot)) => slot,
             Ok(Err(_)) | Err(_) => return Err(busy),
         };
+        drop(waiting);
         let now = self.running.fetch_add(1, Ordering::Relaxed) + 1;
         self.most_running.fetch_max(now, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
