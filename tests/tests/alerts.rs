@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveTime, TimeDelta, TimeZone, Utc};
 use paindiary_server::alerts;
 use paindiary_server::clock::Clock;
 use paindiary_server::domain::{PatientId, Role};
@@ -122,6 +122,26 @@ fn local_day(at: DateTime<Utc>) -> String {
         .date_naive()
         .format("%Y-%m-%d")
         .to_string()
+}
+
+/// Moves the clock to the next local noon of the patient's zone, so that a story's
+/// entries minutes apart fall on one local day whenever the suite runs (run near
+/// midnight in Berlin, "30 minutes ago" was yesterday there).
+fn to_local_noon(app: &TestApp) {
+    let tz: chrono_tz::Tz = TZ.parse().unwrap();
+    let tomorrow = app
+        .clock
+        .now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
+    let noon = tz
+        .from_local_datetime(&tomorrow.and_hms_opt(12, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&Utc);
+    app.clock.advance(noon - app.clock.now());
 }
 
 async fn put_settings(app: &TestApp, admin: &Actor, body: Value) -> (StatusCode, Value) {
@@ -670,6 +690,8 @@ async fn care_plan_limits_and_overrides_apply(app: Arc<TestApp>) {
     app.add_to_care_team(pid, physician.user_id).await;
 
     // Yesterday and today a 7, and three as-needed oxycodone doses today: nothing by default.
+    // The doses minutes apart must fall on one local day.
+    to_local_noon(&app);
     let mut phone = Phone::new(&app, &patient);
     app.clock.advance(TimeDelta::days(-1));
     let now = app.clock.now();
@@ -731,6 +753,8 @@ async fn info_alert_raised_to_warning_is_emailed_once(app: Arc<TestApp>) {
     let patient = app.enrolled_patient(clinic, "PD-6001").await;
     let id = patient.patient_id.unwrap();
     app.add_to_care_team(id, nurse.user_id).await;
+    // Both doses must fall on one local day of the patient.
+    to_local_noon(&app);
     let now = app.clock.now();
     let mut phone = Phone::new(&app, &patient);
 
