@@ -315,6 +315,11 @@ impl DisplayName {
 }
 
 /// A calendar day a request carries (`YYYY-MM-DD`), bounded to
+/// The first year a stored or requested day may fall in (see [`RequestDate`]).
+pub const EARLIEST_YEAR: i32 = 1900;
+/// The last year a stored or requested day may fall in.
+pub const LATEST_YEAR: i32 = 2200;
+
 /// [`RequestDate::MIN`]..=[`RequestDate::MAX`].
 ///
 /// Dates far outside any diary's life (chrono accepts years -262143..=262142) overflow
@@ -327,12 +332,12 @@ pub struct RequestDate(chrono::NaiveDate);
 
 impl RequestDate {
     /// The earliest date accepted: 1900-01-01.
-    pub const MIN: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(1900, 1, 1) {
+    pub const MIN: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(EARLIEST_YEAR, 1, 1) {
         Some(d) => d,
         None => chrono::NaiveDate::MIN,
     };
     /// The latest date accepted: 2200-12-31.
-    pub const MAX: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2200, 12, 31) {
+    pub const MAX: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(LATEST_YEAR, 12, 31) {
         Some(d) => d,
         None => chrono::NaiveDate::MAX,
     };

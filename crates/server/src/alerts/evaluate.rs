@@ -551,33 +551,29 @@ async fn keep_current(
     let mut changed = false;
     let mut event_detail: Option<(&str, String)> = None;
     let standing = triggers.iter().map(|d| d.day).max();
-    match standing {
-        None if judged_again && alert.evidence_withdrawn_at.is_none() => {
-            row.evidence_withdrawn_at = Set(Some(input.now));
-            row.next_repeat_at = Set(None);
-            row.escalate_at = Set(None);
-            row.cleared_since = Set(None);
-            changed = true;
-            event_detail = Some((
-                event::EVIDENCE_WITHDRAWN,
-                "the entries behind this alert were deleted or changed".to_owned(),
-            ));
-        }
-        Some(day) if judged_again && day < latest => {
-            if let Some(decision) = triggers.iter().find(|d| d.day == day) {
-                row.latest_day = Set(Some(day));
-                row.explanation = Set(decision.explanation.clone());
-                row.evidence = Set(evidence_json(decision));
-                set_figures(&mut row, decision);
-                changed = true;
-            }
-        }
-        _ => {}
+    // The latest trigger that still stands, when entries behind a later one went away.
+    let moved_back = standing.filter(|day| judged_again && *day < latest);
+    if standing.is_none() && judged_again && alert.evidence_withdrawn_at.is_none() {
+        row.evidence_withdrawn_at = Set(Some(input.now));
+        row.next_repeat_at = Set(None);
+        row.escalate_at = Set(None);
+        row.cleared_since = Set(None);
+        changed = true;
+        event_detail = Some((
+            event::EVIDENCE_WITHDRAWN,
+            "the entries behind this alert were deleted or changed".to_owned(),
+        ));
     }
-    let latest = match standing {
-        Some(day) if judged_again && day < latest => day,
-        _ => latest,
-    };
+    if let Some(day) = moved_back
+        && let Some(decision) = triggers.iter().find(|d| d.day == day)
+    {
+        row.latest_day = Set(Some(day));
+        row.explanation = Set(decision.explanation.clone());
+        row.evidence = Set(evidence_json(decision));
+        set_figures(&mut row, decision);
+        changed = true;
+    }
+    let latest = moved_back.unwrap_or(latest);
     let withdrawn = alert.evidence_withdrawn_at.is_some() || event_detail.is_some();
     if !withdrawn {
         let quiet_days = input

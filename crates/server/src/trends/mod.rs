@@ -39,17 +39,15 @@ pub const MAX_RANGE_DAYS: i64 = 732;
 /// Days on each side of an intervention whose pain is compared.
 pub const INTERVENTION_WINDOW_DAYS: i64 = 14;
 
-/// The first year a stored or requested day may fall in (see [`plausible_day`]).
-pub const EARLIEST_YEAR: i32 = 1900;
-/// The last year a stored or requested day may fall in.
-pub const LATEST_YEAR: i32 = 2200;
+/// The years a stored or requested day may fall in: the API's bounds, one definition.
+pub use crate::domain::{EARLIEST_YEAR, LATEST_YEAR};
 
 /// Whether `day` is one a diary or care plan can mean (years 1900..=2200): wide enough
 /// for any real record, narrow enough that windows of days or weeks around it never
 /// overflow the calendar. Days outside are refused at write time and shown as invalid
 /// when read.
 pub fn plausible_day(day: NaiveDate) -> bool {
-    (EARLIEST_YEAR..=LATEST_YEAR).contains(&day.year())
+    crate::domain::RequestDate::new(day).is_some()
 }
 
 /// Why trends could not be computed.
