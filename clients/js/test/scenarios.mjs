@@ -273,7 +273,8 @@ async function docExamples() {
   const blocks = [...markdown.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
   const results = []
   for (const [i, code] of blocks.entries()) {
-    const file = join(import.meta.dirname, `.doc-example-${i}.mjs`)
+    // One file per process: the suite runs this scenario for each database at once.
+    const file = join(import.meta.dirname, `.doc-example-${process.pid}-${i}.mjs`)
     await writeFile(file, code)
     const expected = code.split("\n").flatMap((line) => {
       const at = line.indexOf("// => ")
