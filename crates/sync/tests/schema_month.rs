@@ -992,3 +992,41 @@ fn touched_entries_names_exactly_the_entries_the_received_changes_touched() {
         BTreeSet::from([(EntryKind::Pain, old_untouched)])
     );
 }
+
+#[test]
+fn a_months_first_sync_touches_every_entry_it_brings() {
+    // A phone's month, genesis and entries of two kinds, reaches the server at once.
+    let mut phone = new_month();
+    let first = add_entry(&mut phone, &pain(4.0), now()).unwrap();
+    let second = add_entry(&mut phone, &pain(6.0), now()).unwrap();
+    let mood = add_entry(
+        &mut phone,
+        &Entry::Wellbeing(WellbeingEntry {
+            meta: meta(),
+            sleep_hours: Some(7.0),
+            sleep_quality: None,
+            mood: Some(5.0),
+            stress: None,
+            note: None,
+        }),
+        now(),
+    )
+    .unwrap();
+    let everything = phone.get_changes(&[]);
+    assert_eq!(
+        touched_entries(phone.document(), &everything),
+        BTreeSet::from([
+            (EntryKind::Pain, first),
+            (EntryKind::Pain, second),
+            (EntryKind::Wellbeing, mood),
+        ])
+    );
+
+    // Once the server holds the month, a later change names only its own entry.
+    let before = phone.get_heads();
+    let third = add_entry(&mut phone, &pain(3.0), now()).unwrap();
+    assert_eq!(
+        touched_entries(phone.document(), &phone.get_changes(&before)),
+        BTreeSet::from([(EntryKind::Pain, third)])
+    );
+}

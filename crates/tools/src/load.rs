@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use automerge::AutoCommit;
 use automerge::sync::State as SyncState;
-use chrono::{TimeDelta, Utc};
+use chrono::{Datelike, TimeDelta, Utc};
 use paindiary_sync::ids::{EntryId, Month, PatientId as DocPatientId};
-use paindiary_sync::protocol::PeerId;
+use paindiary_sync::protocol::{PeerId, StorageId};
 use paindiary_sync::replica::{Connection, ServerEndpoint, SyncTarget};
 use paindiary_sync::schema::month::{add_entry_unchecked, read_entries};
-use paindiary_sync::schema::{DocKind, Entry, EntryMeta, PainEntry};
+use paindiary_sync::schema::{
+    DocKind, Entry, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, WellbeingEntry,
+};
 use serde::Serialize;
 
 use paindiary_server::accounts::{self, NewPatient};
@@ -65,6 +67,39 @@ pub struct LoadArgs {
     /// an alert, and report the time from that entry's acknowledgement to its email.
     #[arg(long, conflicts_with_all = ["record", "verify", "no_auth"])]
     pub smtp_catcher: Option<std::net::SocketAddr>,
+    /// The phones behave like a stock automerge-repo client with storage
+    /// (`--storage-ids --mixed --push-measured`).
+    #[arg(long)]
+    pub stock: bool,
+    /// Each phone joins with its own storage ID (not ephemeral), as an automerge-repo
+    /// `Repo` with a storage adapter does: the server keeps a sync state per device and
+    /// document.
+    #[arg(long)]
+    pub storage_ids: bool,
+    /// Entries of every kind (pain, scheduled and as-needed medication, exercise,
+    /// wellbeing), phones spread over several time zones, and a history spread over the
+    /// month so far instead of the last few hours.
+    #[arg(long)]
+    pub mixed: bool,
+    /// The history is not brought to the server before measuring: each phone pushes its
+    /// month and at once starts its single-entry syncs, all in the measured phase (a phone
+    /// installed with a month of offline entries). Entry-syncs count the single entries.
+    #[arg(long)]
+    pub push_measured: bool,
+}
+
+impl LoadArgs {
+    fn storage_ids(&self) -> bool {
+        self.stock || self.storage_ids
+    }
+
+    fn mixed(&self) -> bool {
+        self.stock || self.mixed
+    }
+
+    fn push_measured(&self) -> bool {
+        self.stock || self.push_measured
+    }
 }
 
 /// What a load run measured.
@@ -103,16 +138,108 @@ pub struct LoadReport {
     pub server_cpu_round_p99_us: Option<f64>,
     /// Every acknowledged entry was found on the server over a fresh connection.
     pub verified: bool,
+    /// The phones joined with storage IDs.
+    pub storage_ids: bool,
+    /// Entries of every kind, phones in several time zones.
+    pub mixed: bool,
+    /// The months were pushed in the measured phase.
+    pub push_measured: bool,
 }
 
 struct Phone {
     endpoint: ServerEndpoint,
     peer: PeerId,
+    /// The storage ID it joins with (`--storage-ids`).
+    storage: Option<StorageId>,
+    tz: chrono_tz::Tz,
     patient: DocPatientId,
     doc: AutoCommit,
     state: SyncState,
     /// Entries the server acknowledged (its reply covered them).
     acked: Vec<EntryId>,
+}
+
+/// The phones' time zones with `--mixed` (patient `n` has `MIXED_ZONES[n % 5]`).
+const MIXED_ZONES: [chrono_tz::Tz; 5] = [
+    chrono_tz::Europe::Berlin,
+    chrono_tz::America::New_York,
+    chrono_tz::Asia::Kolkata,
+    chrono_tz::Australia::Sydney,
+    chrono_tz::America::Los_Angeles,
+];
+
+/// Entry `k` of a `--mixed` phone in `tz`, recorded `minutes_ago`: half pain (with worst
+/// and least, locations and qualities), then scheduled and as-needed medication, exercise
+/// and wellbeing, as a diary app's patient logs them.
+fn mixed_entry(k: usize, minutes_ago: i64, tz: chrono_tz::Tz) -> Entry {
+    let meta = EntryMeta {
+        recorded_at: Utc::now() - TimeDelta::minutes(minutes_ago),
+        tz: tz.name().into(),
+        deleted_at: None,
+        updated_at: None,
+    };
+    let score = f64::from(u8::try_from(k % 7).unwrap_or(3)) + 2.0;
+    match k % 8 {
+        0 | 2 | 4 | 6 => Entry::Pain(PainEntry {
+            meta,
+            score,
+            worst: Some((score + 2.0).min(10.0)),
+            least: Some((score - 1.0).max(0.0)),
+            locations: vec!["lower_back".into(), "left_leg".into()],
+            location_note: None,
+            qualities: vec!["aching".into(), "shooting".into()],
+            note: None,
+        }),
+        1 | 5 => Entry::Medication(MedicationIntake {
+            meta,
+            drug: if k % 8 == 1 { "pregabalin" } else { "oxycodone" }.into(),
+            rxnorm: None,
+            amount: if k % 8 == 1 { 75.0 } else { 5.0 },
+            unit: "mg".into(),
+            route: Some("oral".into()),
+            status: "taken".into(),
+            prn: k % 8 == 5,
+            prn_reason: (k % 8 == 5).then(|| "breakthrough pain".into()),
+            note: None,
+        }),
+        3 => Entry::Exercise(ExerciseSession {
+            meta,
+            activity: "walking".into(),
+            minutes: 20.0 + (k % 3) as f64 * 5.0,
+            sets: None,
+            reps: None,
+            exertion: Some(4.0),
+            note: None,
+        }),
+        _ => Entry::Wellbeing(WellbeingEntry {
+            meta,
+            sleep_hours: Some(6.5),
+            sleep_quality: Some(5.0),
+            mood: Some(6.0),
+            stress: Some(4.0),
+            note: None,
+        }),
+    }
+}
+
+/// The minutes before now of history entry `k` of `n`: the last few hours, or with
+/// `--mixed` spread evenly over the month so far (kept inside the current month, at
+/// least an hour back).
+fn history_minutes_ago(k: usize, n: usize, mixed: bool) -> i64 {
+    if !mixed {
+        return k as i64 + 60;
+    }
+    let now = Utc::now();
+    let month_start = now
+        .date_naive()
+        .with_day(1)
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .map(|d| d.and_utc());
+    let span = month_start
+        .map(|start| (now - start).num_minutes())
+        .unwrap_or(0)
+        .max(120);
+    60 + (span - 60) * k as i64 / n.max(1) as i64
 }
 
 fn pain_entry(minute: i64) -> Entry {
@@ -143,31 +270,45 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     } else {
         let state =
             state.context("the load generator needs the server's database to create accounts")?;
-        create_accounts(&state, args.phones).await?
+        let zones: &[chrono_tz::Tz] = if args.mixed() {
+            &MIXED_ZONES
+        } else {
+            &[PHONE_TZ]
+        };
+        create_accounts(&state, args.phones, zones).await?
     };
 
     // Prepare every phone's document and bring it to the server (not measured).
     let mut phones = Vec::with_capacity(args.phones);
+    let mixed = args.mixed();
     for (n, token) in tokens.into_iter().enumerate() {
-        let (patient, token) = match token {
-            Some((patient, token)) => (patient, Some(token)),
-            None => (DocPatientId::new_random(), None),
+        let (patient, token, tz) = match token {
+            Some((patient, token, tz)) => (patient, Some(token), tz),
+            None => (DocPatientId::new_random(), None, PHONE_TZ),
         };
         let mut doc = DocKind::DiaryMonth { patient, month }.create(automerge::ActorId::random())?;
         for k in 0..args.history {
-            add_entry_unchecked(
-                &mut doc,
-                EntryId::new(),
-                &pain_entry(k as i64 + 60),
-                Utc::now(),
-            )?;
+            let minutes_ago = history_minutes_ago(k, args.history, mixed);
+            let entry = if mixed {
+                mixed_entry(k, minutes_ago, tz)
+            } else {
+                pain_entry(minutes_ago)
+            };
+            add_entry_unchecked(&mut doc, EntryId::new(), &entry, Utc::now())?;
         }
+        let storage = if args.storage_ids() {
+            Some(StorageId::new(uuid::Uuid::new_v4().to_string())?)
+        } else {
+            None
+        };
         phones.push(Phone {
             endpoint: ServerEndpoint {
                 url: args.url.clone(),
                 token,
             },
             peer: PeerId::new(format!("load-{n}"))?,
+            storage,
+            tz,
             patient,
             doc,
             state: SyncState::new(),
@@ -176,10 +317,19 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     }
     let mut prepared = Vec::with_capacity(phones.len());
     let mut setup = tokio::task::JoinSet::new();
+    let push_measured = args.push_measured();
     for mut phone in phones {
         setup.spawn(async move {
-            let mut conn =
-                Connection::connect(&phone.endpoint, phone.peer.clone(), None, timeout).await?;
+            let mut conn = Connection::connect(
+                &phone.endpoint,
+                phone.peer.clone(),
+                phone.storage.clone(),
+                timeout,
+            )
+            .await?;
+            if push_measured {
+                return Ok::<_, anyhow::Error>((phone, conn));
+            }
             let id = DocKind::DiaryMonth {
                 patient: phone.patient,
                 month,
@@ -218,23 +368,51 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
     let round_pid = args.server_pid.filter(|_| args.phones == 1);
     for (mut phone, mut conn) in prepared {
         let entries = args.entries;
+        let history = args.history;
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(entries);
             let mut round_cpu = Vec::with_capacity(entries);
             let mut errors = 0usize;
-            let bytes_before = conn.bytes_sent() + conn.bytes_received();
             let id = DocKind::DiaryMonth {
                 patient: phone.patient,
                 month,
             }
             .document_id();
+            if push_measured {
+                // The month goes up first, and the single entries follow at once.
+                let pushed = conn
+                    .sync_documents(
+                        &mut [SyncTarget {
+                            id,
+                            doc: &mut phone.doc,
+                            state: &mut phone.state,
+                        }],
+                        timeout * 4,
+                    )
+                    .await;
+                match pushed {
+                    Ok(_) => {
+                        phone.acked = read_entries(&phone.doc)
+                            .entries
+                            .iter()
+                            .map(|e| e.id)
+                            .collect();
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            // Bytes count the single-entry syncs only.
+            let bytes_before = conn.bytes_sent() + conn.bytes_received();
             for k in 0..entries {
                 let t = Instant::now();
                 let entry = EntryId::new();
                 let cpu_start = round_pid.and_then(threads_run_ns);
-                if add_entry_unchecked(&mut phone.doc, entry, &pain_entry(k as i64), Utc::now())
-                    .is_err()
-                {
+                let value = if mixed {
+                    mixed_entry(history + k, k as i64, phone.tz)
+                } else {
+                    pain_entry(k as i64)
+                };
+                if add_entry_unchecked(&mut phone.doc, entry, &value, Utc::now()).is_err() {
                     errors += 1;
                     continue;
                 }
@@ -334,8 +512,13 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
             let state_bytes = phone.state.encode();
             let mut state = SyncState::decode(&state_bytes).unwrap_or_default();
             add_entry_unchecked(&mut phone.doc, EntryId::new(), &pain_entry(0), Utc::now())?;
-            let mut conn =
-                Connection::connect(&phone.endpoint, phone.peer.clone(), None, timeout).await?;
+            let mut conn = Connection::connect(
+                &phone.endpoint,
+                phone.peer.clone(),
+                phone.storage.clone(),
+                timeout,
+            )
+            .await?;
             let id = DocKind::DiaryMonth {
                 patient: phone.patient,
                 month,
@@ -402,6 +585,9 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
         server_cpu_round_median_us: round_pct(0.50),
         server_cpu_round_p99_us: round_pct(0.99),
         verified,
+        storage_ids: args.storage_ids(),
+        mixed,
+        push_measured,
     })
 }
 
@@ -409,13 +595,14 @@ pub async fn run(state: Option<AppState>, args: LoadArgs) -> anyhow::Result<Load
 async fn create_accounts(
     state: &AppState,
     n: usize,
-) -> anyhow::Result<Vec<Option<(DocPatientId, String)>>> {
+    zones: &[chrono_tz::Tz],
+) -> anyhow::Result<Vec<Option<(DocPatientId, String, chrono_tz::Tz)>>> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let clinic = accounts::create_clinic(state, &format!("load-{}", &run[..8])).await?;
-    let enrolled = enrol_patients(state, clinic.id, None, "load", &run, n).await?;
+    let enrolled = enrol_patients(state, clinic.id, None, "load", &run, n, zones).await?;
     Ok(enrolled
         .into_iter()
-        .map(|p| Some((p.patient, p.token)))
+        .map(|p| Some((p.patient, p.token, p.tz)))
         .collect())
 }
 
@@ -430,10 +617,12 @@ pub(crate) struct EnrolledPatient {
     pub(crate) patient: DocPatientId,
     /// The device token of its enrolment.
     pub(crate) token: String,
+    /// The patient's time zone.
+    pub(crate) tz: chrono_tz::Tz,
 }
 
-/// Creates and enrols `n` patients of `clinic` (in [`PHONE_TZ`]), each on `care_team`'s
-/// care team when given. `label` names the run in display codes (its first letter, then
+/// Creates and enrols `n` patients of `clinic` (patient `i` in `zones[i % zones.len()]`,
+/// [`PHONE_TZ`] when `zones` is empty), each on `care_team`'s care team when given. `label` names the run in display codes (its first letter, then
 /// `run`) and emails (`{label}-{run}-{i}@example.invalid`). Results are in completion
 /// order.
 pub(crate) async fn enrol_patients(
@@ -443,6 +632,7 @@ pub(crate) async fn enrol_patients(
     label: &str,
     run: &str,
     n: usize,
+    zones: &[chrono_tz::Tz],
 ) -> anyhow::Result<Vec<EnrolledPatient>> {
     let initial = label
         .chars()
@@ -456,6 +646,7 @@ pub(crate) async fn enrol_patients(
         let state = state.clone();
         let display_code = format!("{initial}{}-{i}", &run[..6]);
         let email = format!("{label}-{}-{i}@example.invalid", &run[..8]);
+        let tz = zones.get(i % zones.len().max(1)).copied().unwrap_or(PHONE_TZ);
         tasks.spawn(async move {
             let display_code = DisplayCode::parse(&display_code)?;
             let stored_code = display_code.as_str().to_owned();
@@ -465,7 +656,7 @@ pub(crate) async fn enrol_patients(
                 NewPatient {
                     clinic,
                     display_code,
-                    timezone: TimeZoneName::parse(PHONE_TZ.name())?,
+                    timezone: TimeZoneName::parse(tz.name())?,
                 },
             )
             .await?;
@@ -484,6 +675,7 @@ pub(crate) async fn enrol_patients(
                 display_code: stored_code,
                 patient: DocPatientId::from_uuid(created.patient.id.uuid()),
                 token: login.token,
+                tz,
             })
         });
         // Argon2 hashing is deliberately slow: keep a few enrolments in flight, not n.
@@ -539,13 +731,32 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 impl LoadReport {
+    /// How the phones behaved, when not the plain closed loop: " (storage IDs, mixed ...)".
+    fn pattern(&self) -> String {
+        let parts: Vec<&str> = [
+            (self.storage_ids, "storage IDs"),
+            (self.mixed, "mixed kinds and zones"),
+            (self.push_measured, "month pushed in the measured phase"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| *what)
+        .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+
     /// The human-readable summary line.
     pub fn line(&self) -> String {
         format!(
-            "{} phones, history {}: {} entry-syncs in {:.1} s = {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
+            "{} phones, history {}{}: {} entry-syncs in {:.1} s = {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
              {:.0} B/entry-sync; reconnect {} B; server CPU {}{}; peak RSS {}; errors {}; verified {}",
             self.phones,
             self.history,
+            self.pattern(),
             self.entry_syncs,
             self.seconds,
             self.per_second,

@@ -401,7 +401,15 @@ async fn create_accounts(
     )
     .await?;
     let enrolled =
-        crate::load::enrol_patients(state, clinic.id, Some(physician.id), "delivery", &run, n)
+        crate::load::enrol_patients(
+            state,
+            clinic.id,
+            Some(physician.id),
+            "delivery",
+            &run,
+            n,
+            &[TZ],
+        )
             .await?;
     Ok(enrolled
         .into_iter()
