@@ -258,10 +258,10 @@ pub fn drug_panels(t: &Trends, plan: &CarePlan) -> Vec<DrugPanel> {
                 if let Some(tpd) = m.times_per_day.filter(|v| *v > 0.0) {
                     panel.scheduled[k] = Some(panel.scheduled[k].unwrap_or(0.0) + tpd);
                 }
-                if m.prn {
-                    if let Some(max) = m.prn_max_per_day {
-                        panel.prn_max[k] = Some(panel.prn_max[k].unwrap_or(0.0) + max);
-                    }
+                if m.prn
+                    && let Some(max) = m.prn_max_per_day
+                {
+                    panel.prn_max[k] = Some(panel.prn_max[k].unwrap_or(0.0) + max);
                 }
             }
             day += Duration::days(1);
