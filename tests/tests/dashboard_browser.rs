@@ -15,8 +15,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use paindiary_server::clock::Clock;
 use paindiary_server::domain::Role;
 use paindiary_server::entity::{alert_events, alerts};
+use paindiary_sync::schema::Entry;
 use paindiary_tests::dashboard::{
-    AlertFigures, CarePlanItem, endpoint, insert_alert, insert_alert_with, pain, phone,
+    AlertFigures, CarePlanItem, endpoint, insert_alert, insert_alert_with, intake, pain, phone,
     screenshot_dir, write_care_plan,
 };
 use paindiary_tests::{PASSWORD, TestApp, story};
@@ -668,3 +669,245 @@ async fn triage_inbox_and_causes_in_a_browser(app: Arc<TestApp>) {
     c.close().await.unwrap();
 }
 story!(triage_inbox_and_causes_in_a_browser);
+
+/// A PRN intake as the phone logs it (the helper's intakes are scheduled doses).
+fn prn_intake(recorded_at: chrono::DateTime<chrono::Utc>, drug: &str, mg: f64) -> Entry {
+    match intake(recorded_at, drug, mg, "taken") {
+        Entry::Medication(mut m) => {
+            m.prn = true;
+            m.prn_reason = Some("breakthrough pain".into());
+            Entry::Medication(m)
+        }
+        other => other,
+    }
+}
+
+/// A pain entry naming `regions`.
+fn pain_at(recorded_at: chrono::DateTime<chrono::Utc>, score: f64, regions: &[&str]) -> Entry {
+    match pain(recorded_at, "Europe/Berlin", score) {
+        Entry::Pain(mut p) => {
+            p.locations = regions.iter().map(|r| (*r).to_owned()).collect();
+            Entry::Pain(p)
+        }
+        other => other,
+    }
+}
+
+/// The medication chart has a panel per drug (scheduled doses as bars, PRN doses apart,
+/// the opioid's MME on its own axis), the body map shades the regions the patient named
+/// by how often, and the care-plan history names who added the medication.
+async fn medication_chart_body_map_and_plan_history_in_a_browser(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("West").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let patient = app.enrolled_patient(clinic, "PD-0301").await;
+    let pid = patient.patient_id.unwrap();
+    app.add_to_care_team(pid, nurse.user_id).await;
+    let now = app.clock.now();
+    let today = now.with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+
+    // Six days: oxycodone 10 mg twice a day on schedule, one PRN dose on three days;
+    // lower back every day, the left knee on two.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ph = phone(tmp.path(), pid);
+    for d in 1..=6i64 {
+        let day = today - Days::days(d);
+        for h in [8, 20] {
+            ph.record(&intake(local(day, h), "oxycodone", 10.0, "taken"), now)
+                .unwrap();
+        }
+        if d % 2 == 0 {
+            ph.record(&prn_intake(local(day, 14), "oxycodone", 5.0), now)
+                .unwrap();
+        }
+        let regions: &[&str] = if d <= 2 {
+            &["lower_back", "knee_left"]
+        } else {
+            &["lower_back"]
+        };
+        ph.record(&pain_at(local(day, 10), 5.0, regions), now)
+            .unwrap();
+    }
+    ph.sync(&endpoint(&app, &patient.token)).await.unwrap();
+
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    log_in(&c, &app, &nurse.email).await;
+
+    // The nurse prescribes the oxycodone in the editor: twice a day, PRN up to 2 a day.
+    c.goto(&app.url(&format!("/dashboard/patients/{pid}/care-plan")))
+        .await
+        .unwrap();
+    expect_heading(&c, "Care plan: patient PD-0301").await;
+    // Before any override the clinic's values are in effect, labelled as such.
+    let thresholds = c
+        .find(Locator::Css("#thresholds-in-effect"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        thresholds.contains("90 MME/day (clinic setting)"),
+        "{thresholds}"
+    );
+    for (field, value) in [
+        ("drug", "Oxycodone"),
+        ("dose_amount", "10"),
+        ("times_per_day", "2"),
+        ("prn_max_per_day", "2"),
+    ] {
+        c.find(Locator::Css(&format!("#medications-new-{field}")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css(
+        "#medications-new-dose_unit option[value='mg']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    for check in ["prn", "opioid"] {
+        c.find(Locator::Css(&format!("#medications-new-{check}")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#medications-new-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "//p[@role='status' and normalize-space(.)='Saved.']").await;
+    // An override is shown against the clinic's value.
+    c.find(Locator::Css("#thresholds-new-mme_warning"))
+        .await
+        .unwrap()
+        .send_keys("60")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#thresholds-new-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "//table[@id='thresholds-in-effect']//tr[contains(., 'Opioid load: warning') and contains(., '60 MME/day (this patient')]",
+    )
+    .await;
+    let row = c
+        .find(Locator::XPath(
+            "//table[@id='thresholds-in-effect']//tr[contains(., 'Opioid load: warning')]",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("90 MME/day"), "the clinic's value: {row}");
+
+    // The history page lists both changes with their author.
+    c.find(Locator::LinkText("Change history (who changed what, when)"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    expect_heading(&c, "Care-plan history: patient PD-0301").await;
+    let rows = c
+        .find_all(Locator::Css("#plan-history tbody tr"))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for r in &rows {
+        texts.push(r.text().await.unwrap());
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Oxycodone") && t.contains(&nurse.email)),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("60") && t.contains(&nurse.email)),
+        "{texts:?}"
+    );
+
+    // The patient page over the last 7 days.
+    c.goto(&app.url(&format!("/dashboard/patients/{pid}")))
+        .await
+        .unwrap();
+    expect_heading(&c, "Patient PD-0301").await;
+    let chart = c.find(Locator::Css("#medication-chart svg")).await.unwrap();
+    let svg = chart.html(false).await.unwrap();
+    assert!(svg.contains("Oxycodone (opioid)"), "panel title");
+    assert!(svg.contains("MME (mg/day)"), "the MME axis");
+    assert!(svg.contains("Doses per day"), "the doses axis");
+    // Six days of scheduled bars (blue) and three PRN bars (orange).
+    assert_eq!(svg.matches(r##"fill="#0B5394""##).count(), 6, "{svg}");
+    assert_eq!(svg.matches(r##"fill="#C45A00""##).count(), 3, "{svg}");
+    let legend = c
+        .find(Locator::Css("#medication-chart figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for words in ["taken as needed", "scheduled doses", "right axis"] {
+        assert!(legend.contains(words), "{legend}");
+    }
+
+    let back = c
+        .find(Locator::Css("#body-map svg [data-region='lower_back']"))
+        .await
+        .unwrap();
+    assert_eq!(back.attr("data-count").await.unwrap().as_deref(), Some("6"));
+    assert_eq!(back.attr("fill").await.unwrap().as_deref(), Some("#8c1111"));
+    let knees = c
+        .find_all(Locator::Css("#body-map svg [data-region='knee_left']"))
+        .await
+        .unwrap();
+    assert_eq!(knees.len(), 2, "front and back view");
+    assert_eq!(
+        knees[0].attr("data-count").await.unwrap().as_deref(),
+        Some("2")
+    );
+    let unnamed = c
+        .find(Locator::Css("#body-map svg [data-region='neck']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        unnamed.attr("fill").await.unwrap().as_deref(),
+        Some("#ffffff")
+    );
+    // The same counts as text, for screen readers and print.
+    for (region, count, share) in [("lower back", "6", "100%"), ("knee (left)", "2", "33%")] {
+        wait_for(
+            &c,
+            &format!(
+                "//table[@id='regions']//tr[th='{region}' and td[1]='{count}' and td[2]='{share}']"
+            ),
+        )
+        .await;
+    }
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(
+        shots.join("medication-and-body-map.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.close().await.unwrap();
+}
+story!(medication_chart_body_map_and_plan_history_in_a_browser);

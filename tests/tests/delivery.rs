@@ -291,6 +291,42 @@ async fn alert_email_arrives_once_with_minimum_content(env: Env) {
 }
 delivery_story!(alert_email_arrives_once_with_minimum_content);
 
+/// A drug name or patient label that looks like markup reaches the clinician as text:
+/// the HTML part escapes it (one escaping path, the dashboard's template engine), the
+/// plain-text part carries it unchanged.
+async fn hostile_names_in_an_email_are_escaped(env: Env) {
+    let Env { app, smtp } = env;
+    let clinic = app.create_clinic("North").await;
+    let (patient, _) = app.create_patient(clinic, "P-0043").await;
+    set_settings(&app, clinic, true, None).await;
+    let hostile_drug = r#"Oxy<img src=x onerror=alert(1)>"contin" & co 10 mg"#;
+    let mut payload = alert_payload(
+        Uuid::now_v7(),
+        patient,
+        r#"P-0043"><script>x()</script>"#,
+        true,
+    );
+    payload["explanation"] = json!(format!("PRN overuse of {hostile_drug}"));
+    payload["rule_title"] = json!("PRN <b>overuse</b>");
+    enqueue_alert(&app, clinic, Channel::Email, "nurse@north.example", payload).await;
+    assert_eq!(drain(&app).await.sent, 1);
+    let mail = smtp.wait_for(1, WAIT).await;
+    let (text, html) = (mail[0].text(), mail[0].html());
+    for raw in ["<img", "<script>", "<b>overuse"] {
+        assert!(
+            !html.contains(raw),
+            "{raw} unescaped in the HTML part: {html}"
+        );
+    }
+    assert!(
+        html.contains("Oxy&#60;img src=x onerror=alert(1)&#62;&#34;contin&#34; &#38; co 10 mg"),
+        "{html}"
+    );
+    assert!(html.contains("P-0043&#34;&#62;&#60;script&#62;"), "{html}");
+    assert!(text.contains(hostile_drug), "{text}");
+}
+delivery_story!(hostile_names_in_an_email_are_escaped);
+
 async fn smtp_down_then_back_arrives_exactly_once(env: Env) {
     let Env { app, smtp } = env;
     let clinic = app.create_clinic("North").await;

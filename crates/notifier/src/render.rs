@@ -5,11 +5,14 @@
 //! Minimum necessary by default: patient display code, rule title, severity and a
 //! dashboard link. The alert's `explanation` (scores, drugs) and its day are rendered only
 //! when the caller passes `details = true`, which it does only when both the payload and
-//! the clinic's current settings opt in. Templates are plain Rust `format!` strings: the
-//! messages are short and fixed, so a template engine would add more than it saves.
+//! the clinic's current settings opt in. The HTML bodies are askama templates
+//! (`crates/notifier/templates/email/`), the engine of the dashboard's pages, so every
+//! value is HTML-escaped by the same escaper; the plain-text bodies and subjects need no
+//! escaping and stay `format!` strings.
 
 use std::fmt::Write as _;
 
+use askama::Template;
 use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -142,20 +145,44 @@ fn header_safe(s: &str) -> String {
         .collect()
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+#[derive(Template)]
+#[template(path = "email/alert.html")]
+struct AlertHtml<'a> {
+    lead: &'a str,
+    code: &'a str,
+    rule_title: &'a str,
+    severity: &'a str,
+    details: &'a [(&'static str, String)],
+    link: &'a str,
+    footer: &'a str,
+}
+
+/// One alert of a digest's HTML body.
+struct DigestLine<'a> {
+    severity: &'a str,
+    code: &'a str,
+    rule_title: &'a str,
+    day: NaiveDate,
+    link: String,
+    explanation: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+struct DigestHtml<'a> {
+    clinician: &'a str,
+    count: usize,
+    plural: &'a str,
+    day: NaiveDate,
+    alerts: Vec<DigestLine<'a>>,
+    footer: &'a str,
+}
+
+/// Renders an HTML body; a template that cannot be written (only a formatting error of
+/// a value, which these fields cannot produce) leaves the HTML part empty rather than
+/// losing the message: the plain-text part carries the same content.
+fn html_body(t: &impl Template) -> String {
+    t.render().unwrap_or_default()
 }
 
 /// Renders the email about one alert. `link` is the absolute dashboard URL; `details`
@@ -198,25 +225,15 @@ pub fn alert_email(
         "\nOpen the patient in the dashboard:\n{link}\n\n{FOOTER_TEXT}\n"
     );
 
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html><body>\n<p>{}.</p>\n<table>\n<tr><th align=\"left\">Patient</th><td>{}</td></tr>\n<tr><th align=\"left\">Alert</th><td>{}</td></tr>\n<tr><th align=\"left\">Severity</th><td>{severity}</td></tr>\n",
-        html_escape(lead),
-        html_escape(code),
-        html_escape(&alert.rule_title),
-    );
-    for (label, value) in &detail_lines {
-        let _ = writeln!(
-            html,
-            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
-            html_escape(value)
-        );
-    }
-    let _ = write!(
-        html,
-        "</table>\n<p><a href=\"{0}\">Open the patient in the dashboard</a><br>{0}</p>\n<p><small>{1}</small></p>\n</body></html>\n",
-        html_escape(link),
-        html_escape(FOOTER_TEXT)
-    );
+    let html = html_body(&AlertHtml {
+        lead,
+        code,
+        rule_title: &alert.rule_title,
+        severity,
+        details: &detail_lines,
+        link,
+        footer: FOOTER_TEXT,
+    });
     RenderedEmail {
         subject,
         text,
@@ -266,11 +283,7 @@ pub fn digest_email(
         "Hello {},\n\n{n} alert{plural} for your patients on {}:\n\n",
         digest.clinician_name, digest.day
     );
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html><body>\n<p>Hello {},</p>\n<p>{n} alert{plural} for your patients on {}:</p>\n<ul>\n",
-        html_escape(&digest.clinician_name),
-        digest.day
-    );
+    let mut lines = Vec::with_capacity(n);
     for alert in &digest.alerts {
         let link = link_for(&alert.dashboard_path);
         let _ = writeln!(
@@ -281,27 +294,28 @@ pub fn digest_email(
             alert.rule_title,
             alert.local_day
         );
-        let _ = write!(
-            html,
-            "<li>{} <b>{}</b>: {} ({}) <a href=\"{}\">dashboard</a>",
-            alert.severity.label(),
-            html_escape(&alert.patient_display_code),
-            html_escape(&alert.rule_title),
-            alert.local_day,
-            html_escape(&link)
-        );
-        if details && let Some(explanation) = &alert.explanation {
+        let explanation = alert.explanation.as_deref().filter(|_| details);
+        if let Some(explanation) = explanation {
             let _ = writeln!(text, "  Details: {explanation}");
-            let _ = write!(html, "<br>{}", html_escape(explanation));
         }
-        html.push_str("</li>\n");
+        lines.push(DigestLine {
+            severity: alert.severity.label(),
+            code: &alert.patient_display_code,
+            rule_title: &alert.rule_title,
+            day: alert.local_day,
+            link,
+            explanation,
+        });
     }
     let _ = write!(text, "\n{FOOTER_TEXT}\n");
-    let _ = write!(
-        html,
-        "</ul>\n<p><small>{}</small></p>\n</body></html>\n",
-        html_escape(FOOTER_TEXT)
-    );
+    let html = html_body(&DigestHtml {
+        clinician: &digest.clinician_name,
+        count: n,
+        plural,
+        day: digest.day,
+        alerts: lines,
+        footer: FOOTER_TEXT,
+    });
     RenderedEmail {
         subject,
         text,
@@ -409,8 +423,43 @@ mod tests {
         a.patient_display_code = "<b>".into();
         a.rule_title = "PRN overuse".into();
         let e = alert_email(&a, AlertMessageKind::Opened, "https://x/", false);
-        assert!(e.html.contains("&lt;b&gt;") && !e.html.contains("<b>"));
+        // askama writes numeric references (&#60; for <).
+        assert!(e.html.contains("&#60;b&#62;") && !e.html.contains("<b>"));
         assert!(e.subject.contains("PRN overuse alert"));
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_in_both_html_bodies() {
+        let mut a = alert();
+        a.patient_display_code = r#"P-1"><script>alert(1)</script>"#.into();
+        a.explanation = Some(r#"<img src=x onerror=alert(2)> Oxy&Co "IR" 10 mg"#.into());
+        let link = "https://pd.example/dashboard/patients/x?a=1&b=2";
+        let e = alert_email(&a, AlertMessageKind::Opened, link, true);
+        let digest = DigestPayload {
+            clinician_name: "<i>Dr</i>".into(),
+            day: a.local_day,
+            alerts: vec![a.clone()],
+            include_details: true,
+        };
+        let d = digest_email(&digest, |p| dashboard_link("https://pd.example", p), true);
+        for html in [&e.html, &d.html] {
+            assert!(
+                !html.contains("<script>") && !html.contains("<img"),
+                "{html}"
+            );
+            assert!(html.contains("&#60;script&#62;"), "{html}");
+            assert!(html.contains("&#60;img src=x onerror=alert(2)&#62; Oxy&#38;Co &#34;IR&#34;"));
+        }
+        assert!(d.html.contains("&#60;i&#62;Dr&#60;/i&#62;"));
+        assert!(
+            e.html
+                .contains(r#"href="https://pd.example/dashboard/patients/x?a=1&#38;b=2""#)
+        );
+        // The plain-text part is text: nothing to escape, nothing lost.
+        assert!(
+            e.text
+                .contains(r#"<img src=x onerror=alert(2)> Oxy&Co "IR" 10 mg"#)
+        );
     }
 
     #[test]

@@ -229,6 +229,8 @@ pub async fn summarise(
             date,
             drug,
             taken,
+            // The list shows adherence only, which does not split off PRN doses.
+            prn_taken: 0,
             skipped: 0,
             amount_taken: 0.0,
         });

@@ -89,6 +89,8 @@ pub struct DayTrend {
     pub pain_rolling_mean_7d: Option<f64>,
     /// Morphine milligram equivalents taken (CDC 2022 factors).
     pub mme: f64,
+    /// The day's MME per opioid (its generic name, as in [`DrugDay::drug`]).
+    pub mme_by_drug: BTreeMap<String, f64>,
     /// Exercise minutes.
     pub exercise_minutes: f64,
     /// Mean sleep hours of the day's wellbeing entries.
@@ -108,8 +110,10 @@ pub struct DrugDay {
     pub date: NaiveDate,
     /// The drug, normalised (lower case; opioids by their generic name).
     pub drug: String,
-    /// Doses taken.
+    /// Doses taken (scheduled and as needed).
     pub taken: i64,
+    /// Of those, the doses logged as taken as needed (PRN).
+    pub prn_taken: i64,
     /// Doses logged as skipped.
     pub skipped: i64,
     /// Sum of the amounts taken (in the logged units; mixed units are summed as numbers).
@@ -323,6 +327,15 @@ pub async fn compute_with_plan(
             pain_count: today.map_or(0, |d| d.count),
             pain_rolling_mean_7d: mean_of_days(&pain, day - Duration::days(6), day),
             mme: mme.get(&day).map_or(0.0, |m| m.total),
+            mme_by_drug: mme
+                .get(&day)
+                .map(|m| {
+                    m.by_drug
+                        .iter()
+                        .map(|(o, v)| (o.as_str().to_owned(), *v))
+                        .collect()
+                })
+                .unwrap_or_default(),
             exercise_minutes: exercise.get(&day).copied().unwrap_or(0.0),
             sleep_hours: w.and_then(|w| w.0),
             sleep_quality: w.and_then(|w| w.1),
@@ -458,13 +471,15 @@ async fn drug_days(
 ) -> Result<Vec<DrugDay>, DbErr> {
     use medication_intakes::Column as C;
     let taken = Expr::cust("CASE WHEN status = 'taken' THEN 1 ELSE 0 END");
+    let prn_taken = Expr::cust("CASE WHEN status = 'taken' AND prn THEN 1 ELSE 0 END");
     let skipped = Expr::cust("CASE WHEN status = 'taken' THEN 0 ELSE 1 END");
     let amount = Expr::cust("CASE WHEN status = 'taken' THEN amount ELSE 0.0 END");
-    let rows: Vec<(NaiveDate, String, i64, i64, f64)> = medication_intakes::Entity::find()
+    let rows: Vec<(NaiveDate, String, i64, i64, i64, f64)> = medication_intakes::Entity::find()
         .select_only()
         .column(C::LocalDate)
         .column(C::DrugNormalized)
         .column_as(Expr::from(Func::sum(taken)), "taken")
+        .column_as(Expr::from(Func::sum(prn_taken)), "prn_taken")
         .column_as(Expr::from(Func::sum(skipped)), "skipped")
         .column_as(Expr::from(Func::sum(amount)), "amount")
         .filter(C::PatientId.eq(patient))
@@ -480,13 +495,16 @@ async fn drug_days(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(date, drug, taken, skipped, amount_taken)| DrugDay {
-            date,
-            drug,
-            taken,
-            skipped,
-            amount_taken,
-        })
+        .map(
+            |(date, drug, taken, prn_taken, skipped, amount_taken)| DrugDay {
+                date,
+                drug,
+                taken,
+                prn_taken,
+                skipped,
+                amount_taken,
+            },
+        )
         .collect())
 }
 

@@ -757,6 +757,7 @@ fn editor_html(
     plan: &CarePlan,
     saved: bool,
     refused: Option<&Refused>,
+    thresholds_in_effect: &str,
 ) -> String {
     let none = Errors::new();
     // The form `part`/`item` and whether it shows messages: filled with the refused
@@ -781,7 +782,8 @@ fn editor_html(
     };
     let mut body = format!(
         r#"<h1>Care plan: patient {code}</h1>
-<p>Changes are saved to the patient's care plan and reach their phones when they next sync.</p>"#,
+<p>Changes are saved to the patient's care plan and reach their phones when they next sync.</p>
+<p class="no-print"><a href="/dashboard/patients/{patient}/care-plan/history">Change history (who changed what, when)</a></p>"#,
         code = esc(code)
     );
     if saved {
@@ -922,8 +924,8 @@ fn editor_html(
         "Save thresholds",
     );
     body.push_str(&format!(
-        r#"<section aria-labelledby="h-thresholds"><h2 id="h-thresholds">Alert thresholds for this patient</h2>{}</section>"#,
-        add_form
+        r#"<section aria-labelledby="h-thresholds"><h2 id="h-thresholds">Alert thresholds for this patient</h2>{}{}</section>"#,
+        thresholds_in_effect, add_form
     ));
     body
 }
@@ -953,6 +955,7 @@ pub async fn editor(
     let plan = trends::care_plan(&state.db, patient.id)
         .await
         .map_err(ApiError::internal)?;
+    let in_effect = super::plan_changes::thresholds_in_effect(&state, &patient, &plan).await?;
     let body = editor_html(
         id,
         &patient.display_code,
@@ -960,6 +963,7 @@ pub async fn editor(
         &plan,
         query.saved.is_some(),
         None,
+        &in_effect,
     );
     Ok(page(
         StatusCode::OK,
@@ -1049,6 +1053,8 @@ pub async fn submit(
                 values: form,
                 errors,
             };
+            let in_effect =
+                super::plan_changes::thresholds_in_effect(&state, &patient, &plan).await?;
             let body = editor_html(
                 id,
                 &patient.display_code,
@@ -1056,6 +1062,7 @@ pub async fn submit(
                 &plan,
                 false,
                 Some(&refused),
+                &in_effect,
             );
             return Ok(page(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -1259,6 +1266,7 @@ mod tests {
             &CarePlan::default(),
             false,
             Some(&refused),
+            "",
         );
         assert!(html.contains(r#"id="medications-new-dose_amount-error""#));
         assert!(html.contains(r#"aria-describedby="medications-new-dose_amount-error""#));

@@ -5,10 +5,12 @@
 //! submodules.
 
 mod alert_actions;
+mod body_map;
 mod care_plan;
 mod charts;
 mod pages;
 mod patient;
+mod plan_changes;
 pub mod session;
 mod triage;
 
@@ -50,6 +52,10 @@ pub fn router(hub: crate::hub::Hub) -> Router<AppState> {
         )
         .route("/dashboard/patients/{id}/export/{file}", get(pages::export))
         .route("/dashboard/patients/{id}/care-plan", get(care_plan::editor))
+        .route(
+            "/dashboard/patients/{id}/care-plan/history",
+            get(plan_changes::history_page),
+        )
         .route(
             "/dashboard/patients/{id}/care-plan/{part}",
             post(care_plan::submit),

@@ -11,13 +11,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
+use paindiary_sync::schema::care_plan::CarePlan;
+use paindiary_sync::schema::vocab::BodyRegion;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use super::pages::{action, care_team_patient, fmt_change, fmt_pct, fmt1};
 use super::session::WebUser;
 use super::triage::local_time;
-use super::{WebError, alert_actions, bounded_day, charts, render, templated};
+use super::{WebError, alert_actions, body_map, bounded_day, charts, render, templated};
 use crate::alerts::rule_title;
 use crate::api::clinical::{local_today, resolve_range};
 use crate::api::{ApiPath, ApiQuery};
@@ -61,7 +63,7 @@ struct Figure<'a> {
     svg: String,
     caption: &'a str,
     /// (swatch CSS class, words)
-    legend: Vec<(&'static str, &'static str)>,
+    legend: Vec<(&'static str, String)>,
 }
 
 fn figure(
@@ -78,8 +80,109 @@ fn figure(
         id,
         svg,
         caption,
-        legend,
+        legend: legend.into_iter().map(|(c, t)| (c, t.to_owned())).collect(),
     })?)
+}
+
+/// The medication chart: one panel per drug, scheduled against taken, PRN apart, MME.
+fn medication_figure(t: &Trends, plan: &CarePlan) -> Result<String, WebError> {
+    let panels = charts::drug_panels(t, plan);
+    // Only what the chart draws is named.
+    let mut legend = vec![("sw-taken", "taken on schedule (left bar)")];
+    let prn_max = panels.iter().any(|p| p.prn_max.iter().any(Option::is_some));
+    if prn_max || panels.iter().any(|p| p.prn_taken.iter().any(|v| *v > 0.0)) {
+        legend.push(("sw-prn", "taken as needed, PRN (right bar)"));
+    }
+    if panels
+        .iter()
+        .any(|p| p.scheduled.iter().any(Option::is_some))
+    {
+        legend.push(("sw-sched", "scheduled doses per day (solid line)"));
+    }
+    if prn_max {
+        legend.push(("sw-prnmax", "PRN maximum per day (dashed line)"));
+    }
+    if panels.iter().any(|p| p.mme.is_some()) {
+        legend.push((
+            "sw-mme",
+            "morphine milligram equivalents per day (red line, right axis)",
+        ));
+    }
+    figure(
+        "medication-chart",
+        "Medication per drug and local day: doses taken against the care plan's schedule (left axis, doses per day); for opioids the MME per day (right axis, mg/day)",
+        legend,
+        charts::medication(&panels, t, "medication-chart-caption"),
+    )
+}
+
+/// The body map of pain locations over the range, with its legend and the counts as a
+/// table.
+fn body_map_figure(locations: &diary::LocationCounts) -> Result<String, WebError> {
+    let max = BodyRegion::ALL
+        .iter()
+        .filter_map(|r| {
+            locations
+                .regions
+                .iter()
+                .find(|(c, _)| c == r.as_str())
+                .map(|(_, n)| *n)
+        })
+        .max()
+        .unwrap_or(0);
+    let mut legend = vec![("sw-bm0", "not reported".to_owned())];
+    for (step, low, high) in body_map::legend(max) {
+        let class = match step {
+            1 => "sw-bm1",
+            2 => "sw-bm2",
+            3 => "sw-bm3",
+            _ => "sw-bm4",
+        };
+        let words = if low == high {
+            format!("{low} entries")
+        } else {
+            format!("{low}-{high} entries")
+        };
+        legend.push((class, words));
+    }
+    let caption = format!(
+        "Where it hurts: body regions shaded by how many of the {} pain entries in this range named them (front and back; left and right are the patient's own)",
+        locations.entries
+    );
+    let map = render(&Figure {
+        id: "body-map",
+        svg: body_map::svg(&locations.regions, locations.entries, "body-map-caption"),
+        caption: &caption,
+        legend,
+    })?;
+    let table = Table {
+        id: "regions",
+        class: "",
+        caption: "Pain locations reported in this range",
+        head: vec!["Body region", "Entries", "Share"],
+        rows: locations
+            .regions
+            .iter()
+            .map(|(code, n)| {
+                vec![
+                    body_map::region_words(code),
+                    n.to_string(),
+                    share(*n, locations.entries),
+                ]
+            })
+            .collect(),
+        empty: "None reported.",
+    }
+    .html()?;
+    Ok(format!(r#"<div class="body-map-wrap">{map}{table}</div>"#))
+}
+
+fn share(n: u32, of: u32) -> String {
+    if of > 0 {
+        format!("{:.0}%", f64::from(n) * 100.0 / f64::from(of))
+    } else {
+        "–".to_owned()
+    }
 }
 
 fn pain_legend(events: &[PlanEvent]) -> Vec<(&'static str, &'static str)> {
@@ -265,17 +368,7 @@ fn counts_table(
         rows: counts
             .iter()
             .take(12)
-            .map(|(code, n)| {
-                vec![
-                    code.replace('_', " "),
-                    n.to_string(),
-                    if of > 0 {
-                        format!("{:.0}%", f64::from(*n) * 100.0 / f64::from(of))
-                    } else {
-                        "–".to_owned()
-                    },
-                ]
-            })
+            .map(|(code, n)| vec![body_map::region_words(code), n.to_string(), share(*n, of)])
             .collect(),
         empty: "None reported.",
     }
@@ -430,12 +523,7 @@ pub async fn patient_page(
         pain_chart: pain_figure(&t, &ev)?,
         events: ev,
         daily: daily_table(&t)?,
-        medication_chart: figure(
-            "medication-chart",
-            "Medication: doses taken per day (bars, left axis) and morphine milligram equivalents per day (line, right axis)",
-            vec![("sw-mean", "doses taken"), ("sw-stop", "MME per day")],
-            charts::medication(&t, "medication-chart-caption"),
-        )?,
+        medication_chart: medication_figure(&t, &plan)?,
         adherence: adherence_table(&t)?,
         exercise_chart: figure(
             "exercise-chart",
@@ -458,13 +546,7 @@ pub async fn patient_page(
         )?,
         peg: peg_table(&t)?,
         interventions: interventions_table(&t)?,
-        regions: counts_table(
-            "regions",
-            "Pain locations reported in this range",
-            "Body region",
-            &locations.regions,
-            locations.entries,
-        )?,
+        regions: body_map_figure(&locations)?,
         qualities: counts_table(
             "qualities",
             "Pain qualities reported in this range",
