@@ -25,6 +25,8 @@ mod m20251205_000019_document_touch_trigger;
 mod m20251205_000020_pain_window_index;
 mod m20251205_000021_care_plan_projection;
 mod m20261207_000022_alert_currency;
+mod m20261207_000023_reminders;
+mod m20261207_000024_push_subscriptions;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20251205_000020_pain_window_index::Migration),
             Box::new(m20251205_000021_care_plan_projection::Migration),
             Box::new(m20261207_000022_alert_currency::Migration),
+            Box::new(m20261207_000023_reminders::Migration),
+            Box::new(m20261207_000024_push_subscriptions::Migration),
         ]
     }
 }

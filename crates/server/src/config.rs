@@ -200,6 +200,8 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// The Prometheus metrics listener.
     pub metrics: crate::metrics::MetricsConfig,
+    /// Patient reminders and Web Push.
+    pub reminders: crate::reminders::RemindersConfig,
 }
 
 impl Default for Config {
@@ -217,6 +219,7 @@ impl Default for Config {
             delivery: crate::outbox::DeliveryConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            reminders: crate::reminders::RemindersConfig::default(),
         }
     }
 }

@@ -17,7 +17,8 @@ use crate::domain::{PatientId, TokenId, UserId};
 use crate::entity::{
     alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents, entry_issues,
     exercise_sessions, invitations, medication_intakes, missed_logging_checks, pain_entries,
-    patients, peer_sync_states, peg_checkins, users, wellbeing_entries,
+    patients, peer_sync_states, peg_checkins, push_subscriptions, reminders, users,
+    wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -91,6 +92,16 @@ pub async fn erase_patient(
     // Its `alerted_since` is the day of the patient's last entry.
     missed_logging_checks::Entity::delete_many()
         .filter(missed_logging_checks::Column::PatientId.eq(pid))
+        .exec(&txn)
+        .await?;
+    // Reminder schedules say when the patient takes medication; push endpoints identify
+    // their browsers.
+    reminders::Entity::delete_many()
+        .filter(reminders::Column::PatientId.eq(pid))
+        .exec(&txn)
+        .await?;
+    push_subscriptions::Entity::delete_many()
+        .filter(push_subscriptions::Column::PatientId.eq(pid))
         .exec(&txn)
         .await?;
 

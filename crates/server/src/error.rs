@@ -43,6 +43,24 @@ pub enum ApiError {
     /// 409 `conflict`: a unique value is taken (the message says which kind).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// 400 with a rule-specific `code` (e.g. `reminder_time_invalid`): a field broke a
+    /// rule that clients switch on. The message is our own text, never the input.
+    #[error("rejected: {code}")]
+    Rejected {
+        /// The stable code.
+        code: &'static str,
+        /// What the rule is.
+        message: &'static str,
+    },
+    /// 409 with a rule-specific `code` (e.g. `reminder_limit_reached`): a per-account
+    /// limit is reached.
+    #[error("limit reached: {code}")]
+    LimitReached {
+        /// The stable code.
+        code: &'static str,
+        /// What the limit is.
+        message: &'static str,
+    },
     /// 413 `payload_too_large`.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -90,7 +108,8 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::LimitReached { .. } => StatusCode::CONFLICT,
+            ApiError::Rejected { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -111,6 +130,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Rejected { code, .. } | ApiError::LimitReached { code, .. } => code,
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -132,6 +152,9 @@ impl ApiError {
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed".into(),
             ApiError::Conflict(what) => format!("{what} already exists"),
+            ApiError::Rejected { message, .. } | ApiError::LimitReached { message, .. } => {
+                (*message).to_owned()
+            }
             ApiError::PayloadTooLarge => "request body too large".into(),
             ApiError::UnsupportedMediaType => "expected Content-Type: application/json".into(),
             ApiError::RateLimited { .. } => "too many attempts, try again later".into(),

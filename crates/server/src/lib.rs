@@ -33,6 +33,7 @@ pub mod hub;
 pub mod metrics;
 pub mod outbox;
 pub mod projection;
+pub mod reminders;
 pub mod serve_lock;
 pub mod server;
 pub mod state;

@@ -67,6 +67,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = timers_stopped.await;
         },
     ));
+    // Patient reminders: claimed per occurrence in the database, like the alert timers.
+    let (reminders_stop, reminders_stopped) = tokio::sync::oneshot::channel::<()>();
+    let reminders = tokio::spawn(paindiary_server::reminders::timer::run_periodically(
+        state.clone(),
+        async move {
+            let _ = reminders_stopped.await;
+        },
+    ));
     let running = server::run(listener, state, shutdown);
     tokio::pin!(running);
     tokio::select! {
@@ -81,6 +89,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let _ = timers_stop.send(());
     let _ = timers.await;
+    let _ = reminders_stop.send(());
+    let _ = reminders.await;
     Ok(())
 }
 

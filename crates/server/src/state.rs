@@ -34,6 +34,8 @@ pub struct AppState {
     pub hashing: Arc<crate::auth::password::HashGate>,
     /// The delivery channels and the worker's wake-up signal.
     pub outbox: Arc<crate::outbox::Outbox>,
+    /// The VAPID key pair Web Push reminders are signed with.
+    pub vapid: Arc<crate::reminders::push::Vapid>,
 }
 
 /// Why the state could not be built.
@@ -48,6 +50,9 @@ pub enum StateError {
     /// The delivery channels could not be set up.
     #[error("delivery: {0}")]
     Delivery(#[from] crate::outbox::ChannelSetupError),
+    /// The VAPID key could not be loaded or generated.
+    #[error("reminders: {0}")]
+    Vapid(#[from] crate::reminders::push::VapidError),
 }
 
 impl AppState {
@@ -64,6 +69,10 @@ impl AppState {
                 .await?;
         let outbox = crate::outbox::Outbox::new(&config.delivery, &config.data_dir)?;
         let writer = db::connect_writer(&config, &db).await?;
+        let vapid = Arc::new(crate::reminders::push::Vapid::load_or_generate(
+            &config.reminders,
+            &config.data_dir,
+        )?);
         Ok(Self {
             db,
             writer,
@@ -73,6 +82,7 @@ impl AppState {
             dummy_password_hash: Arc::from(dummy),
             hashing,
             outbox,
+            vapid,
         })
     }
 

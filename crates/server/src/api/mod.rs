@@ -15,6 +15,7 @@ mod extract;
 mod health;
 mod me;
 mod patients;
+pub mod reminders;
 mod session;
 
 use axum::Router;
@@ -38,6 +39,26 @@ pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
         .route("/me", get(me::me))
         .route("/me/devices", get(me::devices))
         .route("/me/devices/{id}", delete(me::revoke_device))
+        .route(
+            "/me/reminders",
+            get(reminders::list_mine).post(reminders::create),
+        )
+        .route(
+            "/me/reminders/{id}",
+            get(reminders::get_mine)
+                .put(reminders::update)
+                .delete(reminders::delete),
+        )
+        .route(
+            "/me/push-subscriptions",
+            get(reminders::list_subscriptions).post(reminders::register_subscription),
+        )
+        .route(
+            "/me/push-subscriptions/{id}",
+            delete(reminders::delete_subscription),
+        )
+        .route("/push/vapid-public-key", get(reminders::vapid_public_key))
+        .route("/patients/{id}/reminders", get(reminders::list_for_patient))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/patients", post(admin::create_patient))
         .route("/admin/patients/{id}", delete(admin::erase_patient))

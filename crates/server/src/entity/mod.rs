@@ -26,6 +26,8 @@ pub mod pain_entries;
 pub mod patients;
 pub mod peer_sync_states;
 pub mod peg_checkins;
+pub mod push_subscriptions;
+pub mod reminders;
 pub mod users;
 pub mod web_sessions;
 pub mod wellbeing_entries;

@@ -213,6 +213,12 @@ impl Outbox {
         }
     }
 
+    /// The shared HTTP client (webhooks, web push): one connection pool, the operator's
+    /// trusted roots, and a resolver that refuses non-public addresses unless allowed.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The webhook targets the operator allows (checked again at every send).
     pub fn webhook_targets(&self) -> TargetPolicy {
         self.targets

@@ -1,4 +1,4 @@
-//! The notification outbox: deliveries (emails, webhooks) enqueued in the same
+//! The notification outbox: deliveries (emails, webhooks, web push) enqueued in the same
 //! transaction as the alert change that owes them, so none is lost or sent for a change
 //! that rolled back.
 //!
@@ -30,6 +30,9 @@ pub enum Channel {
     Email,
     /// An HTTP POST to the clinic's webhook.
     Webhook,
+    /// A Web Push message to a patient's push subscription (the recipient is the
+    /// subscription id).
+    WebPush,
 }
 
 impl Channel {
@@ -38,6 +41,7 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Webhook => "webhook",
+            Self::WebPush => "web_push",
         }
     }
 }
@@ -53,6 +57,8 @@ pub enum DeliveryKind {
     AlertEscalated,
     /// The daily digest of info-level alerts for one clinician.
     Digest,
+    /// A patient's own reminder (log pain, take medication, exercise).
+    Reminder,
 }
 
 impl DeliveryKind {
@@ -63,6 +69,7 @@ impl DeliveryKind {
             Self::AlertRepeat => "alert_repeat",
             Self::AlertEscalated => "alert_escalated",
             Self::Digest => "digest",
+            Self::Reminder => "reminder",
         }
     }
 }

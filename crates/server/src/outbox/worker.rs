@@ -101,6 +101,9 @@ pub async fn send(state: &AppState, claimed: &Claimed, now: DateTime<Utc>) -> Ou
     let clinic_details = settings.as_ref().is_some_and(|s| s.include_details);
     let public_url = &state.config.public_url;
     let outbox = &state.outbox;
+    if row.kind == "reminder" {
+        return crate::reminders::deliver(state, row, now).await;
+    }
     let message_kind = match row.kind.as_str() {
         "alert_opened" => Some(AlertMessageKind::Opened),
         "alert_repeat" => Some(AlertMessageKind::Repeat),
