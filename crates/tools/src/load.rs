@@ -192,7 +192,12 @@ fn mixed_entry(k: usize, minutes_ago: i64, tz: chrono_tz::Tz) -> Entry {
         }),
         1 | 5 => Entry::Medication(MedicationIntake {
             meta,
-            drug: if k % 8 == 1 { "pregabalin" } else { "oxycodone" }.into(),
+            drug: if k % 8 == 1 {
+                "pregabalin"
+            } else {
+                "oxycodone"
+            }
+            .into(),
             rxnorm: None,
             amount: if k % 8 == 1 { 75.0 } else { 5.0 },
             unit: "mg".into(),
@@ -646,7 +651,10 @@ pub(crate) async fn enrol_patients(
         let state = state.clone();
         let display_code = format!("{initial}{}-{i}", &run[..6]);
         let email = format!("{label}-{}-{i}@example.invalid", &run[..8]);
-        let tz = zones.get(i % zones.len().max(1)).copied().unwrap_or(PHONE_TZ);
+        let tz = zones
+            .get(i % zones.len().max(1))
+            .copied()
+            .unwrap_or(PHONE_TZ);
         tasks.spawn(async move {
             let display_code = DisplayCode::parse(&display_code)?;
             let stored_code = display_code.as_str().to_owned();

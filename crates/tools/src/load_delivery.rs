@@ -400,17 +400,16 @@ async fn create_accounts(
         },
     )
     .await?;
-    let enrolled =
-        crate::load::enrol_patients(
-            state,
-            clinic.id,
-            Some(physician.id),
-            "delivery",
-            &run,
-            n,
-            &[TZ],
-        )
-            .await?;
+    let enrolled = crate::load::enrol_patients(
+        state,
+        clinic.id,
+        Some(physician.id),
+        "delivery",
+        &run,
+        n,
+        &[TZ],
+    )
+    .await?;
     Ok(enrolled
         .into_iter()
         .map(|p| (p.display_code, p.patient, p.token))
