@@ -178,6 +178,26 @@ struct DigestHtml<'a> {
     footer: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/reminder.html")]
+struct ReminderHtml<'a> {
+    title: &'a str,
+    link: &'a str,
+}
+
+/// Renders a patient's reminder email: its title and a link to the app, nothing from the
+/// diary (`title` is the reminder kind's fixed wording, `link` the app's URL).
+pub fn reminder_email(title: &str, link: &str) -> RenderedEmail {
+    RenderedEmail {
+        subject: format!("Paindiary: {title}"),
+        text: format!(
+            "{title}.\n\nOpen Paindiary: {link}\n\n\
+             You set this reminder yourself; change or turn it off in the app.\n"
+        ),
+        html: html_body(&ReminderHtml { title, link }),
+    }
+}
+
 /// Renders an HTML body; a template that cannot be written (only a formatting error of
 /// a value, which these fields cannot produce) leaves the HTML part empty rather than
 /// losing the message: the plain-text part carries the same content.

@@ -502,22 +502,7 @@ pub fn app_link(config: &crate::config::Config) -> String {
 
 /// The reminder email: the title and a link, nothing from the diary.
 pub fn reminder_email(kind: ReminderKind, link: &str) -> RenderedEmail {
-    let title = kind.title();
-    let text = format!(
-        "{title}.\n\nOpen Paindiary: {link}\n\n\
-         You set this reminder yourself; change or turn it off in the app.\n"
-    );
-    let link_html = render::html_escape(link);
-    let html = format!(
-        "<!doctype html><html><body><p>{title}.</p>\
-         <p><a href=\"{link_html}\">Open Paindiary</a></p>\
-         <p>You set this reminder yourself; change or turn it off in the app.</p></body></html>"
-    );
-    RenderedEmail {
-        subject: format!("Paindiary: {title}"),
-        text,
-        html,
-    }
+    render::reminder_email(kind.title(), link)
 }
 
 /// Sends one reminder delivery of the outbox (called by the delivery worker). A reminder
