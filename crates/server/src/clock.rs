@@ -44,3 +44,28 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// Runs `tick` every `every_secs` seconds (never when zero) until `stop` resolves. A tick
+/// that overruns delays the next one instead of bunching the missed ones together. The
+/// server's periodic timers (alert repeats and digests, patient reminders) share this.
+pub async fn run_every<F, Fut>(
+    every_secs: u64,
+    stop: impl std::future::Future<Output = ()>,
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if every_secs == 0 {
+        return;
+    }
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every_secs));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = interval.tick() => tick().await,
+        }
+    }
+}

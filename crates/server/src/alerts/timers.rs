@@ -58,32 +58,25 @@ pub async fn tick(state: &AppState, now: DateTime<Utc>) -> Result<TickReport, Db
 
 /// Calls [`tick`] every `alerts.tick_interval_secs` until `stop` resolves.
 pub async fn run_periodically(state: AppState, stop: impl std::future::Future<Output = ()>) {
-    let secs = state.config.alerts.tick_interval_secs;
-    if secs == 0 {
-        return;
-    }
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(secs));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = interval.tick() => {
-                let now = state.clock.now();
-                match tick(&state, now).await {
-                    Ok(report) if report != TickReport::default() => tracing::info!(
-                        repeated = report.repeated,
-                        escalated = report.escalated,
-                        missed = report.missed,
-                        digests = report.digests,
-                        "alert timers fired"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "alert timers failed; retrying next tick"),
-                }
+    let state = &state;
+    crate::clock::run_every(
+        state.config.alerts.tick_interval_secs,
+        stop,
+        || async move {
+            match tick(state, state.clock.now()).await {
+                Ok(report) if report != TickReport::default() => tracing::info!(
+                    repeated = report.repeated,
+                    escalated = report.escalated,
+                    missed = report.missed,
+                    digests = report.digests,
+                    "alert timers fired"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "alert timers failed; retrying next tick"),
             }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 async fn due(

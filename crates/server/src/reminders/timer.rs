@@ -227,30 +227,23 @@ async fn logged_pain_before(
 
 /// Calls [`tick`] every `reminders.tick_interval_secs` until `stop` resolves.
 pub async fn run_periodically(state: AppState, stop: impl std::future::Future<Output = ()>) {
-    let secs = state.config.reminders.tick_interval_secs;
-    if secs == 0 {
-        return;
-    }
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(secs));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = interval.tick() => {
-                let now = state.clock.now();
-                match tick(&state, now).await {
-                    Ok(r) if r != TickReport::default() => tracing::info!(
-                        sent = r.sent,
-                        skipped_logged = r.skipped_logged,
-                        skipped_late = r.skipped_late,
-                        deliveries = r.deliveries,
-                        "reminders fired"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "reminder timer failed; retrying next tick"),
-                }
+    let state = &state;
+    crate::clock::run_every(
+        state.config.reminders.tick_interval_secs,
+        stop,
+        || async move {
+            match tick(state, state.clock.now()).await {
+                Ok(r) if r != TickReport::default() => tracing::info!(
+                    sent = r.sent,
+                    skipped_logged = r.skipped_logged,
+                    skipped_late = r.skipped_late,
+                    deliveries = r.deliveries,
+                    "reminders fired"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reminder timer failed; retrying next tick"),
             }
-        }
-    }
+        },
+    )
+    .await;
 }
