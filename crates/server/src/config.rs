@@ -1,9 +1,12 @@
-//! Typed configuration, layered: built-in defaults, then an optional TOML file, then
-//! `PAINDIARY_*` environment variables.
+//! Typed configuration, layered by the `config` crate: built-in defaults (serde's
+//! `default` on every section), then an optional TOML file, then `PAINDIARY_*`
+//! environment variables.
 //!
 //! Environment names map onto the TOML structure: `PAINDIARY_LISTEN` sets `listen`,
 //! and a double underscore descends into a table, so `PAINDIARY_AUTH__WEB_TOKEN_TTL_HOURS`
-//! sets `[auth] web_token_ttl_hours`. The loaded `Config` is passed around explicitly
+//! sets `[auth] web_token_ttl_hours`. An environment value stays a string until the field
+//! it sets asks for a number or a boolean, so a digits-only secret (an SMTP password of
+//! `12345678`) loads as the string it is. The loaded `Config` is passed around explicitly
 //! (inside `AppState`); there is no global.
 
 use std::net::SocketAddr;
@@ -244,19 +247,21 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
-                    path: path.to_owned(),
-                    message: e.message().to_owned(),
-                })?
-            }
-            None => toml::Table::new(),
-        };
+        let mut layers = config::Config::builder();
+        if let Some(path) = file {
+            // Read here rather than by `config::File`, so a missing or unreadable file and
+            // a syntax error stay two errors that name the file.
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.message().to_owned(),
+            })?;
+            layers = layers.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        let mut vars = config::Map::new();
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -265,13 +270,25 @@ impl Config {
             if key == "CONFIG" || key.starts_with("TEST_") {
                 continue;
             }
-            let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
-            set_path(&mut table, &path, env_value(&value))
-                .map_err(|()| ConfigError::EnvShape(name.clone()))?;
+            if key.is_empty() || key.split("__").any(str::is_empty) {
+                return Err(ConfigError::EnvShape(name));
+            }
+            vars.insert(name, value);
         }
-        // Serde's message names the offending key (and for type errors the expected
-        // type), not the secret value, so it is safe to surface.
-        Config::deserialize(toml::Value::Table(table))
+        let layers = layers
+            .add_source(
+                config::Environment::with_prefix("PAINDIARY")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(vars)),
+            )
+            .build()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        // The messages name the offending key (and for type errors the expected type);
+        // secrets are strings, which every string value fits, so no secret value reaches
+        // a type error's message.
+        layers
+            .try_deserialize::<Config>()
             .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
@@ -292,37 +309,6 @@ impl Config {
                 }
             }
             None => DatabaseKind::Sqlite(self.data_dir.join("paindiary.db")),
-        }
-    }
-}
-
-/// Environment values are strings; numbers and booleans are recognised so they can set
-/// numeric and boolean keys. No string-typed key of ours takes a purely numeric value.
-fn env_value(raw: &str) -> toml::Value {
-    if let Ok(i) = raw.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if raw == "true" || raw == "false" {
-        toml::Value::Boolean(raw == "true")
-    } else {
-        toml::Value::String(raw.to_owned())
-    }
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), ()> {
-    match path {
-        [] => Err(()),
-        [last] => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(inner) => set_path(inner, rest, value),
-                _ => Err(()),
-            }
         }
     }
 }
@@ -377,5 +363,55 @@ mod tests {
         );
         let err = Config::load_from(None, env(&[("PAINDIARY_NOPE", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"));
+    }
+
+    #[test]
+    fn digits_only_secrets_stay_strings_and_numbers_still_parse() {
+        let cfg = Config::load_from(
+            None,
+            env(&[
+                ("PAINDIARY_DELIVERY__MAIL__PASSWORD", "12345678"),
+                ("PAINDIARY_DELIVERY__MAIL__USERNAME", "007"),
+                ("PAINDIARY_DELIVERY__MAIL__HOST", "127.0.0.1"),
+                ("PAINDIARY_DELIVERY__MAIL__PORT", "2525"),
+                ("PAINDIARY_DELIVERY__WEBHOOK_ALLOW_HTTP", "true"),
+                ("PAINDIARY_AUTH__LOGIN_MAX_FAILURES", "9"),
+            ]),
+        )
+        .unwrap();
+        let mail = &cfg.delivery.mail;
+        assert_eq!(
+            mail.password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("12345678".to_owned())
+        );
+        assert_eq!(mail.username.as_deref(), Some("007"));
+        assert_eq!(mail.port, Some(2525));
+        assert!(cfg.delivery.webhook_allow_http);
+        assert_eq!(cfg.auth.login_max_failures, 9);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_a_bad_file_names_the_file() {
+        let err = Config::load_from(
+            None,
+            env(&[("PAINDIARY_AUTH__LOGIN_MAX_FAILURES", "many")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("login_max_failures"), "{err}");
+        assert!(matches!(
+            Config::load_from(None, env(&[("PAINDIARY_AUTH____X", "1")])),
+            Err(ConfigError::EnvShape(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "listen = [").unwrap();
+        assert!(matches!(
+            Config::load_from(Some(&file), env(&[])),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Config::load_from(Some(&dir.path().join("missing.toml")), env(&[])),
+            Err(ConfigError::Read { .. })
+        ));
     }
 }
