@@ -12,9 +12,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
+use cookie::{Cookie, SameSite};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{Nav, WebError, page};
@@ -64,8 +66,9 @@ impl WebUser {
     }
 }
 
+/// Token comparison whose time does not depend on where the bytes differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(a.ct_eq(b))
 }
 
 fn csrf_for(secret: &str) -> String {
@@ -78,24 +81,22 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name && !v.is_empty()).then(|| v.to_owned())
-        })
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, clear: bool) -> Option<HeaderValue> {
-    let secure = if super::secure_cookies(&state.config) {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = if clear { "; Max-Age=0" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict{secure}{max_age}"
-    ))
-    .ok()
+    let mut built = Cookie::build((name, value))
+        .path("/dashboard")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(super::secure_cookies(&state.config));
+    if clear {
+        built = built.max_age(cookie::time::Duration::ZERO);
+    }
+    HeaderValue::from_str(&built.build().to_string()).ok()
 }
 
 /// Not signed in: to the login form, carrying the page asked for (`next`, a local path
