@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
@@ -100,6 +100,25 @@ impl TopAlert {
     }
 }
 
+/// Patients per last-entry query (five subqueries each; well under both backends'
+/// bound-parameter limits).
+const LAST_ENTRY_BATCH: usize = 1000;
+
+/// `(SELECT MAX(recorded_at) FROM <entries> WHERE patient_id = patients.id AND NOT
+/// deleted)`: the patient's latest live entry of one kind, as a correlated subquery that
+/// both backends answer with one seek of the `(patient_id, deleted, recorded_at)` index.
+fn latest_live<E: EntityTrait>(entries: E) -> Expr {
+    let table = Alias::new(entries.table_name());
+    let col = |name: &str| Expr::col((table.clone(), Alias::new(name)));
+    Query::select()
+        .expr(Func::max(col("recorded_at")))
+        .from(table.clone())
+        .and_where(col("patient_id").equals((patients::Entity, patients::Column::Id)))
+        .and_where(col("deleted").eq(false))
+        .to_owned()
+        .into()
+}
+
 /// Summaries of `rows` as of `now`: patients with unresolved alerts first, in the triage
 /// order of their most urgent alert, then the others by display code. Prescriptions come from the care-plan projection.
 pub async fn summarise(
@@ -114,7 +133,7 @@ pub async fn summarise(
     let today: HashMap<Uuid, NaiveDate> = rows
         .iter()
         .map(|p| {
-            let tz: Tz = p.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let tz: Tz = p.zone();
             (p.id, now.with_timezone(&tz).date_naive())
         })
         .collect();
@@ -152,36 +171,37 @@ pub async fn summarise(
         teams.entry(p).or_default().push(u);
     }
 
-    // Last entry of any kind: one grouped query per table.
+    // Last live entry of any kind: per patient, one index seek in each entry table
+    // (migration 000028), all in one query. A grouped MAX over the tables read every
+    // entry a patient ever logged.
+    type LastRow = (
+        Uuid,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
     let mut last: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
-    macro_rules! last_of {
-        ($m:ident) => {{
-            let found: Vec<(Uuid, Option<DateTime<Utc>>)> = $m::Entity::find()
-                .select_only()
-                .column($m::Column::PatientId)
-                .column_as(
-                    Expr::from(Func::max(Expr::col($m::Column::RecordedAt))),
-                    "last",
-                )
-                .filter($m::Column::PatientId.is_in(ids.clone()))
-                .filter($m::Column::Deleted.eq(false))
-                .group_by($m::Column::PatientId)
-                .into_tuple()
-                .all(conn)
-                .await?;
-            for (p, at) in found {
-                if let Some(at) = at {
-                    let e = last.entry(p).or_insert(at);
-                    *e = (*e).max(at);
-                }
+    for batch in ids.chunks(LAST_ENTRY_BATCH) {
+        let found: Vec<LastRow> = patients::Entity::find()
+            .select_only()
+            .column(patients::Column::Id)
+            .expr_as(latest_live(pain_entries::Entity), "pain")
+            .expr_as(latest_live(medication_intakes::Entity), "medication")
+            .expr_as(latest_live(exercise_sessions::Entity), "exercise")
+            .expr_as(latest_live(wellbeing_entries::Entity), "wellbeing")
+            .expr_as(latest_live(peg_checkins::Entity), "checkin")
+            .filter(patients::Column::Id.is_in(batch.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (p, a, b, c, d, e) in found {
+            if let Some(at) = [a, b, c, d, e].into_iter().flatten().max() {
+                last.insert(p, at);
             }
-        }};
+        }
     }
-    last_of!(pain_entries);
-    last_of!(medication_intakes);
-    last_of!(exercise_sessions);
-    last_of!(wellbeing_entries);
-    last_of!(peg_checkins);
 
     // Daily pain means of the last 14 days, every patient at once.
     use pain_entries::Column as P;
