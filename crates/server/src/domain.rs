@@ -293,6 +293,13 @@ impl TimeZoneName {
     }
 }
 
+/// The zone of a name read back from the database. Names are checked by
+/// [`TimeZoneName::parse`] before they are stored, so the UTC fallback covers only a row
+/// written by hand, and keeps a page or a timer working for it.
+pub fn stored_zone(name: &str) -> chrono_tz::Tz {
+    name.parse().unwrap_or(chrono_tz::UTC)
+}
+
 /// A non-empty display name (trimmed, at most 200 characters).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -214,10 +214,7 @@ pub async fn evaluate_many(
             }
             prn_limits = plan.prn_limits.clone();
         }
-        let tz = patient
-            .timezone
-            .parse::<chrono_tz::Tz>()
-            .unwrap_or(chrono_tz::UTC);
+        let tz = patient.zone();
         let today = request.now.with_timezone(&tz).date_naive();
         let recent_days: Vec<NaiveDate> = (0..request.recent)
             .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))

@@ -117,10 +117,7 @@ struct Checked {
 
 impl Checked {
     fn new(row: DueRow, now: DateTime<Utc>) -> Self {
-        let tz = row
-            .timezone
-            .parse::<chrono_tz::Tz>()
-            .unwrap_or(chrono_tz::UTC);
+        let tz = crate::domain::stored_zone(&row.timezone);
         let today = now.with_timezone(&tz).date_naive();
         // A zone without a next midnight (end of the calendar) is checked a day later.
         let next = next_midnight(tz, today).unwrap_or(now + chrono::Duration::days(1));

@@ -56,7 +56,7 @@ pub async fn diary_patient(
 
 /// The patient's local today.
 pub fn local_today(state: &AppState, patient: &patients::Model) -> NaiveDate {
-    let tz: Tz = patient.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: Tz = patient.zone();
     state.clock.now().with_timezone(&tz).date_naive()
 }
 

@@ -28,3 +28,10 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The patient's time zone (see [`crate::domain::stored_zone`]).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        crate::domain::stored_zone(&self.timezone)
+    }
+}

@@ -465,7 +465,7 @@ pub async fn patient_page(
     .await?;
     let today = local_today(&state, &patient);
     let (from, to) = resolve_range(today, bounded_day(range.from)?, bounded_day(range.to)?)?;
-    let tz: Tz = patient.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: Tz = patient.zone();
     let (plan, history) = trends::care_plan_with_history(&state.db, patient.id)
         .await
         .map_err(ApiError::internal)?;
@@ -609,7 +609,7 @@ pub async fn visit_summary(
     .await?;
     let to = local_today(&state, &patient);
     let from = to - Duration::days(29);
-    let tz: Tz = patient.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: Tz = patient.zone();
     let (plan, history) = trends::care_plan_with_history(&state.db, patient.id)
         .await
         .map_err(ApiError::internal)?;
