@@ -385,28 +385,50 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads the definite string of major type 2 or 3 at `offset`, unchecked UTF-8; for a
-    /// text, `text_offset` is where the whole text began and `text_so_far` its bytes
-    /// before this chunk.
-    fn string(
+    /// Reads the definite byte string at `offset`.
+    fn bytes(&mut self, offset: usize) -> Result<&'a [u8], CborError> {
+        match self.d.bytes() {
+            Ok(body) => Ok(body),
+            // Its head or body runs past the input: say which, and what was declared.
+            Err(_) => {
+                let len = self.string_len(offset)?;
+                self.string_body(offset, len)
+            }
+        }
+    }
+
+    /// Reads the definite text string at `offset`; `text_offset` is where the whole text
+    /// began and `text_so_far` how many of its bytes came before this chunk.
+    fn text(
         &mut self,
         offset: usize,
-        major: u8,
         text_offset: usize,
         text_so_far: usize,
-    ) -> Result<&'a [u8], CborError> {
-        let len = self.string_len(offset)?;
-        if major == 3 {
-            self.check_text_len(text_offset, to_u64(text_so_far).saturating_add(len))?;
-        }
-        self.string_body(offset, len)
+    ) -> Result<&'a str, CborError> {
+        let text = match self.d.str() {
+            Ok(text) => text,
+            // Read it again to report the first of: over the length limit, past the
+            // input, not UTF-8 (the length is checked before the body is looked at).
+            Err(_) => {
+                let len = self.string_len(offset)?;
+                self.check_text_len(text_offset, to_u64(text_so_far).saturating_add(len))?;
+                let body = self.string_body(offset, len)?;
+                std::str::from_utf8(body).map_err(|_| CborError::InvalidUtf8 { offset })?
+            }
+        };
+        self.check_text_len(text_offset, to_u64(text_so_far.saturating_add(text.len())))?;
+        Ok(text)
     }
 
     /// Reads the chunks of the indefinite-length string of major type 2 or 3 at `offset`,
-    /// up to and including its break byte.
-    fn chunks(&mut self, offset: usize, major: u8) -> Result<Vec<u8>, CborError> {
+    /// up to and including its break byte, handing each chunk's offset to `chunk`.
+    fn chunks(
+        &mut self,
+        offset: usize,
+        major: u8,
+        mut chunk: impl FnMut(&mut Self, usize) -> Result<(), CborError>,
+    ) -> Result<(), CborError> {
         self.d.set_position(offset + 1);
-        let mut out = Vec::new();
         while !self.at_break()? {
             let chunk_offset = self.d.position();
             let initial = self.peek()?;
@@ -427,17 +449,10 @@ impl<'a> Reader<'a> {
                         offset: chunk_offset,
                     });
                 }
-                _ => {}
+                _ => chunk(self, chunk_offset)?,
             }
-            let chunk = self.string(chunk_offset, major, offset, out.len())?;
-            if major == 3 && std::str::from_utf8(chunk).is_err() {
-                return Err(CborError::InvalidUtf8 {
-                    offset: chunk_offset,
-                });
-            }
-            out.extend_from_slice(chunk);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes one item nested inside `depth` containers.
@@ -458,20 +473,24 @@ impl<'a> Reader<'a> {
                     u64::try_from(-1 - value).unwrap_or(u64::MAX),
                 ))
             }
-            (2, 31) => Ok(CborValue::Bytes(self.chunks(offset, 2)?)),
-            (2, _) => Ok(CborValue::Bytes(
-                self.string(offset, 2, offset, 0)?.to_vec(),
-            )),
-            // Every chunk is valid UTF-8, so their concatenation is too.
-            (3, 31) => String::from_utf8(self.chunks(offset, 3)?)
-                .map(CborValue::Text)
-                .map_err(|_| CborError::InvalidUtf8 { offset }),
-            (3, _) => {
-                let body = self.string(offset, 3, offset, 0)?;
-                std::str::from_utf8(body)
-                    .map(|text| CborValue::Text(text.to_owned()))
-                    .map_err(|_| CborError::InvalidUtf8 { offset })
+            (2, 31) => {
+                let mut bytes = Vec::new();
+                self.chunks(offset, 2, |r, at| {
+                    bytes.extend_from_slice(r.bytes(at)?);
+                    Ok(())
+                })?;
+                Ok(CborValue::Bytes(bytes))
             }
+            (2, _) => Ok(CborValue::Bytes(self.bytes(offset)?.to_vec())),
+            (3, 31) => {
+                let mut text = String::new();
+                self.chunks(offset, 3, |r, at| {
+                    text.push_str(r.text(at, offset, text.len())?);
+                    Ok(())
+                })?;
+                Ok(CborValue::Text(text))
+            }
+            (3, _) => Ok(CborValue::Text(self.text(offset, offset, 0)?.to_owned())),
             (4, _) => {
                 let len = self.read(Decoder::array)?;
                 let inner = self.check_depth(offset, depth)?;
