@@ -399,6 +399,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the definite text string at `offset`; `text_offset` is where the whole text
     /// began and `text_so_far` how many of its bytes came before this chunk.
+    #[inline(always)]
     fn text(
         &mut self,
         offset: usize,
@@ -407,17 +408,25 @@ impl<'a> Reader<'a> {
     ) -> Result<&'a str, CborError> {
         let text = match self.d.str() {
             Ok(text) => text,
-            // Read it again to report the first of: over the length limit, past the
-            // input, not UTF-8 (the length is checked before the body is looked at).
-            Err(_) => {
-                let len = self.string_len(offset)?;
-                self.check_text_len(text_offset, to_u64(text_so_far).saturating_add(len))?;
-                let body = self.string_body(offset, len)?;
-                std::str::from_utf8(body).map_err(|_| CborError::InvalidUtf8 { offset })?
-            }
+            Err(_) => self.text_again(offset, text_offset, text_so_far)?,
         };
         self.check_text_len(text_offset, to_u64(text_so_far.saturating_add(text.len())))?;
         Ok(text)
+    }
+
+    /// Reads a text that minicbor refused again, to report the first of: over the length
+    /// limit, past the input, not UTF-8 (the length is checked before the body is read).
+    #[cold]
+    fn text_again(
+        &mut self,
+        offset: usize,
+        text_offset: usize,
+        text_so_far: usize,
+    ) -> Result<&'a str, CborError> {
+        let len = self.string_len(offset)?;
+        self.check_text_len(text_offset, to_u64(text_so_far).saturating_add(len))?;
+        let body = self.string_body(offset, len)?;
+        std::str::from_utf8(body).map_err(|_| CborError::InvalidUtf8 { offset })
     }
 
     /// Reads the chunks of the indefinite-length string of major type 2 or 3 at `offset`,
