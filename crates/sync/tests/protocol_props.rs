@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use paindiary_sync::ids::DocumentId;
+use paindiary_sync::protocol::cbor::{self, CborLimits, CborValue};
 use paindiary_sync::protocol::{
     DecodeError, Limits, Message, PeerId, PeerMetadata, RemoteHeads, StorageId,
 };
@@ -237,5 +238,19 @@ proptest! {
     fn generated_messages_round_trip(message in message()) {
         let frame = message.encode();
         prop_assert_eq!(Message::decode(&frame, &Limits::default()), Ok(message));
+    }
+
+    #[test]
+    fn encoded_messages_are_canonical_cbor(message in message()) {
+        // Definite lengths and shortest heads throughout, `type` first: re-encoding the
+        // decoded CBOR tree (which keeps map order) gives the same bytes back.
+        let frame = message.encode();
+        let tree = cbor::decode(&frame, &CborLimits::default()).unwrap();
+        prop_assert_eq!(cbor::encode(&tree), frame);
+        let CborValue::Map(entries) = tree else { panic!("not a map") };
+        prop_assert_eq!(
+            entries.first().map(|(key, _)| key),
+            Some(&CborValue::Text("type".into()))
+        );
     }
 }

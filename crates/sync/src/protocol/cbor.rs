@@ -1,4 +1,5 @@
-//! A small, strict CBOR (RFC 8949) reader and writer for the automerge-repo wire protocol.
+//! A strict CBOR (RFC 8949) reader and writer for the automerge-repo wire protocol, on
+//! minicbor's `Decoder` and `Encoder` (as automerge-repo-rs).
 //!
 //! The reader decodes one data item into a [`CborValue`] tree and enforces hard limits
 //! before it allocates anything: the input length, the nesting depth, the number of data
@@ -7,8 +8,14 @@
 //! their declared items in the remaining input. Trailing bytes after the top-level item
 //! are an error. Every failure is a [`CborError`] carrying the byte offset.
 //!
-//! The writer emits definite lengths with the shortest argument encoding, which is what
-//! cbor-x (the encoder of the JS automerge-repo) decodes.
+//! The writer (minicbor's [`Encoder`]) emits definite lengths with the shortest argument
+//! encoding, which is what cbor-x (the encoder of the JS automerge-repo) decodes.
+
+use std::convert::Infallible;
+
+use minicbor::data::{Int, Tag};
+use minicbor::encode::Error as EncodeError;
+use minicbor::{Decoder, Encoder};
 
 /// Nesting depth the decoder never exceeds, whatever [`CborLimits::max_depth`] says: the
 /// decoder is recursive, and this bounds its stack use.
@@ -214,19 +221,19 @@ pub fn decode(input: &[u8], limits: &CborLimits) -> Result<CborValue, CborError>
             max: limits.max_input_bytes,
         });
     }
-    let mut decoder = Decoder {
-        input,
-        pos: 0,
+    let mut reader = Reader {
+        d: Decoder::new(input),
         items: 0,
         max_items: limits.max_items,
         max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
         max_text_bytes: limits.max_text_bytes,
     };
-    let value = decoder.item(0)?;
-    if decoder.pos < input.len() {
+    let value = reader.item(0)?;
+    let end = reader.d.position();
+    if end < input.len() {
         return Err(CborError::TrailingBytes {
-            offset: decoder.pos,
-            count: input.len() - decoder.pos,
+            offset: end,
+            count: input.len() - end,
         });
     }
     Ok(value)
@@ -234,17 +241,12 @@ pub fn decode(input: &[u8], limits: &CborLimits) -> Result<CborValue, CborError>
 
 const BREAK: u8 = 0xff;
 
-/// The argument of an item's head.
-enum Arg {
-    /// A definite value or length.
-    Value(u64),
-    /// Additional information 31.
-    Indefinite,
-}
-
-struct Decoder<'a> {
-    input: &'a [u8],
-    pos: usize,
+/// Walks one input with minicbor's [`Decoder`], keeping the counts the limits need.
+///
+/// Each item's initial byte is looked at here first, so minicbor is only ever asked for the
+/// type that is there: its reads then fail only for want of input.
+struct Reader<'a> {
+    d: Decoder<'a>,
     items: usize,
     max_items: usize,
     max_depth: usize,
@@ -255,57 +257,38 @@ fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-impl<'a> Decoder<'a> {
+impl<'a> Reader<'a> {
     fn remaining(&self) -> usize {
-        self.input.len().saturating_sub(self.pos)
+        self.d.input().len().saturating_sub(self.d.position())
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CborError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.input.len())
-            .ok_or(CborError::UnexpectedEnd { offset: self.pos })?;
-        let slice = self
-            .input
-            .get(self.pos..end)
-            .ok_or(CborError::UnexpectedEnd { offset: self.pos })?;
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn byte(&mut self) -> Result<u8, CborError> {
-        let b = *self
-            .input
-            .get(self.pos)
-            .ok_or(CborError::UnexpectedEnd { offset: self.pos })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
+    /// The byte at the decoder's position, not consumed.
     fn peek(&self) -> Result<u8, CborError> {
-        self.input
-            .get(self.pos)
+        let offset = self.d.position();
+        self.d
+            .input()
+            .get(offset)
             .copied()
-            .ok_or(CborError::UnexpectedEnd { offset: self.pos })
+            .ok_or(CborError::UnexpectedEnd { offset })
     }
 
-    fn be<const N: usize>(&mut self) -> Result<[u8; N], CborError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+    /// Consumes a break byte if one is next.
+    fn at_break(&mut self) -> Result<bool, CborError> {
+        let found = self.peek()? == BREAK;
+        if found {
+            self.d.set_position(self.d.position() + 1);
+        }
+        Ok(found)
     }
 
-    /// Reads the argument that follows an initial byte with additional information `info`.
-    fn arg(&mut self, offset: usize, info: u8) -> Result<Arg, CborError> {
-        Ok(match info {
-            0..=23 => Arg::Value(u64::from(info)),
-            24 => Arg::Value(u64::from(self.byte()?)),
-            25 => Arg::Value(u64::from(u16::from_be_bytes(self.be()?))),
-            26 => Arg::Value(u64::from(u32::from_be_bytes(self.be()?))),
-            27 => Arg::Value(u64::from_be_bytes(self.be()?)),
-            28..=30 => return Err(CborError::ReservedAdditionalInfo { offset, info }),
-            _ => Arg::Indefinite,
+    /// Runs one minicbor read of an item whose initial byte was checked: it can fail only
+    /// because the input ends, at the position the decoder stopped at.
+    fn read<T>(
+        &mut self,
+        read: impl FnOnce(&mut Decoder<'a>) -> Result<T, minicbor::decode::Error>,
+    ) -> Result<T, CborError> {
+        read(&mut self.d).map_err(|_| CborError::UnexpectedEnd {
+            offset: self.d.position(),
         })
     }
 
@@ -351,19 +334,6 @@ impl<'a> Decoder<'a> {
         Ok(inner)
     }
 
-    /// Reads `len` bytes of a definite string whose head started at `offset`.
-    fn string_body(&mut self, offset: usize, len: u64) -> Result<&'a [u8], CborError> {
-        let remaining = self.remaining();
-        match usize::try_from(len) {
-            Ok(n) if n <= remaining => self.take(n),
-            _ => Err(CborError::LengthBeyondInput {
-                offset,
-                declared: len,
-                remaining,
-            }),
-        }
-    }
-
     fn check_text_len(&self, offset: usize, len: u64) -> Result<(), CborError> {
         if len > to_u64(self.max_text_bytes) {
             return Err(CborError::TextTooLong {
@@ -375,268 +345,259 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn text_chunk(&mut self, offset: usize, len: u64) -> Result<&'a str, CborError> {
-        self.check_text_len(offset, len)?;
+    /// Reads the head of the definite string at `offset` (additional information 0-27):
+    /// its declared length.
+    ///
+    /// minicbor reads a string's length only together with its body, and refuses a body
+    /// longer than the input without saying how long it was declared. The length must be
+    /// known first (to refuse a too-long text before reading it, and to report what was
+    /// declared), so the head is read by minicbor as an unsigned integer: the argument is
+    /// encoded the same way under every major type.
+    fn string_len(&mut self, offset: usize) -> Result<u64, CborError> {
+        let rest = self.d.input().get(offset..).unwrap_or_default();
+        let mut head = [0u8; 9];
+        let n = rest.len().min(head.len());
+        head[..n].copy_from_slice(&rest[..n]);
+        head[0] &= 0x1f;
+        let mut d = Decoder::new(&head[..n]);
+        let len = d.u64().map_err(|_| CborError::UnexpectedEnd {
+            offset: offset + d.position(),
+        })?;
+        self.d.set_position(offset + d.position());
+        Ok(len)
+    }
+
+    /// Reads `len` bytes of the string whose head started at `offset`, refusing a length
+    /// beyond the remaining input.
+    fn string_body(&mut self, offset: usize, len: u64) -> Result<&'a [u8], CborError> {
+        let remaining = self.remaining();
+        let start = self.d.position();
+        match usize::try_from(len) {
+            Ok(n) if n <= remaining => {
+                self.d.set_position(start + n);
+                Ok(self.d.input().get(start..start + n).unwrap_or_default())
+            }
+            _ => Err(CborError::LengthBeyondInput {
+                offset,
+                declared: len,
+                remaining,
+            }),
+        }
+    }
+
+    /// Reads the definite byte string at `offset`.
+    fn bytes(&mut self, offset: usize) -> Result<&'a [u8], CborError> {
+        match self.d.bytes() {
+            Ok(body) => Ok(body),
+            // Its head or body runs past the input: say which, and what was declared.
+            Err(_) => {
+                let len = self.string_len(offset)?;
+                self.string_body(offset, len)
+            }
+        }
+    }
+
+    /// Reads the definite text string at `offset`; `text_offset` is where the whole text
+    /// began and `text_so_far` how many of its bytes came before this chunk.
+    #[inline(always)]
+    fn text(
+        &mut self,
+        offset: usize,
+        text_offset: usize,
+        text_so_far: usize,
+    ) -> Result<&'a str, CborError> {
+        let text = match self.d.str() {
+            Ok(text) => text,
+            Err(_) => self.text_again(offset, text_offset, text_so_far)?,
+        };
+        self.check_text_len(text_offset, to_u64(text_so_far.saturating_add(text.len())))?;
+        Ok(text)
+    }
+
+    /// Reads a text that minicbor refused again, to report the first of: over the length
+    /// limit, past the input, not UTF-8 (the length is checked before the body is read).
+    #[cold]
+    fn text_again(
+        &mut self,
+        offset: usize,
+        text_offset: usize,
+        text_so_far: usize,
+    ) -> Result<&'a str, CborError> {
+        let len = self.string_len(offset)?;
+        self.check_text_len(text_offset, to_u64(text_so_far).saturating_add(len))?;
         let body = self.string_body(offset, len)?;
         std::str::from_utf8(body).map_err(|_| CborError::InvalidUtf8 { offset })
     }
 
-    /// Reads the chunks of an indefinite-length string of major type `major` (2 or 3),
-    /// calling `push` with each definite chunk's offset and length.
+    /// Reads the chunks of the indefinite-length string of major type 2 or 3 at `offset`,
+    /// up to and including its break byte, handing each chunk's offset to `chunk`.
     fn chunks(
         &mut self,
+        offset: usize,
         major: u8,
-        mut push: impl FnMut(&mut Self, usize, u64) -> Result<(), CborError>,
+        mut chunk: impl FnMut(&mut Self, usize) -> Result<(), CborError>,
     ) -> Result<(), CborError> {
-        loop {
-            let chunk_offset = self.pos;
-            if self.peek()? == BREAK {
-                self.pos += 1;
-                return Ok(());
-            }
-            let initial = self.byte()?;
-            if initial >> 5 != major {
-                return Err(CborError::InvalidStringChunk {
-                    offset: chunk_offset,
-                });
-            }
-            match self.arg(chunk_offset, initial & 0x1f)? {
-                Arg::Value(len) => push(self, chunk_offset, len)?,
-                Arg::Indefinite => {
+        self.d.set_position(offset + 1);
+        while !self.at_break()? {
+            let chunk_offset = self.d.position();
+            let initial = self.peek()?;
+            match initial & 0x1f {
+                _ if initial >> 5 != major => {
                     return Err(CborError::InvalidStringChunk {
                         offset: chunk_offset,
                     });
                 }
+                info @ 28..=30 => {
+                    return Err(CborError::ReservedAdditionalInfo {
+                        offset: chunk_offset,
+                        info,
+                    });
+                }
+                31 => {
+                    return Err(CborError::InvalidStringChunk {
+                        offset: chunk_offset,
+                    });
+                }
+                _ => chunk(self, chunk_offset)?,
             }
         }
+        Ok(())
     }
 
     /// Decodes one item nested inside `depth` containers.
     fn item(&mut self, depth: usize) -> Result<CborValue, CborError> {
-        let offset = self.pos;
-        let initial = self.byte()?;
+        let offset = self.d.position();
+        let initial = self.peek()?;
         self.count_item(offset)?;
-        let major = initial >> 5;
-        let info = initial & 0x1f;
-        if major == 7 {
-            return self.simple(offset, info);
-        }
-        let arg = self.arg(offset, info)?;
-        match (major, arg) {
-            (0, Arg::Value(n)) => Ok(CborValue::Unsigned(n)),
-            (1, Arg::Value(n)) => Ok(CborValue::Negative(n)),
-            (2, Arg::Value(len)) => Ok(CborValue::Bytes(self.string_body(offset, len)?.to_vec())),
-            (2, Arg::Indefinite) => {
-                let mut out = Vec::new();
-                self.chunks(2, |d, chunk_offset, len| {
-                    out.extend_from_slice(d.string_body(chunk_offset, len)?);
+        let (major, info) = (initial >> 5, initial & 0x1f);
+        match (major, info) {
+            (_, 28..=30) => Err(CborError::ReservedAdditionalInfo { offset, info }),
+            (7, 31) => Err(CborError::UnexpectedBreak { offset }),
+            (0 | 1 | 6, 31) => Err(CborError::IndefiniteNotAllowed { offset, major }),
+            (0, _) => Ok(CborValue::Unsigned(self.read(Decoder::u64)?)),
+            (1, _) => {
+                // minicbor gives -1 - n; n itself is what the tree keeps.
+                let value = i128::from(self.read(Decoder::int)?);
+                Ok(CborValue::Negative(
+                    u64::try_from(-1 - value).unwrap_or(u64::MAX),
+                ))
+            }
+            (2, 31) => {
+                let mut bytes = Vec::new();
+                self.chunks(offset, 2, |r, at| {
+                    bytes.extend_from_slice(r.bytes(at)?);
                     Ok(())
                 })?;
-                Ok(CborValue::Bytes(out))
+                Ok(CborValue::Bytes(bytes))
             }
-            (3, Arg::Value(len)) => Ok(CborValue::Text(self.text_chunk(offset, len)?.to_owned())),
-            (3, Arg::Indefinite) => {
-                let mut out = String::new();
-                self.chunks(3, |d, chunk_offset, len| {
-                    let total = to_u64(out.len()).saturating_add(len);
-                    d.check_text_len(offset, total)?;
-                    out.push_str(d.text_chunk(chunk_offset, len)?);
+            (2, _) => Ok(CborValue::Bytes(self.bytes(offset)?.to_vec())),
+            (3, 31) => {
+                let mut text = String::new();
+                self.chunks(offset, 3, |r, at| {
+                    text.push_str(r.text(at, offset, text.len())?);
                     Ok(())
                 })?;
-                Ok(CborValue::Text(out))
+                Ok(CborValue::Text(text))
             }
-            (4, arg) => {
+            (3, _) => Ok(CborValue::Text(self.text(offset, offset, 0)?.to_owned())),
+            (4, _) => {
+                let len = self.read(Decoder::array)?;
                 let inner = self.check_depth(offset, depth)?;
                 let mut items = Vec::new();
-                match arg {
-                    Arg::Value(n) => {
-                        self.check_declared_items(offset, n)?;
-                        for _ in 0..n {
-                            items.push(self.item(inner)?);
-                        }
+                if let Some(n) = len {
+                    self.check_declared_items(offset, n)?;
+                    for _ in 0..n {
+                        items.push(self.item(inner)?);
                     }
-                    Arg::Indefinite => {
-                        while self.peek()? != BREAK {
-                            items.push(self.item(inner)?);
-                        }
-                        self.pos += 1;
+                } else {
+                    while !self.at_break()? {
+                        items.push(self.item(inner)?);
                     }
                 }
                 Ok(CborValue::Array(items))
             }
-            (5, arg) => {
+            (5, _) => {
+                let len = self.read(Decoder::map)?;
                 let inner = self.check_depth(offset, depth)?;
                 let mut entries = Vec::new();
-                match arg {
-                    Arg::Value(n) => {
-                        self.check_declared_items(offset, n.saturating_mul(2))?;
-                        for _ in 0..n {
-                            let key = self.item(inner)?;
-                            let value = self.item(inner)?;
-                            entries.push((key, value));
-                        }
+                if let Some(n) = len {
+                    self.check_declared_items(offset, n.saturating_mul(2))?;
+                    for _ in 0..n {
+                        entries.push((self.item(inner)?, self.item(inner)?));
                     }
-                    Arg::Indefinite => {
-                        while self.peek()? != BREAK {
-                            let key = self.item(inner)?;
-                            let value = self.item(inner)?;
-                            entries.push((key, value));
-                        }
-                        self.pos += 1;
+                } else {
+                    while !self.at_break()? {
+                        entries.push((self.item(inner)?, self.item(inner)?));
                     }
                 }
                 Ok(CborValue::Map(entries))
             }
-            (6, Arg::Value(tag)) => {
+            (6, _) => {
+                let tag = self.read(Decoder::tag)?.as_u64();
                 let inner = self.check_depth(offset, depth)?;
-                let value = self.item(inner)?;
-                if tag == TAG_UINT8_ARRAY {
-                    match value {
-                        CborValue::Bytes(bytes) => Ok(CborValue::Bytes(bytes)),
-                        _ => Err(CborError::InvalidUint8ArrayTag { offset }),
-                    }
-                } else {
-                    Ok(CborValue::Tag(tag, Box::new(value)))
+                match (tag, self.item(inner)?) {
+                    (TAG_UINT8_ARRAY, CborValue::Bytes(bytes)) => Ok(CborValue::Bytes(bytes)),
+                    (TAG_UINT8_ARRAY, _) => Err(CborError::InvalidUint8ArrayTag { offset }),
+                    (tag, value) => Ok(CborValue::Tag(tag, Box::new(value))),
                 }
             }
-            (major, _) => Err(CborError::IndefiniteNotAllowed { offset, major }),
-        }
-    }
-
-    /// Decodes a major type 7 item: simple values and floats.
-    fn simple(&mut self, offset: usize, info: u8) -> Result<CborValue, CborError> {
-        match info {
-            20 => Ok(CborValue::Bool(false)),
-            21 => Ok(CborValue::Bool(true)),
-            22 => Ok(CborValue::Null),
-            23 => Ok(CborValue::Undefined),
-            24 => {
-                let value = self.byte()?;
-                Err(CborError::UnsupportedSimpleValue { offset, value })
-            }
-            25 => Ok(CborValue::Float(f16_to_f64(u16::from_be_bytes(self.be()?)))),
-            26 => Ok(CborValue::Float(f64::from(f32::from_be_bytes(self.be()?)))),
-            27 => Ok(CborValue::Float(f64::from_be_bytes(self.be()?))),
-            28..=30 => Err(CborError::ReservedAdditionalInfo { offset, info }),
-            31 => Err(CborError::UnexpectedBreak { offset }),
-            value => Err(CborError::UnsupportedSimpleValue { offset, value }),
+            (_, 20 | 21) => Ok(CborValue::Bool(self.read(Decoder::bool)?)),
+            (_, 22) => self.read(Decoder::null).map(|()| CborValue::Null),
+            (_, 23) => self.read(Decoder::undefined).map(|()| CborValue::Undefined),
+            (_, 24) => Err(CborError::UnsupportedSimpleValue {
+                offset,
+                value: self.read(Decoder::simple)?,
+            }),
+            (_, 25..=27) => Ok(CborValue::Float(self.read(Decoder::f64)?)),
+            (_, value) => Err(CborError::UnsupportedSimpleValue { offset, value }),
         }
     }
 }
 
-/// Widens an IEEE 754 half-precision float (RFC 8949 appendix D).
-fn f16_to_f64(half: u16) -> f64 {
-    let sign = if half & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = i32::from((half >> 10) & 0x1f);
-    let mantissa = f64::from(half & 0x03ff);
-    let magnitude = match exponent {
-        0 => mantissa * 2f64.powi(-24),
-        31 if mantissa == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + mantissa / 1024.0) * 2f64.powi(e - 15),
-    };
-    sign * magnitude
+/// Encodes one value with definite lengths and the shortest heads. Map entries keep
+/// their order.
+pub fn encode(value: &CborValue) -> Vec<u8> {
+    let mut e = Encoder::new(Vec::new());
+    let written = write_value(&mut e, value);
+    // Writing into a Vec cannot fail: its write error type is `Infallible`.
+    debug_assert!(written.is_ok());
+    e.into_writer()
 }
 
-/// Appends an item head: `major` (0-7) with the shortest encoding of `arg`.
-pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let major = major << 5;
-    if arg < 24 {
-        // arg < 24 fits in the low five bits.
-        out.push(major | arg as u8);
-    } else if let Ok(b) = u8::try_from(arg) {
-        out.extend_from_slice(&[major | 24, b]);
-    } else if let Ok(w) = u16::try_from(arg) {
-        out.push(major | 25);
-        out.extend_from_slice(&w.to_be_bytes());
-    } else if let Ok(w) = u32::try_from(arg) {
-        out.push(major | 26);
-        out.extend_from_slice(&w.to_be_bytes());
-    } else {
-        out.push(major | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
-
-/// Appends an unsigned integer.
-pub fn write_unsigned(out: &mut Vec<u8>, n: u64) {
-    write_head(out, 0, n);
-}
-
-/// Appends the negative integer `-1 - n`.
-pub fn write_negative(out: &mut Vec<u8>, n: u64) {
-    write_head(out, 1, n);
-}
-
-/// Appends a definite-length byte string.
-pub fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    write_head(out, 2, to_u64(bytes.len()));
-    out.extend_from_slice(bytes);
-}
-
-/// Appends a definite-length text string.
-pub fn write_text(out: &mut Vec<u8>, text: &str) {
-    write_head(out, 3, to_u64(text.len()));
-    out.extend_from_slice(text.as_bytes());
-}
-
-/// Appends the head of a definite-length array of `len` items; the items follow.
-pub fn write_array_head(out: &mut Vec<u8>, len: usize) {
-    write_head(out, 4, to_u64(len));
-}
-
-/// Appends the head of a definite-length map of `len` entries; keys and values follow.
-pub fn write_map_head(out: &mut Vec<u8>, len: usize) {
-    write_head(out, 5, to_u64(len));
-}
-
-/// Appends a boolean.
-pub fn write_bool(out: &mut Vec<u8>, value: bool) {
-    out.push(if value { 0xf5 } else { 0xf4 });
-}
-
-/// Appends a double-precision float.
-pub fn write_f64(out: &mut Vec<u8>, value: f64) {
-    out.push(0xfb);
-    out.extend_from_slice(&value.to_be_bytes());
-}
-
-/// Appends any value, with definite lengths throughout. Map entries keep their order.
-pub fn write_value(out: &mut Vec<u8>, value: &CborValue) {
+fn write_value(e: &mut Encoder<Vec<u8>>, value: &CborValue) -> Result<(), EncodeError<Infallible>> {
     match value {
-        CborValue::Unsigned(n) => write_unsigned(out, *n),
-        CborValue::Negative(n) => write_negative(out, *n),
-        CborValue::Bytes(bytes) => write_bytes(out, bytes),
-        CborValue::Text(text) => write_text(out, text),
+        CborValue::Unsigned(n) => e.u64(*n)?,
+        CborValue::Negative(n) => {
+            e.int(Int::try_from(-1 - i128::from(*n)).map_err(EncodeError::custom)?)?
+        }
+        CborValue::Bytes(bytes) => e.bytes(bytes)?,
+        CborValue::Text(text) => e.str(text)?,
         CborValue::Array(items) => {
-            write_array_head(out, items.len());
+            e.array(to_u64(items.len()))?;
             for item in items {
-                write_value(out, item);
+                write_value(e, item)?;
             }
+            e
         }
         CborValue::Map(entries) => {
-            write_map_head(out, entries.len());
+            e.map(to_u64(entries.len()))?;
             for (key, value) in entries {
-                write_value(out, key);
-                write_value(out, value);
+                write_value(e, key)?;
+                write_value(e, value)?;
             }
+            e
         }
         CborValue::Tag(tag, inner) => {
-            write_head(out, 6, *tag);
-            write_value(out, inner);
+            e.tag(Tag::new(*tag))?;
+            write_value(e, inner)?;
+            e
         }
-        CborValue::Bool(b) => write_bool(out, *b),
-        CborValue::Null => out.push(0xf6),
-        CborValue::Undefined => out.push(0xf7),
-        CborValue::Float(f) => write_f64(out, *f),
-    }
-}
-
-/// Encodes one value into a new buffer.
-pub fn encode(value: &CborValue) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_value(&mut out, value);
-    out
+        CborValue::Bool(b) => e.bool(*b)?,
+        CborValue::Null => e.null()?,
+        CborValue::Undefined => e.undefined()?,
+        CborValue::Float(f) => e.f64(*f)?,
+    };
+    Ok(())
 }
 
 #[cfg(test)]
@@ -926,9 +887,7 @@ mod tests {
             (1 << 32, &[0x1b, 0, 0, 0, 1, 0, 0, 0, 0]),
         ];
         for (n, expected) in cases {
-            let mut out = Vec::new();
-            write_unsigned(&mut out, n);
-            assert_eq!(out, expected, "{n}");
+            assert_eq!(encode(&CborValue::Unsigned(n)), expected, "{n}");
         }
         let value = CborValue::Map(vec![
             (CborValue::Text("a".into()), CborValue::Negative(9)),
@@ -945,5 +904,56 @@ mod tests {
             ),
         ]);
         assert_eq!(dec(&encode(&value)), Ok(value));
+    }
+
+    #[test]
+    fn string_heads_and_chunks_are_checked_before_their_bodies() {
+        assert_eq!(
+            dec(&[0x59, 0x01]),
+            Err(CborError::UnexpectedEnd { offset: 1 })
+        );
+        assert_eq!(
+            dec(&[0x5f, 0x5c]),
+            Err(CborError::ReservedAdditionalInfo {
+                offset: 1,
+                info: 28
+            })
+        );
+        assert_eq!(
+            dec(&[0x7f, 0x7a, 0xff, 0xff, 0xff, 0xff]),
+            Err(CborError::TextTooLong {
+                offset: 0,
+                len: 0xffff_ffff,
+                max: 64 * 1024
+            })
+        );
+        assert_eq!(
+            dec(&[0x7f, 0x62, 0xff, 0xfe, 0xff]),
+            Err(CborError::InvalidUtf8 { offset: 1 })
+        );
+        assert_eq!(
+            dec(&[0x7f, 0x61, b'a', 0x62, 0xff]),
+            Err(CborError::LengthBeyondInput {
+                offset: 3,
+                declared: 2,
+                remaining: 1
+            })
+        );
+    }
+
+    #[test]
+    fn extreme_integers_round_trip_byte_for_byte() {
+        let min = [0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        assert_eq!(dec(&min), Ok(CborValue::Negative(u64::MAX)));
+        assert_eq!(encode(&CborValue::Negative(u64::MAX)), min);
+        assert_eq!(encode(&CborValue::Negative(23)), [0x37]);
+        assert_eq!(encode(&CborValue::Negative(24)), [0x38, 0x18]);
+        assert_eq!(
+            encode(&CborValue::Tag(
+                TAG_UINT8_ARRAY,
+                Box::new(CborValue::Bytes(vec![7]))
+            )),
+            [0xd8, 0x40, 0x41, 0x07]
+        );
     }
 }

@@ -7,8 +7,12 @@
 //! string they may echo (an unknown `type`, or a duplicated key) is cut to 32 characters.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
+
+use minicbor::Encoder;
+use minicbor::encode::Error as EncodeError;
 
 use super::cbor::{self, CborError, CborLimits, CborValue};
 use crate::ids::{DocumentId, DocumentIdError};
@@ -781,16 +785,20 @@ impl Message {
 
     /// Encodes the message as one CBOR map with definite lengths, `type` first.
     pub fn encode(&self) -> Vec<u8> {
-        use cbor::{write_array_head, write_bytes, write_map_head, write_text, write_unsigned};
-
         let data_len = match self {
             Message::Request { data, .. }
             | Message::Sync { data, .. }
             | Message::Ephemeral { data, .. } => data.len(),
             _ => 0,
         };
-        let mut out = Vec::with_capacity(data_len + 160);
-        let o = &mut out;
+        let mut e = Encoder::new(Vec::with_capacity(data_len + 160));
+        let written = self.write(&mut e);
+        // Writing into a Vec cannot fail: its write error type is `Infallible`.
+        debug_assert!(written.is_ok());
+        e.into_writer()
+    }
+
+    fn write(&self, e: &mut Writer) -> Written {
         let ty = self.type_name();
         match self {
             Message::Join {
@@ -798,17 +806,17 @@ impl Message {
                 peer_metadata,
                 supported_protocol_versions,
             } => {
-                write_map_head(o, 3 + usize::from(peer_metadata.is_some()));
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
+                e.map(3 + u64::from(peer_metadata.is_some()))?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
                 if let Some(meta) = peer_metadata {
-                    write_text(o, "peerMetadata");
-                    write_metadata(o, meta);
+                    e.str("peerMetadata")?;
+                    write_metadata(e, meta)?;
                 }
-                write_text(o, "supportedProtocolVersions");
-                write_array_head(o, supported_protocol_versions.len());
+                e.str("supportedProtocolVersions")?;
+                e.array(count(supported_protocol_versions.len()))?;
                 for version in supported_protocol_versions {
-                    write_text(o, version);
+                    e.str(version)?;
                 }
             }
             Message::Peer {
@@ -817,25 +825,25 @@ impl Message {
                 selected_protocol_version,
                 peer_metadata,
             } => {
-                write_map_head(o, 4 + usize::from(peer_metadata.is_some()));
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
-                key_text(o, "selectedProtocolVersion", selected_protocol_version);
+                e.map(4 + u64::from(peer_metadata.is_some()))?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
+                key_text(e, "selectedProtocolVersion", selected_protocol_version)?;
                 if let Some(meta) = peer_metadata {
-                    write_text(o, "peerMetadata");
-                    write_metadata(o, meta);
+                    e.str("peerMetadata")?;
+                    write_metadata(e, meta)?;
                 }
             }
             Message::Error { message } => {
-                write_map_head(o, 2);
-                key_text(o, "type", ty);
-                key_text(o, "message", message);
+                e.map(2)?;
+                key_text(e, "type", ty)?;
+                key_text(e, "message", message)?;
             }
             Message::Leave { sender_id } => {
-                write_map_head(o, 2);
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
+                e.map(2)?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
             }
             Message::Request {
                 document_id,
@@ -851,15 +859,15 @@ impl Message {
                 data,
                 doc_type,
             } => {
-                write_map_head(o, 5 + usize::from(doc_type.is_some()));
-                key_text(o, "type", ty);
-                key_text(o, "documentId", &document_id.to_string());
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
-                write_text(o, "data");
-                write_bytes(o, data);
+                e.map(5 + u64::from(doc_type.is_some()))?;
+                key_text(e, "type", ty)?;
+                key_text(e, "documentId", &document_id.to_string())?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
+                e.str("data")?;
+                e.bytes(data)?;
                 if let Some(doc_type) = doc_type {
-                    key_text(o, "docType", doc_type);
+                    key_text(e, "docType", doc_type)?;
                 }
             }
             Message::DocUnavailable {
@@ -867,11 +875,11 @@ impl Message {
                 target_id,
                 document_id,
             } => {
-                write_map_head(o, 4);
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
-                key_text(o, "documentId", &document_id.to_string());
+                e.map(4)?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
+                key_text(e, "documentId", &document_id.to_string())?;
             }
             Message::Ephemeral {
                 sender_id,
@@ -881,16 +889,16 @@ impl Message {
                 document_id,
                 data,
             } => {
-                write_map_head(o, 7);
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
-                write_text(o, "count");
-                write_unsigned(o, *count);
-                key_text(o, "sessionId", session_id);
-                key_text(o, "documentId", &document_id.to_string());
-                write_text(o, "data");
-                write_bytes(o, data);
+                e.map(7)?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
+                e.str("count")?;
+                e.u64(*count)?;
+                key_text(e, "sessionId", session_id)?;
+                key_text(e, "documentId", &document_id.to_string())?;
+                e.str("data")?;
+                e.bytes(data)?;
             }
             Message::RemoteSubscriptionChange {
                 sender_id,
@@ -898,19 +906,16 @@ impl Message {
                 add,
                 remove,
             } => {
-                write_map_head(
-                    o,
-                    3 + usize::from(add.is_some()) + usize::from(remove.is_some()),
-                );
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
+                e.map(3 + u64::from(add.is_some()) + u64::from(remove.is_some()))?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
                 for (key, ids) in [("add", add), ("remove", remove)] {
                     if let Some(ids) = ids {
-                        write_text(o, key);
-                        write_array_head(o, ids.len());
+                        e.str(key)?;
+                        e.array(count(ids.len()))?;
                         for id in ids {
-                            write_text(o, id.as_str());
+                            e.str(id.as_str())?;
                         }
                     }
                 }
@@ -921,27 +926,27 @@ impl Message {
                 document_id,
                 new_heads,
             } => {
-                write_map_head(o, 5);
-                key_text(o, "type", ty);
-                key_text(o, "senderId", sender_id.as_str());
-                key_text(o, "targetId", target_id.as_str());
-                key_text(o, "documentId", &document_id.to_string());
-                write_text(o, "newHeads");
-                write_map_head(o, new_heads.len());
+                e.map(5)?;
+                key_text(e, "type", ty)?;
+                key_text(e, "senderId", sender_id.as_str())?;
+                key_text(e, "targetId", target_id.as_str())?;
+                key_text(e, "documentId", &document_id.to_string())?;
+                e.str("newHeads")?;
+                e.map(count(new_heads.len()))?;
                 for (storage, remote) in new_heads {
-                    write_text(o, storage.as_str());
-                    write_map_head(o, 2);
-                    write_text(o, "heads");
-                    write_array_head(o, remote.heads.len());
+                    e.str(storage.as_str())?;
+                    e.map(2)?;
+                    e.str("heads")?;
+                    e.array(count(remote.heads.len()))?;
                     for head in &remote.heads {
-                        write_text(o, head);
+                        e.str(head)?;
                     }
-                    write_text(o, "timestamp");
-                    write_js_number(o, remote.timestamp);
+                    e.str("timestamp")?;
+                    write_js_number(e, remote.timestamp)?;
                 }
             }
         }
-        out
+        Ok(())
     }
 
     /// The wire name of the message's type (`"sync"`, `"doc-unavailable"`, ...).
@@ -1007,36 +1012,48 @@ impl Message {
     }
 }
 
-fn key_text(out: &mut Vec<u8>, key: &str, value: &str) {
-    cbor::write_text(out, key);
-    cbor::write_text(out, value);
+/// The encoder [`Message::encode`] writes with.
+type Writer = Encoder<Vec<u8>>;
+
+/// What a write returns; with a Vec to write into it is always `Ok`.
+type Written = std::result::Result<(), EncodeError<Infallible>>;
+
+/// A container length as minicbor takes it.
+fn count(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
 }
 
-fn write_metadata(out: &mut Vec<u8>, meta: &PeerMetadata) {
-    cbor::write_map_head(out, 1 + usize::from(meta.storage_id.is_some()));
+fn key_text(e: &mut Writer, key: &str, value: &str) -> Written {
+    e.str(key)?.str(value)?;
+    Ok(())
+}
+
+fn write_metadata(e: &mut Writer, meta: &PeerMetadata) -> Written {
+    e.map(1 + u64::from(meta.storage_id.is_some()))?;
     if let Some(storage) = &meta.storage_id {
-        key_text(out, "storageId", storage.as_str());
+        key_text(e, "storageId", storage.as_str())?;
     }
-    cbor::write_text(out, "isEphemeral");
-    cbor::write_bool(out, meta.is_ephemeral);
+    e.str("isEphemeral")?.bool(meta.is_ephemeral)?;
+    Ok(())
 }
 
 /// Writes a JS number the way cbor-x does: integers that fit in 32 bits as CBOR
 /// integers, everything else as a float64.
-fn write_js_number(out: &mut Vec<u8>, value: f64) {
+fn write_js_number(e: &mut Writer, value: f64) -> Written {
     if value.fract() == 0.0 {
         if (0.0..=f64::from(u32::MAX)).contains(&value) {
             // Integral and within u32: exact.
-            cbor::write_unsigned(out, value as u64);
-            return;
+            e.u64(value as u64)?;
+            return Ok(());
         }
         if (f64::from(i32::MIN)..0.0).contains(&value) {
-            // Integral and within i32: exact; -1 - value is in 0..2^31.
-            cbor::write_negative(out, (-1.0 - value) as u64);
-            return;
+            // Integral and within i32: exact.
+            e.i64(value as i64)?;
+            return Ok(());
         }
     }
-    cbor::write_f64(out, value);
+    e.f64(value)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1053,15 +1070,19 @@ mod tests {
 
     #[test]
     fn js_numbers_are_written_like_cbor_x() {
-        let mut out = Vec::new();
-        write_js_number(&mut out, 5.0);
-        assert_eq!(out, [0x05]);
-        out.clear();
-        write_js_number(&mut out, -2.0);
-        assert_eq!(out, [0x21]);
-        out.clear();
-        write_js_number(&mut out, 1_700_000_000_000.0);
+        let js = |value: f64| {
+            let mut e = Encoder::new(Vec::new());
+            write_js_number(&mut e, value).unwrap();
+            e.into_writer()
+        };
+        assert_eq!(js(5.0), [0x05]);
+        assert_eq!(js(-2.0), [0x21]);
+        let out = js(1_700_000_000_000.0);
         assert_eq!(out.first(), Some(&0xfb));
         assert_eq!(out.len(), 9);
+        assert_eq!(js(-2_147_483_648.0), [0x3a, 0x7f, 0xff, 0xff, 0xff]);
+        assert_eq!(js(4_294_967_295.0), [0x1a, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(js(4_294_967_296.0).first(), Some(&0xfb));
+        assert_eq!(js(0.5).first(), Some(&0xfb));
     }
 }
