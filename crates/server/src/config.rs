@@ -392,11 +392,8 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_key_and_a_bad_file_names_the_file() {
-        let err = Config::load_from(
-            None,
-            env(&[("PAINDIARY_AUTH__LOGIN_MAX_FAILURES", "many")]),
-        )
-        .unwrap_err();
+        let err = Config::load_from(None, env(&[("PAINDIARY_AUTH__LOGIN_MAX_FAILURES", "many")]))
+            .unwrap_err();
         assert!(err.to_string().contains("login_max_failures"), "{err}");
         assert!(matches!(
             Config::load_from(None, env(&[("PAINDIARY_AUTH____X", "1")])),

@@ -29,6 +29,7 @@ pub mod entity;
 pub mod erasure;
 pub mod error;
 pub mod export;
+pub mod extract;
 pub mod hub;
 pub mod metrics;
 pub mod outbox;

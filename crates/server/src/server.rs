@@ -4,18 +4,46 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use tokio::net::TcpListener;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::hub::Hub;
 use crate::state::AppState;
 
-/// The whole application: the REST API and the sync endpoint, with the hub behind it.
+/// The whole application: the REST API, the dashboard (whose care-plan editor writes
+/// through the hub) and the sync endpoint, with the hub behind them. The layers every
+/// HTTP response shares are put on here: the body limit, request tracing by route
+/// template, `no-store` under `/api/v1`, and our JSON error for unknown paths and methods.
 pub fn app(state: AppState) -> (Router, Hub) {
     let hub = Hub::new(state.clone(), state.config.sync.clone());
     crate::hub::replication::spawn_listener(&hub);
     hub.spawn_checkpointer();
-    let router =
-        crate::api::router(state, hub.clone()).merge(crate::hub::connection::router(hub.clone()));
+    let max_body = state.config.max_body_bytes;
+    let router = Router::new()
+        .merge(crate::api::routes())
+        .merge(crate::web::router(hub.clone()))
+        .fallback(crate::api::not_found)
+        .method_not_allowed_fallback(crate::api::method_not_allowed)
+        .layer(axum::middleware::map_response(
+            crate::api::no_store_under_api,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The route template, never the raw URI: a URI may carry `?token=` or ids
+                    // that together with timing reveal who is being looked at.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("<unmatched>", MatchedPath::as_str);
+                    tracing::info_span!("http", method = %req.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .with_state(state)
+        .merge(crate::hub::connection::router(hub.clone()));
     (router, hub)
 }
 

@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounts::{self, CreatedPatient, NewPatient, NewUser, UserView};
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, AuditQuery, action};
 use crate::auth::AuthUser;
 use crate::domain::{
@@ -15,6 +14,7 @@ use crate::domain::{
 };
 use crate::entity::{patients, users};
 use crate::error::{ApiError, ApiJson, Json};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use sea_orm::EntityTrait;
 

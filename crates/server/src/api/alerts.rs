@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use crate::access::{self, PatientAccess};
 use crate::alerts::{self, lifecycle, lifecycle::LifecycleError, status};
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
 use crate::domain::{Email, ParseError, PatientId, Role, TimeZoneName};
 use crate::entity::{alert_events, alerts as alert_rows, clinic_notification_settings, patients};
 use crate::error::{ApiError, ApiJson, Json};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Audit action codes of this module.

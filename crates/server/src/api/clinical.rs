@@ -5,21 +5,20 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
-use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{self, PatientAccess};
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
 use crate::domain::{PatientId, RequestDate};
 use crate::entity::patients;
 use crate::error::{ApiError, Json};
 use crate::export::{self, ExportKind};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::trends::{self, MAX_RANGE_DAYS, Trends};
+use crate::trends::range::{local_today, resolve_range};
+use crate::trends::{self, Trends};
 
 /// Audit action codes of this module.
 pub mod action {
@@ -54,46 +53,11 @@ pub async fn diary_patient(
     }
 }
 
-/// The patient's local today.
-pub fn local_today(state: &AppState, patient: &patients::Model) -> NaiveDate {
-    let tz: Tz = patient.zone();
-    state.clock.now().with_timezone(&tz).date_naive()
-}
-
 /// `?from=&to=` (local days, inclusive); defaults to the last 30 days.
 #[derive(Debug, Deserialize)]
 pub struct RangeQuery {
     from: Option<RequestDate>,
     to: Option<RequestDate>,
-}
-
-/// Resolves and bounds a range. Dates outside [`RequestDate`]'s bounds are refused
-/// before any arithmetic on them (which would overflow), for callers that parsed plain
-/// dates.
-pub fn resolve_range(
-    today: NaiveDate,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    for date in [from, to].into_iter().flatten() {
-        if RequestDate::new(date).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "from, to: {}",
-                RequestDate::RULE
-            )));
-        }
-    }
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or(to - Duration::days(29));
-    if from > to {
-        return Err(ApiError::BadRequest("from must not be after to".into()));
-    }
-    if (to - from).num_days() >= MAX_RANGE_DAYS {
-        return Err(ApiError::BadRequest(format!(
-            "the range may cover at most {MAX_RANGE_DAYS} days"
-        )));
-    }
-    Ok((from, to))
 }
 
 /// `GET /patients/{id}/trends?from=&to=`.

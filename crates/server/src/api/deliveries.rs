@@ -11,12 +11,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
 use crate::domain::PatientId;
 use crate::entity::{alerts, notification_outbox};
 use crate::error::{ApiError, Json};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Audit action codes of this module.

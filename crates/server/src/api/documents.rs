@@ -28,11 +28,11 @@ use paindiary_sync::schema::DocKind;
 use serde::Serialize;
 
 use crate::access::{self, PatientAccess};
-use crate::api::ApiPath;
 use crate::audit::{self, AuditEvent, Outcome, action};
 use crate::auth::AuthUser;
 use crate::domain::PatientId;
 use crate::error::{ApiError, Json};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::storage;
 

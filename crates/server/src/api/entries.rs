@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::access::{self, PatientAccess};
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome, action};
 use crate::auth::AuthUser;
 use crate::domain::{PatientId, RequestDate};
@@ -19,6 +18,7 @@ use crate::entity::{
     exercise_sessions, medication_intakes, pain_entries, peg_checkins, wellbeing_entries,
 };
 use crate::error::{ApiError, Json};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Longest range one request may ask for, in days.

@@ -15,12 +15,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use crate::access::{self, PatientAccess};
-use crate::api::ApiPath;
 use crate::audit::{self, AuditEvent, Outcome, action};
 use crate::auth::AuthUser;
 use crate::domain::PatientId;
 use crate::entity::entry_issues;
 use crate::error::{ApiError, Json};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::storage;
 

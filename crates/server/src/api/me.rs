@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::accounts::{self, UserView};
-use crate::api::ApiPath;
 use crate::auth::AuthUser;
 use crate::domain::TokenId;
 use crate::error::{ApiError, Json};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 
 /// `GET /me`.

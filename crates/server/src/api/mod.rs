@@ -1,8 +1,8 @@
 //! The REST API under `/api/v1`, plus `/healthz` and `/readyz`.
 //!
 //! Handlers are thin: parse into domain types, check the role, call `accounts`/`access`/
-//! `audit`, serialise. Later modules (sync hub WebSocket, document URLs, dashboard)
-//! add their routes in [`router`].
+//! `audit`, serialise. [`crate::server::app`] composes these routes with the dashboard's
+//! and the sync endpoint's, and puts the shared layers around them.
 
 mod admin;
 mod alerts;
@@ -11,7 +11,6 @@ mod deliveries;
 mod documents;
 mod entries;
 mod entry_issues;
-mod extract;
 mod health;
 mod me;
 mod patients;
@@ -19,19 +18,14 @@ pub mod reminders;
 mod session;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::routing::{delete, get, post, put};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-
-pub use extract::{ApiPath, ApiQuery};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The complete HTTP application. The dashboard's care-plan editor writes through `hub`.
-pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
-    let max_body = state.config.max_body_bytes;
+/// The REST routes: `/healthz`, `/readyz` and everything under `/api/v1`.
+pub fn routes() -> Router<AppState> {
     let v1 = Router::new()
         .route("/auth/login", post(session::login))
         .route("/auth/logout", post(session::logout))
@@ -89,30 +83,11 @@ pub fn router(state: AppState, hub: crate::hub::Hub) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", v1)
-        .merge(crate::web::router(hub))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(no_store_under_api))
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    // The route template, never the raw URI: a URI may carry `?token=` or ids
-                    // that together with timing reveal who is being looked at.
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("<unmatched>", MatchedPath::as_str);
-                    tracing::info_span!("http", method = %req.method(), route)
-                })
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .with_state(state)
 }
 
 /// Every `/api/v1` response (entries, trends, exports: patient data) is kept out of
 /// browser and proxy caches and must not be content-sniffed into something executable.
-async fn no_store_under_api(
+pub async fn no_store_under_api(
     uri: axum::http::Uri,
     mut response: axum::response::Response,
 ) -> axum::response::Response {
@@ -127,10 +102,12 @@ async fn no_store_under_api(
     response
 }
 
-async fn not_found() -> ApiError {
+/// Answer of a path no route matches.
+pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-async fn method_not_allowed() -> ApiError {
+/// Answer of a known path with a method it does not take.
+pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }

@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 
 use crate::access;
 use crate::accounts::PatientView;
-use crate::api::ApiPath;
 use crate::audit::{self, AuditEvent, Outcome, action};
 use crate::auth::AuthUser;
 use crate::domain::PatientId;
 use crate::error::{ApiError, Json};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 
 /// `GET /patients`: the patients the caller may see.

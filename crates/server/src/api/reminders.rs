@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::access::{self, PatientAccess};
-use crate::api::ApiPath;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::AuthUser;
 use crate::domain::PatientId;
 use crate::error::{ApiError, ApiJson, Json};
+use crate::extract::ApiPath;
 use crate::reminders::{self, ReminderInput, ReminderView, push};
 use crate::state::AppState;
 

@@ -11,6 +11,7 @@
 pub mod diary;
 pub mod list;
 pub mod plan_history;
+pub mod range;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -21,10 +21,10 @@ use super::{WebError, local_path, render, templated};
 use crate::access;
 use crate::alerts::lifecycle::{self, LifecycleError};
 use crate::alerts::triage::sort_by_triage;
-use crate::api::{ApiPath, ApiQuery};
 use crate::domain::PatientId;
 use crate::entity::{alerts, patients};
 use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Audit action codes.

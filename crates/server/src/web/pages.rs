@@ -15,12 +15,12 @@ use super::triage::{AlertRow, Filters, local_time};
 use super::{WebError, templated};
 use crate::access::{self, PatientAccess};
 use crate::alerts::triage::TriageKey;
-use crate::api::{ApiPath, ApiQuery};
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::domain::PatientId;
 use crate::entity::{alerts, patients, users};
 use crate::error::ApiError;
 use crate::export::{self, ExportKind};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::trends;
 

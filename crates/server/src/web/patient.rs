@@ -21,14 +21,14 @@ use super::session::WebUser;
 use super::triage::local_time;
 use super::{WebError, alert_actions, body_map, bounded_day, charts, render, templated};
 use crate::alerts::rule_title;
-use crate::api::clinical::{local_today, resolve_range};
-use crate::api::{ApiPath, ApiQuery};
 use crate::domain::PatientId;
 use crate::entity::{alerts, entry_issues};
 use crate::error::ApiError;
 use crate::export::ExportKind;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::trends::plan_history::{PlanEvent, events};
+use crate::trends::range::{local_today, resolve_range};
 use crate::trends::{self, MAX_RANGE_DAYS, Trends, diary};
 
 /// A table built from rows of text (every cell escaped by the template).

@@ -231,7 +231,7 @@ pub struct LoginQuery {
 /// `GET /dashboard/login`.
 pub async fn login_form(
     State(state): State<AppState>,
-    crate::api::ApiQuery(query): crate::api::ApiQuery<LoginQuery>,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<LoginQuery>,
 ) -> Response {
     login_page(&state, None, query.next.as_deref(), StatusCode::OK)
 }
