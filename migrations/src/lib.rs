@@ -27,6 +27,7 @@ mod m20251205_000021_care_plan_projection;
 mod m20261207_000022_alert_currency;
 mod m20261207_000023_reminders;
 mod m20261207_000024_push_subscriptions;
+mod m20261208_000030_questionnaire_responses;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_alert_currency::Migration),
             Box::new(m20261207_000023_reminders::Migration),
             Box::new(m20261207_000024_push_subscriptions::Migration),
+            Box::new(m20261208_000030_questionnaire_responses::Migration),
         ]
     }
 }
