@@ -470,6 +470,16 @@ mod tests {
             .collect()
     }
 
+    /// Answers in the form's order (`None`: unanswered), then the expected total, band,
+    /// proration and safety flag.
+    type Case = (
+        Vec<Option<f64>>,
+        Option<f64>,
+        Option<&'static str>,
+        bool,
+        bool,
+    );
+
     fn all(values: &[f64]) -> Vec<Option<f64>> {
         values.iter().copied().map(Some).collect()
     }
@@ -477,7 +487,7 @@ mod tests {
     #[test]
     fn phq9_table() {
         // (answers, total, band, prorated, item 9 positive)
-        let cases: &[(Vec<Option<f64>>, Option<f64>, Option<&str>, bool, bool)] = &[
+        let cases: &[Case] = &[
             (all(&[0.0; 9]), Some(0.0), Some("minimal"), false, false),
             (all(&[3.0; 9]), Some(27.0), Some("severe"), false, true),
             // Boundaries of the bands: 4 minimal, 5 mild, 9 mild, 10 moderate, 15, 20.
@@ -599,7 +609,8 @@ mod tests {
 
     #[test]
     fn gad7_table() {
-        let cases: &[(Vec<Option<f64>>, Option<f64>, Option<&str>)] = &[
+        type GadCase = (Vec<Option<f64>>, Option<f64>, Option<&'static str>);
+        let cases: &[GadCase] = &[
             (all(&[0.0; 7]), Some(0.0), Some("minimal")),
             (all(&[3.0; 7]), Some(21.0), Some("severe")),
             (

@@ -73,11 +73,8 @@ fn a_response_round_trips_and_is_scored() {
     assert_eq!(score.band, Some("mild"));
     assert!(score.safety_positive);
     // Answers are written as integers, as JS writes whole numbers.
-    let entry_obj = match doc.get(ROOT, "questionnaires").unwrap().unwrap() {
-        (_, map) => match doc.get(&map, id.to_string()).unwrap().unwrap() {
-            (_, obj) => obj,
-        },
-    };
+    let (_, map) = doc.get(ROOT, "questionnaires").unwrap().unwrap();
+    let (_, entry_obj) = doc.get(&map, id.to_string()).unwrap().unwrap();
     let (answers, _) = doc.get(&entry_obj, "answers").unwrap().unwrap();
     assert!(matches!(answers, automerge::Value::Object(ObjType::Map)));
 }
