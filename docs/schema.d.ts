@@ -219,6 +219,25 @@ export interface PegCheckin extends EntryBase {
   note?: string;
 }
 
+/**
+ * A response to a validated questionnaire (map `questionnaires`). `recorded_at` is when
+ * it was answered. Built-in instruments: "phq9", "gad7", "peg" (version "1"); see
+ * schema.md, "Questionnaire response".
+ */
+export interface QuestionnaireResponse extends EntryBase {
+  /** Instrument ID ("phq9", "gad7", "peg", or a clinic-defined one). Required, 1-64 characters. */
+  instrument: InstrumentId;
+  /** Version of the instrument's definition. Required, 1-16 characters. */
+  version: string;
+  /** Item link ID -> whole-number answer on the item's scale; unanswered items absent. At least one. */
+  answers: { [linkId: string]: number };
+  /** At most 4,000 characters. */
+  note?: string;
+}
+
+/** The built-in instruments' IDs; a clinic may define others. */
+export type InstrumentId = "phq9" | "gad7" | "peg" | (string & {});
+
 /** The month diary document. Every map is keyed by a client-made UUID (v7 recommended). */
 export interface DiaryMonthDoc {
   schema: "paindiary/diary-month/v1";
@@ -231,6 +250,12 @@ export interface DiaryMonthDoc {
   exercise: { [entryId: Uuid]: ExerciseSession };
   wellbeing: { [entryId: Uuid]: WellbeingEntry };
   checkins: { [entryId: Uuid]: PegCheckin };
+  /**
+   * Not in the genesis change (added after v1 was published): the first questionnaire
+   * response creates it. Read every conflicting value of this key (`getConflicts`): two
+   * devices creating it offline make two maps.
+   */
+  questionnaires?: { [entryId: Uuid]: QuestionnaireResponse };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -292,6 +317,18 @@ export interface Goal extends CarePlanItemBase {
   achieved?: boolean;
 }
 
+/** A questionnaire assigned on a schedule: due once every `every_days` days from `start_date`. */
+export interface AssignedQuestionnaire extends CarePlanItemBase {
+  /** Instrument ID. Required. */
+  instrument: InstrumentId;
+  /** Whole number of days per period, 1-366 (28 = every 4 weeks). Required. */
+  every_days: number;
+  /** First day of the first period (patient's local date). Required. */
+  start_date: DateOnly;
+  /** Last day it is due, inclusive. */
+  end_date?: DateOnly;
+}
+
 /** Per-patient alert threshold overrides; absent keeps the clinic's value. */
 export interface ThresholdOverrides {
   /** Worsening: points above baseline (default 2.0). */
@@ -316,6 +353,8 @@ export interface CarePlanDoc {
   interventions: { [itemId: string]: Intervention };
   thresholds: ThresholdOverrides;
   goals: { [itemId: string]: Goal };
+  /** Created by the first assignment (not in the genesis change). */
+  questionnaires?: { [itemId: string]: AssignedQuestionnaire };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ mod m20261207_000022_alert_currency;
 mod m20261207_000023_reminders;
 mod m20261207_000024_push_subscriptions;
 mod m20261208_000028_last_entry_index;
+mod m20261208_000030_questionnaire_responses;
 
 /// Every Paindiary migration, oldest first.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000023_reminders::Migration),
             Box::new(m20261207_000024_push_subscriptions::Migration),
             Box::new(m20261208_000028_last_entry_index::Migration),
+            Box::new(m20261208_000030_questionnaire_responses::Migration),
         ]
     }
 }

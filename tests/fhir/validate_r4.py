@@ -17,7 +17,7 @@ except Exception as e:  # pydantic.ValidationError and JSON errors alike
 
 summary = {"type": bundle.type, "Patient": 0, "MedicationAdministration": 0,
            "administered": 0, "pain": [], "pain_unit": None, "peg": [],
-           "exercise_minutes": []}
+           "exercise_minutes": [], "QuestionnaireResponse": [], "questionnaire_totals": {}}
 for entry in bundle.entry or []:
     r = entry.resource
     kind = r.resource_type
@@ -37,4 +37,12 @@ for entry in bundle.entry or []:
             summary["peg"].append(round(value, 6))
         elif code == "55411-3":
             summary["exercise_minutes"].append(value)
+        elif code in ("44261-6", "70274-6"):
+            summary["questionnaire_totals"].setdefault(code, []).append(value)
+    elif kind == "QuestionnaireResponse":
+        summary["QuestionnaireResponse"].append({
+            "questionnaire": r.questionnaire,
+            "status": r.status,
+            "answers": {i.linkId: i.answer[0].valueInteger for i in r.item or []},
+        })
 print(json.dumps(summary))

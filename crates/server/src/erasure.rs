@@ -17,8 +17,8 @@ use crate::domain::{PatientId, TokenId, UserId};
 use crate::entity::{
     alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents, entry_issues,
     exercise_sessions, invitations, medication_intakes, missed_logging_checks, pain_entries,
-    patients, peer_sync_states, peg_checkins, push_subscriptions, reminders, users,
-    wellbeing_entries,
+    patients, peer_sync_states, peg_checkins, push_subscriptions, questionnaire_responses,
+    reminders, users, wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -189,6 +189,11 @@ async fn delete_projection(conn: &impl ConnectionTrait, pid: Uuid) -> Result<u64
         .rows_affected;
     rows += peg_checkins::Entity::delete_many()
         .filter(peg_checkins::Column::PatientId.eq(pid))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    rows += questionnaire_responses::Entity::delete_many()
+        .filter(questionnaire_responses::Column::PatientId.eq(pid))
         .exec(conn)
         .await?
         .rows_affected;

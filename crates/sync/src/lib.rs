@@ -5,5 +5,6 @@
 
 pub mod ids;
 pub mod protocol;
+pub mod questionnaire;
 pub mod replica;
 pub mod schema;

@@ -280,6 +280,7 @@ fn edit_for(kind: EntryKind, field: usize, value: u8) -> (&'static str, FieldVal
             ("enjoyment", scale),
             ("note", text),
         ],
+        EntryKind::Questionnaire => vec![("note", text)],
     };
     options[field % options.len()].clone()
 }

@@ -229,6 +229,7 @@ fn schema_dts_entry_interfaces_match_the_code_exactly() {
         (EntryKind::Exercise, "ExerciseSession"),
         (EntryKind::Wellbeing, "WellbeingEntry"),
         (EntryKind::Checkin, "PegCheckin"),
+        (EntryKind::Questionnaire, "QuestionnaireResponse"),
     ] {
         assert_eq!(
             interface_fields(interface),
@@ -249,6 +250,7 @@ fn schema_dts_care_plan_and_index_match_the_code_exactly() {
         (Section::Exercises, "PrescribedExercise"),
         (Section::Interventions, "Intervention"),
         (Section::Goals, "Goal"),
+        (Section::Questionnaires, "AssignedQuestionnaire"),
     ] {
         assert_eq!(
             interface_fields(interface),
@@ -263,6 +265,8 @@ fn schema_dts_care_plan_and_index_match_the_code_exactly() {
     assert_eq!(interface_fields("ThresholdOverrides"), set(&THRESHOLD_KEYS));
     let mut plan = set(&["schema", "patient"]);
     plan.extend(set(&CARE_PLAN_MAPS));
+    // Sections added after v1's genesis: created by their first item.
+    plan.insert(Section::Questionnaires.map_key().to_owned());
     assert_eq!(interface_fields("CarePlanDoc"), plan);
     let mut index = set(&["schema", "patient", "care_plan"]);
     index.extend(set(&INDEX_MAPS));

@@ -757,6 +757,7 @@ fn set_recorded_at(entry: &mut Entry, at: DateTime<Utc>) {
         Entry::Exercise(e) => &mut e.meta,
         Entry::Wellbeing(e) => &mut e.meta,
         Entry::Checkin(e) => &mut e.meta,
+        Entry::Questionnaire(e) => &mut e.meta,
     };
     meta.recorded_at = at;
 }
@@ -827,6 +828,12 @@ fn list(dir: &Path, limit: usize, out: &mut (dyn FnMut(&str) + Send)) -> Result<
                 opt(w.stress)
             ),
             Entry::Checkin(c) => format!("checkin PEG {}/{}/{}", c.pain, c.enjoyment, c.activity),
+            Entry::Questionnaire(q) => format!(
+                "questionnaire {} v{}, {} answers",
+                q.instrument,
+                q.version,
+                q.answers.len()
+            ),
         };
         out(&format!("{mark} {when}  {what}  [{}]", stored.id));
     }

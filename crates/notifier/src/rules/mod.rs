@@ -25,6 +25,10 @@
 //! - [`opioid_load`] (info >= 50 MME/day, warning >= 90), from [`daily_mme`].
 //! - [`prn_overuse`] (warning): more PRN intakes in a day than the care plan allows.
 //! - [`missed_logging`] (info, for the digest): no entries for 3 whole days before today.
+//! - [`questionnaire_safety`] (urgent): a questionnaire's safety item (PHQ-9 item 9)
+//!   answered above 0; [`questionnaire_worsening`] (warning): a questionnaire total up by
+//!   its minimal clinically important difference since the previous response. These run
+//!   on scored responses, not on the daily series (see [`questionnaire`]).
 //!
 //! [`evaluate_all`] runs them all. Comparisons against thresholds allow a rounding error
 //! of 1e-9, so that e.g. a rise of exactly 2.0 points is not lost to floating point.
@@ -37,6 +41,7 @@ mod missed;
 mod mme;
 mod opioid;
 mod prn;
+pub mod questionnaire;
 mod series;
 mod severe;
 mod thresholds;
@@ -55,6 +60,7 @@ pub use mme::{
 };
 pub use opioid::opioid_load;
 pub use prn::prn_overuse;
+pub use questionnaire::{ScoredResponse, questionnaire_safety, questionnaire_worsening};
 pub use series::{
     DailyPain, DoseUnit, Intake, IntakeStatus, LATE_AFTER_HOURS, PainEntry, PatientSeries,
     PrnLimit, Route, daily_pain, is_late,
@@ -139,6 +145,10 @@ series::string_enum! {
         PrnOveruse => "prn_overuse",
         /// The patient has stopped logging.
         MissedLogging => "missed_logging",
+        /// A questionnaire's safety item (PHQ-9 item 9, self-harm) answered above 0.
+        QuestionnaireSafety => "questionnaire_safety",
+        /// A questionnaire total up by its minimal clinically important difference.
+        QuestionnaireWorsening => "questionnaire_worsening",
     }
 }
 
@@ -226,6 +236,26 @@ pub enum Evidence {
         last_entry: Option<NaiveDate>,
         /// Whole local days without any entry before today.
         days_without_entries: u32,
+    },
+    /// See [`questionnaire_safety`].
+    QuestionnaireSafety {
+        /// The instrument's name.
+        instrument: String,
+        /// Its total, when scored.
+        total: Option<f64>,
+    },
+    /// See [`questionnaire_worsening`].
+    QuestionnaireWorsening {
+        /// The instrument's name.
+        instrument: String,
+        /// The local day of the previous scored response.
+        previous_date: NaiveDate,
+        /// Its total.
+        previous_total: f64,
+        /// The new total.
+        total: f64,
+        /// The minimal clinically important difference applied.
+        mcid: f64,
     },
 }
 

@@ -864,6 +864,8 @@ fn codes_are_stable() {
         (RuleKind::OpioidLoad, "opioid_load"),
         (RuleKind::PrnOveruse, "prn_overuse"),
         (RuleKind::MissedLogging, "missed_logging"),
+        (RuleKind::QuestionnaireSafety, "questionnaire_safety"),
+        (RuleKind::QuestionnaireWorsening, "questionnaire_worsening"),
     ];
     for (kind, code) in kinds {
         assert_eq!(kind.as_str(), code);

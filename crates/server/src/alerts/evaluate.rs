@@ -75,6 +75,9 @@ pub struct EvaluationRequest {
     pub medication_days: BTreeSet<NaiveDate>,
     /// Also the last `n` local days up to the patient's today (0: none).
     pub recent: u32,
+    /// Local days whose questionnaire responses changed: the questionnaire rules (safety
+    /// item, worsening by the MCID) judge the responses of these days.
+    pub questionnaire_days: BTreeSet<NaiveDate>,
     /// The care plan's overrides and PRN limits, if the patient has a care plan.
     pub care_plan: Option<CarePlanRules>,
     /// When the triggering change was received.
@@ -105,6 +108,7 @@ pub async fn evaluate_patient(
             days,
             medication_days,
             recent,
+            questionnaire_days: BTreeSet::new(),
             care_plan: care_plan.cloned(),
             now,
         }],
@@ -148,6 +152,19 @@ pub async fn evaluate_many(
 ) -> Result<EvaluationSummary, DbErr> {
     let mut summary = EvaluationSummary::default();
     let mut merged: BTreeMap<Uuid, EvaluationRequest> = BTreeMap::new();
+    let mut questionnaires: BTreeMap<Uuid, (BTreeSet<NaiveDate>, DateTime<Utc>)> = BTreeMap::new();
+    for request in &requests {
+        if !request.questionnaire_days.is_empty() {
+            let q = questionnaires
+                .entry(request.patient)
+                .or_insert_with(|| (BTreeSet::new(), request.now));
+            q.0.extend(request.questionnaire_days.iter().copied());
+            q.1 = q.1.max(request.now);
+        }
+    }
+    if !questionnaires.is_empty() {
+        evaluate_questionnaires(conn, config, questionnaires, &mut summary).await?;
+    }
     for request in requests {
         if request.days.is_empty() && request.recent == 0 {
             continue;
@@ -486,6 +503,109 @@ pub async fn evaluate_many(
         }
     }
     Ok(summary)
+}
+
+/// How far back the questionnaire rules look for a previous response to compare with.
+const QUESTIONNAIRE_HISTORY_DAYS: u64 = 400;
+
+/// The questionnaire rules over the responses of the changed days: an urgent alert for a
+/// positive safety item (PHQ-9 item 9), a warning for a total up by the instrument's
+/// MCID since the previous scored response of the same instrument. Four queries whatever
+/// the number of patients: patients with their clinic settings, the responses, the open
+/// alerts, and (only when a rule decided something) the writes of [`apply`].
+async fn evaluate_questionnaires(
+    conn: &impl ConnectionTrait,
+    config: &AlertsConfig,
+    requests: BTreeMap<Uuid, (BTreeSet<NaiveDate>, DateTime<Utc>)>,
+    summary: &mut EvaluationSummary,
+) -> Result<(), DbErr> {
+    use crate::entity::questionnaire_responses as q;
+    use paindiary_notifier::rules::{
+        ScoredResponse, questionnaire_safety, questionnaire_worsening,
+    };
+    use sea_orm::QueryOrder;
+
+    let settings_of_clinic: RelationDef =
+        patients::Entity::belongs_to(clinic_notification_settings::Entity)
+            .from(patients::Column::ClinicId)
+            .to(clinic_notification_settings::Column::ClinicId)
+            .into();
+    let rows = patients::Entity::find()
+        .select_also(clinic_notification_settings::Entity)
+        .join(JoinType::LeftJoin, settings_of_clinic)
+        .filter(patients::Column::Id.is_in(requests.keys().copied()))
+        .filter(patients::Column::ErasedAt.is_null())
+        .all(conn)
+        .await?;
+    let (Some(first), Some(last)) = (
+        requests.values().filter_map(|(d, _)| d.first()).min(),
+        requests.values().filter_map(|(d, _)| d.last()).max(),
+    ) else {
+        return Ok(());
+    };
+    let from = first
+        .checked_sub_days(Days::new(QUESTIONNAIRE_HISTORY_DAYS))
+        .unwrap_or(*first);
+    let responses = q::Entity::find()
+        .filter(q::Column::PatientId.is_in(requests.keys().copied()))
+        .filter(q::Column::LocalDate.between(from, *last))
+        .filter(q::Column::Valid.eq(true))
+        .filter(q::Column::Deleted.eq(false))
+        .order_by_asc(q::Column::LocalDate)
+        .order_by_asc(q::Column::RecordedAt)
+        .all(conn)
+        .await?;
+    let mut by_patient: HashMap<Uuid, Vec<q::Model>> = HashMap::new();
+    for r in responses {
+        by_patient.entry(r.patient_id).or_default().push(r);
+    }
+    let slots = requests.keys().flat_map(|p| {
+        [
+            open_slot(*p, RuleKind::QuestionnaireSafety.as_str()),
+            open_slot(*p, RuleKind::QuestionnaireWorsening.as_str()),
+        ]
+    });
+    let mut open = open_alerts(conn, slots.collect::<Vec<_>>()).await?;
+    for (patient, row) in rows {
+        let Some((days, now)) = requests.get(&patient.id) else {
+            continue;
+        };
+        let clinic = settings_from_row(config, patient.clinic_id, row);
+        let responses = by_patient.remove(&patient.id).unwrap_or_default();
+        let mut decisions = Vec::new();
+        for (i, r) in responses.iter().enumerate() {
+            if !days.contains(&r.local_date) {
+                continue;
+            }
+            let Some(def) = paindiary_sync::questionnaire::built_in(&r.instrument, &r.version)
+            else {
+                continue;
+            };
+            let scored = |r: &q::Model| ScoredResponse {
+                date: r.local_date,
+                instrument: def.name.to_owned(),
+                total: r.total,
+                safety_positive: r.safety_positive,
+                late: r.late,
+            };
+            let current = scored(r);
+            decisions.extend(questionnaire_safety(&current));
+            if let Some(mcid) = def.worsening_points
+                && r.total.is_some()
+                && let Some(previous) = responses[..i]
+                    .iter()
+                    .rev()
+                    .find(|p| p.instrument == r.instrument && p.total.is_some())
+            {
+                decisions.extend(questionnaire_worsening(&scored(previous), &current, mcid));
+            }
+        }
+        summary.decisions += decisions.len();
+        for decision in &decisions {
+            apply(conn, &patient, &clinic, decision, &mut open, *now, summary).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Rules that hold an open-alert slot per patient (missed logging is the timers').

@@ -179,6 +179,8 @@ pub fn rule_title(rule: &str) -> &'static str {
         Ok(RuleKind::OpioidLoad) => "High opioid load",
         Ok(RuleKind::PrnOveruse) => "As-needed medication overuse",
         Ok(RuleKind::MissedLogging) => "Missed diary logging",
+        Ok(RuleKind::QuestionnaireSafety) => "Questionnaire safety answer",
+        Ok(RuleKind::QuestionnaireWorsening) => "Questionnaire score worsening",
         Err(_) => "Alert",
     }
 }

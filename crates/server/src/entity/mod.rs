@@ -27,6 +27,7 @@ pub mod patients;
 pub mod peer_sync_states;
 pub mod peg_checkins;
 pub mod push_subscriptions;
+pub mod questionnaire_responses;
 pub mod reminders;
 pub mod users;
 pub mod web_sessions;

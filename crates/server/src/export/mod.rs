@@ -1,6 +1,8 @@
 //! Exports of one patient's diary: CSV per entry kind, and a FHIR R4 `Bundle` (type
-//! `collection`) with the Patient, pain and PEG Observations, exercise Observations and
-//! one MedicationAdministration per logged dose. Reads the projection tables; deleted
+//! `collection`) with the Patient, pain and PEG Observations, exercise Observations,
+//! one MedicationAdministration per logged dose, and per questionnaire response a
+//! `QuestionnaireResponse` plus (when scored) an Observation of its total with the
+//! instrument's LOINC code (PHQ-9 44261-6, GAD-7 70274-6) derived from it. Reads the projection tables; deleted
 //! entries are left out. CSV keeps invalid entries (with `valid = false`, it is the
 //! patient's copy of what they wrote); FHIR carries valid entries only.
 
@@ -10,7 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::entity::{
-    exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins, wellbeing_entries,
+    exercise_sessions, medication_intakes, pain_entries, patients, peg_checkins,
+    questionnaire_responses, wellbeing_entries,
 };
 
 /// LOINC: pain severity 0-10 verbal numeric rating, reported.
@@ -36,16 +39,19 @@ pub enum ExportKind {
     Wellbeing,
     /// Weekly PEG check-ins.
     Checkins,
+    /// Questionnaire responses with their scores.
+    Questionnaires,
 }
 
 impl ExportKind {
     /// Every kind, in the order the dashboard lists them.
-    pub const ALL: [ExportKind; 5] = [
+    pub const ALL: [ExportKind; 6] = [
         ExportKind::Pain,
         ExportKind::Medications,
         ExportKind::Exercise,
         ExportKind::Wellbeing,
         ExportKind::Checkins,
+        ExportKind::Questionnaires,
     ];
 
     /// The file stem.
@@ -56,6 +62,7 @@ impl ExportKind {
             ExportKind::Exercise => "exercise",
             ExportKind::Wellbeing => "wellbeing",
             ExportKind::Checkins => "checkins",
+            ExportKind::Questionnaires => "questionnaires",
         }
     }
 
@@ -211,6 +218,27 @@ pub async fn csv(
                 push_row(&mut out, &c);
             }
         }
+        ExportKind::Questionnaires => {
+            out.push_str(COMMON);
+            out.push_str(
+                ",instrument,version,answers,answered,total,prorated,band,safety_item_positive,note\r\n",
+            );
+            for r in rows!(questionnaire_responses) {
+                let mut c = common!(r);
+                c.extend([
+                    text(&r.instrument),
+                    text(&r.version),
+                    text(&r.answers),
+                    r.answered.to_string(),
+                    opt_num(r.total),
+                    r.prorated.to_string(),
+                    opt_text(r.band.as_deref()),
+                    r.safety_positive.to_string(),
+                    opt_text(r.note.as_deref()),
+                ]);
+                push_row(&mut out, &c);
+            }
+        }
     }
     Ok(out)
 }
@@ -221,6 +249,19 @@ fn loinc(code: &str, display: &str) -> Value {
 
 fn score(v: f64) -> Value {
     json!({ "value": v, "unit": "{score}", "system": UCUM, "code": "{score}" })
+}
+
+/// A UUID derived from `id` and `purpose` (SHA-256, shaped as a v4 UUID), for resources
+/// made from an entry besides the entry's own.
+fn derived_id(id: Uuid, purpose: &str) -> Uuid {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(id.as_bytes());
+    hash.update(purpose.as_bytes());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 fn entry(id: Uuid, resource: Value) -> Value {
@@ -298,6 +339,62 @@ pub async fn fhir_bundle(
                 ],
             }),
         ));
+    }
+    for r in valid_rows!(questionnaire_responses) {
+        let Some(def) = paindiary_sync::questionnaire::built_in(&r.instrument, &r.version) else {
+            continue;
+        };
+        let answers: std::collections::BTreeMap<String, f64> =
+            serde_json::from_str(&r.answers).unwrap_or_default();
+        // Items in the form's order, each with its LOINC code when it has one.
+        let items: Vec<Value> = def
+            .items
+            .iter()
+            .filter_map(|item| {
+                let v = answers.get(item.link_id)?;
+                let mut out = json!({
+                    "linkId": item.link_id,
+                    "text": item.text,
+                    "answer": [{ "valueInteger": *v as i64 }],
+                });
+                if let Some(code) = item.loinc {
+                    out["definition"] = json!(format!("http://loinc.org/{code}"));
+                }
+                Some(out)
+            })
+            .collect();
+        let response_id = r.entry_id;
+        entries.push(entry(
+            response_id,
+            json!({
+                "resourceType": "QuestionnaireResponse",
+                "id": response_id.to_string(),
+                "questionnaire": format!("urn:paindiary:questionnaire:{}|{}", def.id, def.version),
+                "status": "completed",
+                "subject": subject,
+                "authored": ts(r.recorded_at),
+                "item": items,
+            }),
+        ));
+        if let (Some(total), Some(code)) = (r.total, def.total_loinc) {
+            // A derived id: the same response exports the same Observation every time.
+            let obs_id = derived_id(response_id, "total");
+            let mut obs = json!({
+                "resourceType": "Observation",
+                "id": obs_id.to_string(),
+                "status": "final",
+                "category": survey(),
+                "code": loinc(code, &format!("{} total score", def.name)),
+                "subject": subject,
+                "effectiveDateTime": ts(r.recorded_at),
+                "valueQuantity": score(total),
+                "derivedFrom": [{ "reference": format!("urn:uuid:{response_id}") }],
+            });
+            if let Some(band) = &r.band {
+                obs["interpretation"] = json!([{ "text": band.replace('_', " ") }]);
+            }
+            entries.push(entry(obs_id, obs));
+        }
     }
     for r in valid_rows!(exercise_sessions) {
         entries.push(entry(

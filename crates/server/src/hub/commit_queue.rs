@@ -312,6 +312,7 @@ async fn write_batch(
                 days: changed.all,
                 medication_days: changed.medication,
                 recent,
+                questionnaire_days: changed.questionnaire,
                 care_plan: work.plan,
                 now,
             }

@@ -1,5 +1,6 @@
 //! Projection of month diary documents into relational tables (`pain_entries`,
-//! `medication_intakes`, `exercise_sessions`, `wellbeing_entries`, `peg_checkins`) and
+//! `medication_intakes`, `exercise_sessions`, `wellbeing_entries`, `peg_checkins`,
+//! `questionnaire_responses`, scored by the `sync` crate's `questionnaire` module) and
 //! `entry_issues`, for trends, alerts and the dashboard; care plans' prescriptions in
 //! [`care_plan`].
 //!
@@ -40,7 +41,8 @@ use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::entity::{
-    exercise_sessions, medication_intakes, pain_entries, peg_checkins, wellbeing_entries,
+    exercise_sessions, medication_intakes, pain_entries, peg_checkins, questionnaire_responses,
+    wellbeing_entries,
 };
 
 pub use reproject::{ReprojectReport, reproject_all};
@@ -77,6 +79,8 @@ pub struct ProjectionSummary {
     pub pain_days: BTreeSet<NaiveDate>,
     /// Local days whose medication intake rows changed.
     pub intake_days: BTreeSet<NaiveDate>,
+    /// Local days whose questionnaire response rows changed.
+    pub questionnaire_days: BTreeSet<NaiveDate>,
 }
 
 /// Why a projection failed. The transaction should be rolled back.
@@ -222,6 +226,7 @@ pub async fn write_prepared_many(
             unkeyed: p.unkeyed,
             changed_days: BTreeSet::new(),
             medication_days: BTreeSet::new(),
+            questionnaire_days: BTreeSet::new(),
         })
         .collect();
     write::write_many(conn, members).await
@@ -255,6 +260,7 @@ pub(crate) struct Collected {
     pub(crate) exercise: Vec<exercise_sessions::Model>,
     pub(crate) wellbeing: Vec<wellbeing_entries::Model>,
     pub(crate) checkin: Vec<peg_checkins::Model>,
+    pub(crate) questionnaire: Vec<questionnaire_responses::Model>,
     /// (kind, entry key, reason code) -> reason. Several errors with one code (score and
     /// worst both out of scale) share one row, their reasons joined.
     pub(crate) issues: BTreeMap<(EntryKind, String, String), String>,
@@ -409,6 +415,37 @@ impl Collected {
                 score: k.score(),
                 note: k.note.clone(),
             }),
+            Entry::Questionnaire(q) => {
+                // Only a valid response is scored: an answer off the scale would make any
+                // total wrong.
+                let score = q.score().filter(|_| c.valid);
+                let mut answers = serde_json::to_string(&q.answers).unwrap_or_default();
+                answers.shrink_to_fit();
+                self.questionnaire.push(questionnaire_responses::Model {
+                    entry_id: c.entry_id,
+                    patient_id: c.patient_id,
+                    document_id: c.document_id,
+                    recorded_at: c.recorded_at,
+                    tz: c.tz,
+                    local_date: c.local_date,
+                    deleted: c.deleted,
+                    updated_at: c.updated_at,
+                    synced_at: c.synced_at,
+                    late: c.late,
+                    valid: c.valid,
+                    instrument: q.instrument.clone(),
+                    version: q.version.clone(),
+                    answers,
+                    answered: score
+                        .as_ref()
+                        .map_or(0, |s| i32::try_from(s.answered).unwrap_or(i32::MAX)),
+                    total: score.as_ref().and_then(|s| s.total),
+                    prorated: score.as_ref().is_some_and(|s| s.prorated),
+                    band: score.as_ref().and_then(|s| s.band).map(str::to_owned),
+                    safety_positive: score.as_ref().is_some_and(|s| s.safety_positive),
+                    note: q.note.clone(),
+                });
+            }
         }
     }
 }

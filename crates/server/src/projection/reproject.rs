@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{ProjectionError, ProjectionTarget, project_document};
 use crate::entity::{
     documents, entry_issues, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
-    wellbeing_entries,
+    questionnaire_responses, wellbeing_entries,
 };
 use crate::storage::{self, StorageError};
 
@@ -175,6 +175,12 @@ async fn remove_orphans(conn: &impl ConnectionTrait) -> Result<u64, ReprojectErr
         .rows_affected;
     removed += peg_checkins::Entity::delete_many()
         .filter(peg_checkins::Column::DocumentId.not_in_subquery(months()))
+        .exec(conn)
+        .await
+        .map_err(db(step))?
+        .rows_affected;
+    removed += questionnaire_responses::Entity::delete_many()
+        .filter(questionnaire_responses::Column::DocumentId.not_in_subquery(months()))
         .exec(conn)
         .await
         .map_err(db(step))?

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::entity::{
     entry_issues, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
-    wellbeing_entries,
+    questionnaire_responses, wellbeing_entries,
 };
 
 /// Most rows in one INSERT (21 columns at most: about 10,500 bind parameters).
@@ -103,6 +103,7 @@ kind_table!(medication_intakes, EntryKind::Medication);
 kind_table!(exercise_sessions, EntryKind::Exercise);
 kind_table!(wellbeing_entries, EntryKind::Wellbeing);
 kind_table!(peg_checkins, EntryKind::Checkin);
+kind_table!(questionnaire_responses, EntryKind::Questionnaire);
 
 /// Writes everything collected from the document for `scope`.
 pub(crate) async fn write(
@@ -150,6 +151,16 @@ pub(crate) async fn write(
     let rows = std::mem::take(&mut collected.checkin);
     write_kind::<peg_checkins::Entity>(conn, target, scope, rows, &mut collected, &mut summary)
         .await?;
+    let rows = std::mem::take(&mut collected.questionnaire);
+    summary.questionnaire_days = write_kind::<questionnaire_responses::Entity>(
+        conn,
+        target,
+        scope,
+        rows,
+        &mut collected,
+        &mut summary,
+    )
+    .await?;
     summary.unreadable = collected.unprojected.len();
     write_issues(conn, target, now, collected.issues, scope).await?;
     tracing::debug!(
@@ -444,6 +455,9 @@ pub(crate) struct Member {
     /// The subset of `changed_days` whose medication rows changed (the opioid and PRN
     /// rules decide on these days only).
     pub(crate) medication_days: BTreeSet<NaiveDate>,
+    /// Local days whose questionnaire response rows changed (the questionnaire rules
+    /// look at the responses of these days).
+    pub(crate) questionnaire_days: BTreeSet<NaiveDate>,
 }
 
 /// The local days a member's write changed, for alert evaluation.
@@ -453,6 +467,9 @@ pub struct ChangedDays {
     pub all: BTreeSet<NaiveDate>,
     /// Of those, the days whose medication rows changed.
     pub medication: BTreeSet<NaiveDate>,
+    /// Days whose questionnaire response rows changed (not in `all`: the pain and
+    /// medication rules have nothing new to decide on them).
+    pub questionnaire: BTreeSet<NaiveDate>,
 }
 
 /// Writes the touched entries of several documents (each at most once) with shared
@@ -481,6 +498,10 @@ pub(crate) async fn write_many(
     .await?;
     write_kind_many::<peg_checkins::Entity>(conn, &mut members, |c| std::mem::take(&mut c.checkin))
         .await?;
+    write_kind_many::<questionnaire_responses::Entity>(conn, &mut members, |c| {
+        std::mem::take(&mut c.questionnaire)
+    })
+    .await?;
     let changed = members
         .iter_mut()
         .map(|m| {
@@ -489,6 +510,7 @@ pub(crate) async fn write_many(
                 ChangedDays {
                     all: std::mem::take(&mut m.changed_days),
                     medication: std::mem::take(&mut m.medication_days),
+                    questionnaire: std::mem::take(&mut m.questionnaire_days),
                 },
             )
         })
@@ -565,6 +587,15 @@ where
                 member.medication_days.extend(days.iter().copied());
             }
             member.changed_days.extend(days);
+        }
+        if E::KIND == EntryKind::Questionnaire {
+            member.questionnaire_days.extend(
+                existing
+                    .iter()
+                    .filter(|(id, doc, _)| *doc == member.document_id && scoped.contains(id))
+                    .map(|(_, _, date)| *date)
+                    .chain(rows.iter().map(E::date)),
+            );
         }
         let stale: Vec<Uuid> = existing
             .iter()

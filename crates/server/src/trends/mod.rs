@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use crate::entity::{
     care_plan_medications, exercise_sessions, medication_intakes, pain_entries, peg_checkins,
-    wellbeing_entries,
+    questionnaire_responses, wellbeing_entries,
 };
 use crate::storage;
 
@@ -203,6 +203,69 @@ pub struct Trends {
     pub exercise_weekly: Vec<WeekExercise>,
     /// Interventions in the care plan with their 14-day before/after means.
     pub interventions: Vec<InterventionEffect>,
+    /// Scored questionnaire responses in the range, oldest first.
+    pub questionnaires: Vec<QuestionnaireScore>,
+}
+
+/// One scored questionnaire response, for charts and tables.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionnaireScore {
+    /// The patient's local day of the response.
+    pub date: NaiveDate,
+    /// Instrument ID (`phq9`, ...).
+    pub instrument: String,
+    /// Its display name (`PHQ-9`).
+    pub name: String,
+    /// The total (sum, prorated sum or mean).
+    pub total: f64,
+    /// The largest total the instrument can have (for chart scales).
+    pub max_total: f64,
+    /// Its severity band, if the instrument has bands.
+    pub band: Option<String>,
+    /// The total was prorated from missing items.
+    pub prorated: bool,
+    /// The safety item (PHQ-9 item 9) was answered above 0.
+    pub safety_positive: bool,
+}
+
+/// The valid, scored questionnaire responses of `patient` on `from..=to`, oldest first.
+pub async fn questionnaire_scores(
+    conn: &impl ConnectionTrait,
+    patient: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<QuestionnaireScore>, DbErr> {
+    use questionnaire_responses::Column as C;
+    let rows = questionnaire_responses::Entity::find()
+        .filter(C::PatientId.eq(patient))
+        .filter(C::Valid.eq(true))
+        .filter(C::Deleted.eq(false))
+        .filter(C::Total.is_not_null())
+        .filter(C::LocalDate.between(from, to))
+        .order_by_asc(C::LocalDate)
+        .order_by_asc(C::RecordedAt)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let def = paindiary_sync::questionnaire::built_in(&r.instrument, &r.version)?;
+            let max_total = match def.scoring {
+                paindiary_sync::questionnaire::Scoring::Mean => def.max_answer as f64,
+                _ => (def.max_answer as f64) * def.items.len() as f64,
+            };
+            Some(QuestionnaireScore {
+                date: r.local_date,
+                instrument: r.instrument,
+                name: def.name.to_owned(),
+                total: r.total?,
+                max_total,
+                band: r.band,
+                prorated: r.prorated,
+                safety_positive: r.safety_positive,
+            })
+        })
+        .collect())
 }
 
 /// Monday of `date`'s week.
@@ -400,6 +463,7 @@ pub async fn compute_with_plan(
         });
     }
     interventions.sort_by_key(|i| i.date);
+    let questionnaires = questionnaire_scores(conn, patient, from, to).await?;
 
     Ok(Trends {
         from,
@@ -410,6 +474,7 @@ pub async fn compute_with_plan(
         adherence,
         exercise_weekly,
         interventions,
+        questionnaires,
     })
 }
 

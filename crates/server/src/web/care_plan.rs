@@ -1,5 +1,5 @@
 //! The care-plan editor of the dashboard: the patient's prescribed medications, exercises,
-//! interventions and alert threshold overrides, with server-rendered forms to add, edit and
+//! interventions, assigned questionnaires and alert threshold overrides, with server-rendered forms to add, edit and
 //! remove them. Owns the form fields, their validation and messages.
 //!
 //! Writes go through [`Hub::edit_care_plan`] (never straight to storage), so a change is
@@ -14,8 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use paindiary_sync::schema::care_plan::{
-    CarePlan, CarePlanError, Intervention, PrescribedExercise, PrescribedMedication, Section,
-    THRESHOLD_KEYS, ThresholdOverrides, delete_item, put_item, read_care_plan, set_threshold,
+    AssignedQuestionnaire, CarePlan, CarePlanError, Intervention, PrescribedExercise,
+    PrescribedMedication, Section, THRESHOLD_KEYS, ThresholdOverrides, delete_item, put_item,
+    read_care_plan, set_threshold,
 };
 use paindiary_sync::schema::month::FieldValue;
 use paindiary_sync::schema::vocab::{DoseUnit, InterventionKind, Route};
@@ -57,6 +58,8 @@ pub enum Part {
     Exercises,
     /// Interventions performed.
     Interventions,
+    /// Questionnaires assigned on a schedule.
+    Questionnaires,
     /// Per-patient alert threshold overrides.
     Thresholds,
 }
@@ -67,6 +70,7 @@ impl Part {
             Part::Medications => "medications",
             Part::Exercises => "exercises",
             Part::Interventions => "interventions",
+            Part::Questionnaires => "questionnaires",
             Part::Thresholds => "thresholds",
         }
     }
@@ -76,6 +80,7 @@ impl Part {
             Part::Medications => Some(Section::Medications),
             Part::Exercises => Some(Section::Exercises),
             Part::Interventions => Some(Section::Interventions),
+            Part::Questionnaires => Some(Section::Questionnaires),
             Part::Thresholds => None,
         }
     }
@@ -85,6 +90,7 @@ impl Part {
             Part::Medications => MEDICATION_FIELDS,
             Part::Exercises => EXERCISE_FIELDS,
             Part::Interventions => INTERVENTION_FIELDS,
+            Part::Questionnaires => QUESTIONNAIRE_FIELDS,
             Part::Thresholds => THRESHOLD_FIELDS,
         }
     }
@@ -298,6 +304,44 @@ const INTERVENTION_FIELDS: &[Field] = &[
     },
 ];
 
+fn instruments() -> Vec<&'static str> {
+    paindiary_sync::questionnaire::BUILT_IN
+        .iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+const QUESTIONNAIRE_FIELDS: &[Field] = &[
+    Field {
+        name: "instrument",
+        label: "Questionnaire",
+        kind: Kind::Choice(instruments),
+        required: true,
+        hint: "phq9: PHQ-9 (depression), gad7: GAD-7 (anxiety), peg: PEG (pain interference).",
+    },
+    Field {
+        name: "every_days",
+        label: "Due every (days)",
+        kind: whole(1.0, 366.0),
+        required: true,
+        hint: "7 = weekly, 28 = every 4 weeks.",
+    },
+    Field {
+        name: "start_date",
+        label: "First due on",
+        kind: Kind::Date,
+        required: true,
+        hint: "",
+    },
+    Field {
+        name: "end_date",
+        label: "Last due on",
+        kind: Kind::Date,
+        required: false,
+        hint: "Empty: until removed.",
+    },
+];
+
 const THRESHOLD_FIELDS: &[Field] = &[
     Field {
         name: "worsening_points",
@@ -399,6 +443,19 @@ fn intervention_values(i: &Intervention) -> Values {
     v.insert("date".into(), i.date.to_string());
     put(&mut v, "region", i.region.clone());
     put(&mut v, "note", i.note.clone());
+    v
+}
+
+fn questionnaire_values(q: &AssignedQuestionnaire) -> Values {
+    let mut v = Values::new();
+    v.insert("instrument".into(), q.assignment.instrument.clone());
+    v.insert("every_days".into(), q.assignment.every_days.to_string());
+    v.insert("start_date".into(), q.assignment.start_date.to_string());
+    put(
+        &mut v,
+        "end_date",
+        q.assignment.end_date.map(|d| d.to_string()),
+    );
     v
 }
 
@@ -568,6 +625,16 @@ fn validate(part: Part, form: &Values) -> Result<Vec<(&'static str, FieldValue)>
                     "mme_warning",
                     "The warning level must not be below the information level.".into(),
                 ));
+            }
+        }
+        Part::Questionnaires => {
+            let date = |name| {
+                text_of(&fields, name).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            };
+            if let (Some(start), Some(end)) = (date("start_date"), date("end_date"))
+                && end < start
+            {
+                errors.push(("end_date", "The end is before the start.".into()));
             }
         }
         Part::Exercises | Part::Interventions => {}
@@ -916,6 +983,47 @@ fn editor_html(
         add_form
     ));
 
+    // Questionnaires.
+    body.push_str(
+        r#"<section aria-labelledby="h-questionnaires"><h2 id="h-questionnaires">Questionnaires</h2>
+<p>The patient's phone shows an assigned questionnaire as due once in each period, from the first day.</p>
+<table id="plan-questionnaires"><caption>Assigned questionnaires</caption><thead><tr><th scope="col">Questionnaire</th><th scope="col">Every (days)</th><th scope="col">From</th><th scope="col">Until</th><th scope="col">Change</th></tr></thead><tbody>"#,
+    );
+    for q in &plan.questionnaires {
+        let (form_for_item, has_errors) = form(
+            Part::Questionnaires,
+            Some(&q.id),
+            questionnaire_values(q),
+            "Save assignment",
+        );
+        let open = if has_errors { " open" } else { "" };
+        let a = &q.assignment;
+        let name = paindiary_sync::questionnaire::BUILT_IN
+            .iter()
+            .find(|i| i.id == a.instrument)
+            .map_or(a.instrument.as_str(), |i| i.name);
+        body.push_str(&format!(
+            r#"<tr data-item="{item}"><th scope="row">{name}</th><td>{every}</td><td>{from}</td><td>{until}</td><td><details{open}><summary>Edit <span class="visually-hidden">{name}</span></summary>{form}</details>{remove}</td></tr>"#,
+            item = esc(&q.id),
+            name = esc(name),
+            every = a.every_days,
+            from = a.start_date,
+            until = opt(a.end_date),
+            form = form_for_item,
+            remove = remove_html(patient, csrf, Part::Questionnaires, &q.id, name),
+        ));
+    }
+    let (add_form, _) = form(
+        Part::Questionnaires,
+        None,
+        Values::new(),
+        "Assign questionnaire",
+    );
+    body.push_str(&format!(
+        r#"</tbody></table><h3 id="add-questionnaire">Assign a questionnaire</h3>{}</section>"#,
+        add_form
+    ));
+
     // Threshold overrides: one form, an empty field keeps the clinic's value.
     let (add_form, _) = form(
         Part::Thresholds,
@@ -987,6 +1095,7 @@ fn item_exists(plan: &CarePlan, section: Section, item: &str) -> bool {
         Section::Exercises => plan.exercises.iter().any(|e| e.id == item),
         Section::Interventions => plan.interventions.iter().any(|i| i.id == item),
         Section::Goals => plan.goals.iter().any(|g| g.id == item),
+        Section::Questionnaires => plan.questionnaires.iter().any(|q| q.id == item),
     }
 }
 

@@ -586,3 +586,94 @@ pub fn wellbeing(t: &Trends, labelled_by: &str) -> Result<String, ChartError> {
     }
     Ok(finish(svg, labelled_by))
 }
+
+/// Fill of a severity band: lighter for lower bands, so the bands read in order without
+/// colour alone (each band is also named on the chart and in the table).
+fn band_fill(k: usize) -> RGBColor {
+    const FILLS: [RGBColor; 5] = [
+        RGBColor(246, 246, 246),
+        RGBColor(255, 243, 214),
+        RGBColor(255, 224, 178),
+        RGBColor(255, 204, 188),
+        RGBColor(244, 180, 180),
+    ];
+    FILLS[k.min(FILLS.len() - 1)]
+}
+
+/// One instrument's totals over the range (points joined by a line) over its severity
+/// bands (shaded, each named at its lower edge), e.g. PHQ-9 on 0-27 with bands from 5,
+/// 10, 15, 20. The page's questionnaire table holds the same numbers.
+pub fn questionnaire(
+    t: &Trends,
+    instrument: &paindiary_sync::questionnaire::Instrument,
+    labelled_by: &str,
+) -> Result<String, ChartError> {
+    use paindiary_sync::questionnaire::Scoring;
+    let n = n_days(t);
+    let top = match instrument.scoring {
+        Scoring::Mean => instrument.max_answer as f64,
+        Scoring::Sum | Scoring::SumProrated { .. } => {
+            instrument.max_answer as f64 * instrument.items.len() as f64
+        }
+    };
+    let points: Vec<(i32, f64)> = t
+        .questionnaires
+        .iter()
+        .filter(|q| q.instrument == instrument.id)
+        .filter_map(|q| Some((i32::try_from((q.date - t.from).num_days()).ok()?, q.total)))
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(28)
+            .x_label_area_size(52)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-1i32..n, 0f64..top + 0.5)
+            .map_err(err)?;
+        for (k, band) in instrument.bands.iter().enumerate() {
+            let low = f64::from(band.min);
+            let high = instrument
+                .bands
+                .get(k + 1)
+                .map_or(top + 0.5, |next| f64::from(next.min));
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(-1, low), (n, high)],
+                    band_fill(k).filled(),
+                )))
+                .map_err(err)?;
+            let (px, py) = chart.backend_coord(&(n, low));
+            root.draw(&Text::new(
+                band.label.replace('_', " "),
+                (px - 4, py - 2),
+                ("sans-serif", TEXT_PX - 2)
+                    .into_font()
+                    .color(&MAXIMUM)
+                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
+            ))
+            .map_err(err)?;
+        }
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .x_label_formatter(&|x| label(t.from, *x))
+            .x_desc("Local day")
+            .y_desc(format!("{} total", instrument.name))
+            .label_style(("sans-serif", TEXT_PX))
+            .axis_desc_style(("sans-serif", TEXT_PX))
+            .light_line_style(TRANSPARENT)
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(points.clone(), ACCENT.stroke_width(2)))
+            .map_err(err)?;
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 5, ACCENT.filled())))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(finish(svg, labelled_by))
+}

@@ -353,6 +353,70 @@ fn peg_table(t: &Trends) -> Result<String, WebError> {
     .html()
 }
 
+/// One chart per built-in instrument with scores in the range, then the table (the
+/// charts' text alternative).
+fn questionnaire_section(t: &Trends) -> Result<String, WebError> {
+    let mut html = String::new();
+    for def in paindiary_sync::questionnaire::BUILT_IN {
+        if !t.questionnaires.iter().any(|q| q.instrument == def.id) {
+            continue;
+        }
+        let id = format!("{}-chart", def.id);
+        let caption = format!(
+            "{} totals per local day over its severity bands (shaded; higher is worse); the table below lists them",
+            def.name
+        );
+        html.push_str(&figure(
+            &id,
+            &caption,
+            vec![("sw-mean", "total")],
+            charts::questionnaire(t, def, &format!("{id}-caption")),
+        )?);
+    }
+    html.push_str(&questionnaire_table(t)?);
+    Ok(html)
+}
+
+fn questionnaire_table(t: &Trends) -> Result<String, WebError> {
+    Table {
+        id: "questionnaires",
+        class: "",
+        caption: "Questionnaire scores (PHQ-9 bands 5/10/15/20, GAD-7 bands 5/10/15; higher is worse)",
+        head: vec!["Day", "Questionnaire", "Score", "Severity", "Notes"],
+        rows: t
+            .questionnaires
+            .iter()
+            .map(|q| {
+                let mut notes = Vec::new();
+                if q.safety_positive {
+                    notes.push("self-harm item answered above 0");
+                }
+                if q.prorated {
+                    notes.push("prorated: 1-2 items unanswered");
+                }
+                vec![
+                    q.date.to_string(),
+                    q.name.clone(),
+                    format!("{} of {}", fmt_score(q.total), fmt_score(q.max_total)),
+                    q.band.as_deref().unwrap_or("–").replace('_', " "),
+                    notes.join("; "),
+                ]
+            })
+            .collect(),
+        empty: "No scored questionnaires in this period.",
+    }
+    .html()
+}
+
+/// A total as people read it: whole totals without decimals, means with one.
+fn fmt_score(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 fn counts_table(
     id: &str,
     caption: &str,
@@ -441,6 +505,7 @@ struct PatientPage<'a> {
     exercise_chart: String,
     wellbeing_chart: String,
     peg: String,
+    questionnaires: String,
     interventions: String,
     regions: String,
     qualities: String,
@@ -545,6 +610,7 @@ pub async fn patient_page(
             charts::wellbeing(&t, "wellbeing-chart-caption"),
         )?,
         peg: peg_table(&t)?,
+        questionnaires: questionnaire_section(&t)?,
         interventions: interventions_table(&t)?,
         regions: body_map_figure(&locations)?,
         qualities: counts_table(

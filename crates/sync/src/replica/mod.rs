@@ -336,6 +336,38 @@ impl Replica {
             .map(|open| read_care_plan(&open.doc)))
     }
 
+    /// The questionnaires the care plan assigns that are due on the patient's local
+    /// `day` (see [`crate::questionnaire::due_on`]): offline, from the synced care plan
+    /// and the responses in this device's months. Empty before the care plan has synced.
+    pub fn due_questionnaires(
+        &mut self,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<String>, ReplicaError> {
+        let Some(plan) = self.care_plan()? else {
+            return Ok(Vec::new());
+        };
+        let assignments = plan.assignments();
+        if assignments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut answered: Vec<(String, chrono::NaiveDate)> = Vec::new();
+        for month in self.months()? {
+            for stored in self.entries(month)?.live() {
+                if let Entry::Questionnaire(q) = &stored.entry
+                    && let Ok(on) = q.meta.local_date()
+                {
+                    answered.push((q.instrument.clone(), on));
+                }
+            }
+        }
+        let answered: Vec<(&str, chrono::NaiveDate)> =
+            answered.iter().map(|(i, d)| (i.as_str(), *d)).collect();
+        Ok(crate::questionnaire::due_on(&assignments, &answered, day)
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// A raw document by ID, if present on this device.
     pub fn document(&mut self, id: DocumentId) -> Result<Option<&mut AutoCommit>, ReplicaError> {
         Ok(self.open_doc(id, None)?.map(|open| &mut open.doc))

@@ -1,6 +1,6 @@
 //! The care-plan document, written by the care team and read-only on the patient's
 //! devices: prescribed medications, prescribed exercises, interventions performed, alert
-//! threshold overrides and goals.
+//! threshold overrides, goals and assigned questionnaires.
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, Value};
@@ -22,6 +22,8 @@ pub enum Section {
     Interventions,
     /// Goals agreed with the patient.
     Goals,
+    /// Questionnaires assigned on a schedule (what the phone shows as due).
+    Questionnaires,
 }
 
 impl Section {
@@ -32,6 +34,7 @@ impl Section {
             Section::Exercises => "exercises",
             Section::Interventions => "interventions",
             Section::Goals => "goals",
+            Section::Questionnaires => "questionnaires",
         }
     }
 
@@ -61,6 +64,7 @@ impl Section {
             ],
             Section::Interventions => &["kind", "date", "region", "note"],
             Section::Goals => &["text", "target_date", "achieved"],
+            Section::Questionnaires => &["instrument", "every_days", "start_date", "end_date"],
         }
     }
 }
@@ -158,6 +162,30 @@ pub struct ThresholdOverrides {
     pub missed_days: Option<f64>,
 }
 
+/// A questionnaire assigned to the patient: due once every `every_days` days from
+/// `start_date` (see [`crate::questionnaire::due_on`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssignedQuestionnaire {
+    /// Item key.
+    pub id: String,
+    /// The schedule.
+    #[serde(flatten)]
+    pub assignment: crate::questionnaire::Assignment,
+}
+
+/// Longest schedule period of an assigned questionnaire, in days.
+pub const MAX_EVERY_DAYS: u32 = 366;
+
+impl CarePlan {
+    /// The assignments, for [`crate::questionnaire::due_on`].
+    pub fn assignments(&self) -> Vec<crate::questionnaire::Assignment> {
+        self.questionnaires
+            .iter()
+            .map(|q| q.assignment.clone())
+            .collect()
+    }
+}
+
 /// The keys of [`ThresholdOverrides`] in the `thresholds` map.
 pub const THRESHOLD_KEYS: [&str; 6] = [
     "worsening_points",
@@ -179,6 +207,8 @@ pub struct CarePlan {
     pub interventions: Vec<Intervention>,
     /// Goals.
     pub goals: Vec<Goal>,
+    /// Assigned questionnaires.
+    pub questionnaires: Vec<AssignedQuestionnaire>,
     /// Threshold overrides.
     pub thresholds: ThresholdOverrides,
     /// Items that could not be read: (section, key, reason).
@@ -224,6 +254,7 @@ pub fn read_care_plan<D: ReadDoc>(doc: &D) -> CarePlan {
         Section::Exercises,
         Section::Interventions,
         Section::Goals,
+        Section::Questionnaires,
     ] {
         for (id, obj) in items(doc, section) {
             if matches!(read::opt_instant(doc, &obj, "deleted_at"), Ok(Some(_))) {
@@ -267,6 +298,28 @@ pub fn read_care_plan<D: ReadDoc>(doc: &D) -> CarePlan {
                         target_date: opt_date(doc, &obj, "target_date")?,
                         achieved: read::opt_bool(doc, &obj, "achieved")?.unwrap_or(false),
                     }),
+                    Section::Questionnaires => {
+                        let every = read::opt_number(doc, &obj, "every_days")?
+                            .ok_or(FieldError::Missing("every_days"))?;
+                        if every.fract() != 0.0
+                            || !(1.0..=f64::from(MAX_EVERY_DAYS)).contains(&every)
+                        {
+                            return Err(FieldError::WrongType {
+                                field: "every_days",
+                                expected: "a whole number of days from 1 to 366",
+                            });
+                        }
+                        plan.questionnaires.push(AssignedQuestionnaire {
+                            id: id.clone(),
+                            assignment: crate::questionnaire::Assignment {
+                                instrument: read::string(doc, &obj, "instrument")?,
+                                every_days: every as u32,
+                                start_date: opt_date(doc, &obj, "start_date")?
+                                    .ok_or(FieldError::Missing("start_date"))?,
+                                end_date: opt_date(doc, &obj, "end_date")?,
+                            },
+                        });
+                    }
                 }
                 Ok(())
             })();
@@ -331,11 +384,20 @@ pub fn put_item(
             field: field.chars().take(40).collect(),
         });
     }
-    let map = match doc.get(ROOT, section.map_key()) {
-        Ok(Some((Value::Object(ObjType::Map), map))) => map,
+    let existing = match doc.get(ROOT, section.map_key()) {
+        Ok(Some((Value::Object(ObjType::Map), map))) => Some(map),
+        // `questionnaires` came after schema v1's genesis: its first item creates it (the
+        // care team's writes go through the server, two replicas creating it at once make two maps, and `items` reads both).
+        Ok(None) if section == Section::Questionnaires => None,
         _ => return Err(CarePlanError::MissingMap(section.map_key())),
     };
     let result = (|| {
+        let map = match existing {
+            Some(map) => map,
+            None => doc
+                .put_object(ROOT, section.map_key(), ObjType::Map)
+                .map_err(|_| CarePlanError::Document)?,
+        };
         let obj = match doc.get(&map, id) {
             Ok(Some((Value::Object(ObjType::Map), obj))) => obj,
             _ => doc

@@ -1,6 +1,8 @@
-//! Diary entries of schema v1 (pain, medication intake, exercise, wellbeing, PEG check-in):
+//! Diary entries of schema v1 (pain, medication intake, exercise, wellbeing, PEG check-in,
+//! questionnaire response):
 //! how they are read out of a document, validated, and described as field writes.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::read::{self, FieldError};
 use super::vocab::{BodyRegion, DoseUnit, IntakeStatus, PainQuality, Route, UnknownTerm};
+use crate::questionnaire::{self, AnswerError};
 
 /// Longest free-text note, in characters.
 pub const MAX_NOTE_CHARS: usize = 4_000;
@@ -22,7 +25,12 @@ pub const MAX_QUALITIES: usize = 12;
 /// How far in the future `recorded_at` may be (phones' clocks drift; time zones differ).
 pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(48);
 
-/// The five kinds of diary entry, each a map at the root of a month document.
+/// Longest instrument ID of a questionnaire response, in characters.
+pub const MAX_INSTRUMENT_CHARS: usize = 64;
+/// Longest instrument version of a questionnaire response, in characters.
+pub const MAX_VERSION_CHARS: usize = 16;
+
+/// The six kinds of diary entry, each a map at the root of a month document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
@@ -36,16 +44,19 @@ pub enum EntryKind {
     Wellbeing,
     /// Weekly PEG check-ins.
     Checkin,
+    /// Responses to validated questionnaires (PHQ-9, GAD-7, PEG, clinic-defined).
+    Questionnaire,
 }
 
 impl EntryKind {
     /// Every kind, in schema order.
-    pub const ALL: [EntryKind; 5] = [
+    pub const ALL: [EntryKind; 6] = [
         EntryKind::Pain,
         EntryKind::Medication,
         EntryKind::Exercise,
         EntryKind::Wellbeing,
         EntryKind::Checkin,
+        EntryKind::Questionnaire,
     ];
 
     /// The root key of this kind's map in a month document.
@@ -56,12 +67,19 @@ impl EntryKind {
             EntryKind::Exercise => "exercise",
             EntryKind::Wellbeing => "wellbeing",
             EntryKind::Checkin => "checkins",
+            EntryKind::Questionnaire => "questionnaires",
         }
     }
 
     /// The kind whose map is at `key`.
     pub fn from_map_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.map_key() == key)
+    }
+
+    /// Whether this kind's root map is created by its first entry rather than by the
+    /// month's genesis change (kinds added after schema v1 was published).
+    pub const fn is_lazy(self) -> bool {
+        matches!(self, EntryKind::Questionnaire)
     }
 
     /// A short stable name (`pain`, `medication`, ...).
@@ -72,6 +90,7 @@ impl EntryKind {
             EntryKind::Exercise => "exercise",
             EntryKind::Wellbeing => "wellbeing",
             EntryKind::Checkin => "checkin",
+            EntryKind::Questionnaire => "questionnaire",
         }
     }
 }
@@ -211,6 +230,73 @@ pub enum ValidationError {
     /// A wellbeing entry with none of its measures.
     #[error("a wellbeing entry needs at least one of sleep_hours, sleep_quality, mood, stress")]
     NothingRecorded,
+    /// A questionnaire response naming an instrument (or version) no definition is known
+    /// for. The response is kept and shown as an issue; it is not scored.
+    #[error("unknown instrument {instrument:?} version {version:?}")]
+    UnknownInstrument {
+        /// The instrument ID, cut to 40 characters.
+        instrument: String,
+        /// The version, cut to 40 characters.
+        version: String,
+    },
+    /// An answer to an item the instrument does not have.
+    #[error("{instrument} has no item {item:?}")]
+    UnknownItem {
+        /// The instrument.
+        instrument: String,
+        /// The link ID found, cut to 40 characters.
+        item: String,
+    },
+    /// An answer outside the item's scale or not a whole number.
+    #[error(
+        "answer to {instrument} item {item} must be a whole number from {min} to {max}, got {value}"
+    )]
+    InvalidAnswer {
+        /// The instrument.
+        instrument: String,
+        /// The item's link ID.
+        item: String,
+        /// The answer found.
+        value: f64,
+        /// Smallest accepted answer.
+        min: i64,
+        /// Largest accepted answer.
+        max: i64,
+    },
+    /// A questionnaire response without any answer.
+    #[error("a questionnaire response needs at least one answer")]
+    NoAnswers,
+}
+
+impl From<AnswerError> for ValidationError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::UnknownInstrument {
+                instrument,
+                version,
+            } => ValidationError::UnknownInstrument {
+                instrument,
+                version,
+            },
+            AnswerError::UnknownItem { instrument, item } => {
+                ValidationError::UnknownItem { instrument, item }
+            }
+            AnswerError::InvalidAnswer {
+                instrument,
+                item,
+                value,
+                min,
+                max,
+            } => ValidationError::InvalidAnswer {
+                instrument,
+                item,
+                value,
+                min,
+                max,
+            },
+            AnswerError::NoAnswers => ValidationError::NoAnswers,
+        }
+    }
 }
 
 /// The unknown term of a [`ValidationError::UnknownTerm`], for serialisation.
@@ -242,14 +328,16 @@ impl ValidationError {
 
 /// Every field name of any kind of entry: what [`Entry::read`] takes out of an entry's map
 /// (anything else in the map is ignored).
-pub(crate) static ENTRY_FIELDS: read::Fields<30> = read::Fields {
+pub(crate) static ENTRY_FIELDS: read::Fields<33> = read::Fields {
     names: [
         "activity",
         "amount",
+        "answers",
         "deleted_at",
         "drug",
         "enjoyment",
         "exertion",
+        "instrument",
         "least",
         "location_note",
         "locations",
@@ -273,6 +361,7 @@ pub(crate) static ENTRY_FIELDS: read::Fields<30> = read::Fields {
         "tz",
         "unit",
         "updated_at",
+        "version",
         "worst",
     ],
     slot: entry_field_slot,
@@ -282,40 +371,43 @@ fn entry_field_slot(key: &str) -> Option<usize> {
     Some(match key {
         "activity" => 0,
         "amount" => 1,
-        "deleted_at" => 2,
-        "drug" => 3,
-        "enjoyment" => 4,
-        "exertion" => 5,
-        "least" => 6,
-        "location_note" => 7,
-        "locations" => 8,
-        "minutes" => 9,
-        "mood" => 10,
-        "note" => 11,
-        "pain" => 12,
-        "prn" => 13,
-        "prn_reason" => 14,
-        "qualities" => 15,
-        "recorded_at" => 16,
-        "reps" => 17,
-        "route" => 18,
-        "rxnorm" => 19,
-        "score" => 20,
-        "sets" => 21,
-        "sleep_hours" => 22,
-        "sleep_quality" => 23,
-        "status" => 24,
-        "stress" => 25,
-        "tz" => 26,
-        "unit" => 27,
-        "updated_at" => 28,
-        "worst" => 29,
+        "answers" => 2,
+        "deleted_at" => 3,
+        "drug" => 4,
+        "enjoyment" => 5,
+        "exertion" => 6,
+        "instrument" => 7,
+        "least" => 8,
+        "location_note" => 9,
+        "locations" => 10,
+        "minutes" => 11,
+        "mood" => 12,
+        "note" => 13,
+        "pain" => 14,
+        "prn" => 15,
+        "prn_reason" => 16,
+        "qualities" => 17,
+        "recorded_at" => 18,
+        "reps" => 19,
+        "route" => 20,
+        "rxnorm" => 21,
+        "score" => 22,
+        "sets" => 23,
+        "sleep_hours" => 24,
+        "sleep_quality" => 25,
+        "status" => 26,
+        "stress" => 27,
+        "tz" => 28,
+        "unit" => 29,
+        "updated_at" => 30,
+        "version" => 31,
+        "worst" => 32,
         _ => return None,
     })
 }
 
 /// The fields of one entry's map, found in one pass.
-pub(crate) type EntryFields<'a, D> = read::MapFields<'a, D, 30>;
+pub(crate) type EntryFields<'a, D> = read::MapFields<'a, D, 33>;
 
 /// Fields every entry carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -483,6 +575,39 @@ impl PegCheckin {
     }
 }
 
+/// A response to a validated questionnaire. `recorded_at` is when it was answered (the
+/// FHIR `authored` time), so its local day, late-data rule and month follow the other
+/// entries' rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionnaireResponse {
+    /// Common fields.
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    /// The instrument's ID ([`questionnaire::Instrument::id`]: `phq9`, `gad7`, `peg`, or a
+    /// clinic-defined one).
+    pub instrument: String,
+    /// The version of the instrument's definition answered.
+    pub version: String,
+    /// Item link ID -> answer (a whole number on the item's scale). Unanswered items are
+    /// absent.
+    pub answers: BTreeMap<String, f64>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+impl QuestionnaireResponse {
+    /// The built-in definition answered, if it is one.
+    pub fn built_in(&self) -> Option<&'static questionnaire::Instrument> {
+        questionnaire::built_in(&self.instrument, &self.version)
+    }
+
+    /// The score by the built-in definition (`None` for another instrument).
+    pub fn score(&self) -> Option<questionnaire::Score> {
+        self.built_in()
+            .map(|def| questionnaire::score(def, &self.answers))
+    }
+}
+
 /// Any diary entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -497,6 +622,8 @@ pub enum Entry {
     Wellbeing(WellbeingEntry),
     /// A PEG check-in.
     Checkin(PegCheckin),
+    /// A questionnaire response.
+    Questionnaire(QuestionnaireResponse),
 }
 
 impl Entry {
@@ -508,6 +635,7 @@ impl Entry {
             Entry::Exercise(_) => EntryKind::Exercise,
             Entry::Wellbeing(_) => EntryKind::Wellbeing,
             Entry::Checkin(_) => EntryKind::Checkin,
+            Entry::Questionnaire(_) => EntryKind::Questionnaire,
         }
     }
 
@@ -519,6 +647,7 @@ impl Entry {
             Entry::Exercise(e) => &e.meta,
             Entry::Wellbeing(e) => &e.meta,
             Entry::Checkin(e) => &e.meta,
+            Entry::Questionnaire(e) => &e.meta,
         }
     }
 
@@ -597,6 +726,13 @@ impl Entry {
                 pain: f.number("pain")?,
                 enjoyment: f.number("enjoyment")?,
                 activity: f.number("activity")?,
+                note,
+            }),
+            EntryKind::Questionnaire => Entry::Questionnaire(QuestionnaireResponse {
+                meta,
+                instrument: f.string("instrument")?,
+                version: f.string("version")?,
+                answers: f.number_map("answers")?,
                 note,
             }),
         })
@@ -691,6 +827,22 @@ impl Entry {
                 scale(e, "enjoyment", Some(c.enjoyment));
                 scale(e, "activity", Some(c.activity));
                 text(e, "note", c.note.as_deref(), MAX_NOTE_CHARS);
+            }
+            Entry::Questionnaire(q) => {
+                required_text(e, "instrument", &q.instrument, MAX_INSTRUMENT_CHARS);
+                required_text(e, "version", &q.version, MAX_VERSION_CHARS);
+                match q.built_in() {
+                    Some(def) => e.extend(
+                        questionnaire::check_answers(def, &q.answers)
+                            .into_iter()
+                            .map(ValidationError::from),
+                    ),
+                    None => e.push(ValidationError::UnknownInstrument {
+                        instrument: q.instrument.chars().take(40).collect(),
+                        version: q.version.chars().take(40).collect(),
+                    }),
+                }
+                text(e, "note", q.note.as_deref(), MAX_NOTE_CHARS);
             }
         }
         errors

@@ -15,7 +15,7 @@ pub mod vocab;
 pub use document::{DocKind, DocumentError, Header};
 pub use entry::{
     Entry, EntryKind, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
-    ValidationError, WellbeingEntry,
+    QuestionnaireResponse, ValidationError, WellbeingEntry,
 };
 pub use month::{MonthEntries, StoredEntry, UnreadableEntry, WriteError};
 pub use read::FieldError;

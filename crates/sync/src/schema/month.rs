@@ -108,6 +108,9 @@ pub enum FieldValue {
     Instant(DateTime<Utc>),
     /// A list of strings (written as a new list: concurrent list edits resolve to one side).
     TextList(Vec<String>),
+    /// A map of numbers (a questionnaire's `answers`), written as a new map: concurrent
+    /// edits of the whole map resolve to one side.
+    NumberMap(BTreeMap<String, f64>),
     /// Remove the field.
     Remove,
 }
@@ -150,6 +153,7 @@ pub fn fields_of(kind: EntryKind) -> &'static [&'static str] {
         EntryKind::Exercise => &["activity", "minutes", "sets", "reps", "exertion", "note"],
         EntryKind::Wellbeing => &["sleep_hours", "sleep_quality", "mood", "stress", "note"],
         EntryKind::Checkin => &["pain", "enjoyment", "activity", "note"],
+        EntryKind::Questionnaire => &["instrument", "version", "answers", "note"],
     }
 }
 
@@ -220,6 +224,12 @@ pub fn entry_fields(entry: &Entry) -> Vec<(&'static str, FieldValue)> {
             f.push(("enjoyment", FieldValue::number(c.enjoyment)));
             f.push(("activity", FieldValue::number(c.activity)));
             opt_text(&mut f, "note", &c.note);
+        }
+        Entry::Questionnaire(q) => {
+            f.push(("instrument", FieldValue::Text(q.instrument.clone())));
+            f.push(("version", FieldValue::Text(q.version.clone())));
+            f.push(("answers", FieldValue::NumberMap(q.answers.clone())));
+            opt_text(&mut f, "note", &q.note);
         }
     }
     f
@@ -377,11 +387,19 @@ pub fn add_entry_unchecked(
     now: DateTime<Utc>,
 ) -> Result<EntryId, WriteError> {
     let kind = entry.kind();
-    let map = kind_maps(doc, kind)
-        .into_iter()
-        .next()
-        .ok_or(WriteError::MissingMap(kind.map_key()))?;
+    let existing = kind_maps(doc, kind).into_iter().next();
     let result = (|| {
+        let map = match existing {
+            Some(map) => map,
+            // Kinds added after schema v1's genesis (`questionnaires`) are not in the
+            // genesis change: changing it would fork every month between old and new
+            // apps. The first writer creates the map; two devices creating it offline
+            // make two maps under one key, and readers read both (see `kind_maps`).
+            None if kind.is_lazy() => doc
+                .put_object(ROOT, kind.map_key(), ObjType::Map)
+                .map_err(|_| WriteError::Document)?,
+            None => return Err(WriteError::MissingMap(kind.map_key())),
+        };
         let obj = doc
             .put_object(&map, id.to_string(), ObjType::Map)
             .map_err(|_| WriteError::Document)?;
@@ -483,6 +501,20 @@ pub(crate) fn put_field(
         FieldValue::Bool(b) => ScalarValue::Boolean(b),
         FieldValue::Instant(at) => ScalarValue::Timestamp(at.timestamp_millis()),
         FieldValue::Remove => return doc.delete(obj, key).map_err(|_| WriteError::Document),
+        FieldValue::NumberMap(items) => {
+            let map = doc
+                .put_object(obj, key, ObjType::Map)
+                .map_err(|_| WriteError::Document)?;
+            for (link, value) in items {
+                let value = match FieldValue::number(value) {
+                    FieldValue::Int(i) => ScalarValue::Int(i),
+                    _ => ScalarValue::F64(value),
+                };
+                doc.put(&map, link, value)
+                    .map_err(|_| WriteError::Document)?;
+            }
+            return Ok(());
+        }
         FieldValue::TextList(items) => {
             let list = doc
                 .put_object(obj, key, ObjType::List)

@@ -66,6 +66,11 @@ pub(crate) enum Raw<'a> {
     List(ObjId),
     /// A List object's first [`MAX_LIST_ITEMS`] items, already read (Text items as `Str`).
     Items(Vec<Raw<'a>>),
+    /// A Map object (a field holding a map, such as a questionnaire's `answers`).
+    Map(ObjId),
+    /// A Map object's first [`MAX_LIST_ITEMS`] keys and their scalar values, already read
+    /// (anything but a scalar as [`Raw::Other`]).
+    Pairs(Vec<(Cow<'a, str>, Raw<'a>)>),
     /// Anything no reader accepts: bytes, unknown scalars, maps, tables, or a field the
     /// document refused to give.
     Other,
@@ -89,6 +94,7 @@ impl<'a> Raw<'a> {
             }),
             Ok(Some((Value::Object(ObjType::Text), id))) => Some(Raw::Text(id.clone())),
             Ok(Some((Value::Object(ObjType::List), id))) => Some(Raw::List(id.clone())),
+            Ok(Some((Value::Object(ObjType::Map), id))) => Some(Raw::Map(id.clone())),
             Ok(Some((Value::Object(_), _))) | Err(_) => Some(Raw::Other),
         }
     }
@@ -143,7 +149,8 @@ impl<'a, D: ReadDoc, const N: usize> MapFields<'a, D, N> {
                     ValueRef::Scalar(s) => Raw::from_scalar(s.clone()),
                     ValueRef::Object(ObjType::Text) => Raw::Text(item.id()),
                     ValueRef::Object(ObjType::List) => Raw::List(item.id()),
-                    ValueRef::Object(ObjType::Map | ObjType::Table) => Raw::Other,
+                    ValueRef::Object(ObjType::Map) => Raw::Map(item.id()),
+                    ValueRef::Object(ObjType::Table) => Raw::Other,
                 });
             }
         }
@@ -214,6 +221,53 @@ impl<'a, D: ReadDoc, const N: usize> MapFields<'a, D, N> {
     pub(crate) fn string_list(&self, key: &'static str) -> Result<Vec<String>, FieldError> {
         raw_string_list(self.doc, key, self.get(key))
     }
+
+    /// A map of numbers (keys as found, at most [`MAX_LIST_ITEMS`]); absent is empty.
+    pub(crate) fn number_map(
+        &self,
+        key: &'static str,
+    ) -> Result<std::collections::BTreeMap<String, f64>, FieldError> {
+        raw_number_map(self.doc, key, self.get(key))
+    }
+}
+
+fn raw_number_map<D: ReadDoc>(
+    doc: &D,
+    key: &'static str,
+    raw: Option<&Raw<'_>>,
+) -> Result<std::collections::BTreeMap<String, f64>, FieldError> {
+    let wrong = || FieldError::WrongType {
+        field: key,
+        expected: "a map of numbers",
+    };
+    let mut out = std::collections::BTreeMap::new();
+    match raw {
+        None | Some(Raw::Null) => {}
+        Some(Raw::Pairs(pairs)) => {
+            for (k, v) in pairs {
+                let n = raw_opt_number(key, Some(v))
+                    .ok()
+                    .flatten()
+                    .ok_or_else(wrong)?;
+                out.insert(k.chars().take(64).collect(), n);
+            }
+        }
+        Some(Raw::Map(id)) => {
+            for item in doc.map_range(id, ..).take(MAX_LIST_ITEMS) {
+                let v = match item.value {
+                    ValueRef::Scalar(s) => Raw::from_scalar(s),
+                    ValueRef::Object(_) => Raw::Other,
+                };
+                let n = raw_opt_number(key, Some(&v))
+                    .ok()
+                    .flatten()
+                    .ok_or_else(wrong)?;
+                out.insert(item.key.chars().take(64).collect(), n);
+            }
+        }
+        Some(_) => return Err(wrong()),
+    }
+    Ok(out)
 }
 
 /// Reads `key` of `obj` as a string: a scalar string or an Automerge Text object.
@@ -488,8 +542,12 @@ pub(crate) fn read_tree<'a, D: ReadDoc, const N: usize>(
                         targets.insert(m.id(), Target::Field(i, slot));
                         Raw::Items(Vec::new())
                     }
+                    ValueRef::Object(ObjType::Map) => {
+                        targets.insert(m.id(), Target::Field(i, slot));
+                        Raw::Pairs(Vec::new())
+                    }
                     ValueRef::Scalar(s) => Raw::from_scalar(s),
-                    ValueRef::Object(ObjType::Map | ObjType::Table) => Raw::Other,
+                    ValueRef::Object(ObjType::Table) => Raw::Other,
                 };
                 maps[i][slot] = Some(raw);
             }
@@ -506,6 +564,17 @@ pub(crate) fn read_tree<'a, D: ReadDoc, const N: usize>(
                         _ => Raw::Other,
                     };
                     items.push(raw);
+                }
+            }
+            (Some(Target::Field(i, slot)), DocItem::Map(pair)) => {
+                if let Some(Raw::Pairs(pairs)) = &mut maps[i][slot]
+                    && pairs.len() < MAX_LIST_ITEMS
+                {
+                    let raw = match pair.value {
+                        ValueRef::Scalar(s) => Raw::from_scalar(s),
+                        ValueRef::Object(_) => Raw::Other,
+                    };
+                    pairs.push((pair.key, raw));
                 }
             }
             (Some(Target::Field(i, slot)), DocItem::Text(span)) => {
