@@ -34,9 +34,20 @@ import {
   type RetryOptions,
   type WebSocketConstructor,
 } from "./network.js";
-import { type MonthEntries, kindMaps, readEntry, readFieldsLenient, readHeader, readIndex, readMonth, toPlain } from "./read.js";
+import { type Answers, dueOn } from "./questionnaire.js";
+import {
+  type MonthEntries,
+  kindMaps,
+  readAssignments,
+  readEntry,
+  readFieldsLenient,
+  readHeader,
+  readIndex,
+  readMonth,
+  toPlain,
+} from "./read.js";
 import type { PatientDocuments, SavedSession, SessionStore } from "./session.js";
-import { localMonth, nextLocalMidnight } from "./time.js";
+import { localDate, localMonth, nextLocalMidnight } from "./time.js";
 import {
   type CheckinFields,
   type Entry,
@@ -44,10 +55,11 @@ import {
   type FieldsByKind,
   type MedicationFields,
   type PainFields,
+  type QuestionnaireFields,
   type WellbeingFields,
   validateEntry,
 } from "./validate.js";
-import { type EntryKind, FIELDS_OF, MAP_KEYS, SCHEMA_TAGS } from "./vocab.js";
+import { type EntryKind, FIELDS_OF, LAZY_KINDS, MAP_KEYS, SCHEMA_TAGS } from "./vocab.js";
 
 /** Where the client keeps documents and the session. */
 export interface ClientStorage {
@@ -149,11 +161,29 @@ function base64ToBytes(b64: string): Uint8Array {
   return out;
 }
 
-/** Values as the Rust SDK writes them: scalar strings, timestamps, numbers, booleans, lists of scalar strings. */
+/**
+ * Values as the Rust SDK writes them: scalar strings, timestamps, numbers, booleans, lists
+ * of scalar strings, and a questionnaire's `answers` as a new map of numbers.
+ */
 function toDoc(value: unknown): unknown {
   if (typeof value === "string") return new A.ImmutableString(value);
   if (Array.isArray(value)) return value.map(toDoc);
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toDoc(v);
+    return out;
+  }
   return value;
+}
+
+/** Options of [`PaindiaryClient.answerQuestionnaire`]. */
+export interface AnswerOptions {
+  /** When the patient answered (default now). */
+  at?: Date;
+  /** The time zone it was answered in (default the patient's). */
+  tz?: string;
+  /** A free-text note, at most 4,000 characters. */
+  note?: string;
 }
 
 /** The REST side, shared by `connect` and the client. */
@@ -516,7 +546,14 @@ export class PaindiaryClient {
     for (const [k, v] of Object.entries(stored)) values[k] = toDoc(v);
     let missing = false;
     handle.change((d) => {
-      const map = kindMaps(d as A.Doc<unknown>, MAP_KEYS[kind])[0];
+      let map = kindMaps(d as A.Doc<unknown>, MAP_KEYS[kind])[0];
+      if (!map && LAZY_KINDS.includes(kind)) {
+        // Kinds added after schema v1's genesis (`questionnaires`) are not in the genesis
+        // change: the first writer creates the map. Two devices doing so offline make two
+        // maps under one key; readers read both (`kindMaps`), so nothing is hidden.
+        (d as Record<string, unknown>)[MAP_KEYS[kind]] = {};
+        map = (d as Record<string, Record<string, unknown>>)[MAP_KEYS[kind]];
+      }
       if (!map) {
         missing = true;
         return;
@@ -550,6 +587,64 @@ export class PaindiaryClient {
   /** Logs the weekly PEG check-in. */
   checkin(fields: CheckinFields & When): Promise<EntryRef> {
     return this.#add("checkin", fields);
+  }
+
+  /**
+   * Logs a response to a validated questionnaire (`phq9`, `gad7` or `peg`, version `"1"`):
+   * `answers` maps item link IDs (see `PHQ9.items` etc.) to whole-number answers on the
+   * item's scale; unanswered items are left out. Refuses, writing nothing, an unknown
+   * instrument or version (`unknown_instrument`), an unknown item (`unknown_item`), an
+   * answer off the scale (`invalid_answer`) or no answer at all (`no_answers`), with a
+   * [`ValidationFailedError`], as the Rust SDK does. The first response of a month creates
+   * the month's `questionnaires` map.
+   *
+   * @example
+   * await client.answerQuestionnaire("gad7", "1", { "69725-0": 1, "68509-9": 0 }, { note: "ok week" });
+   */
+  answerQuestionnaire(instrument: string, version: string, answers: Answers, options: AnswerOptions = {}): Promise<EntryRef> {
+    const fields: QuestionnaireFields & When = { instrument, version, answers: { ...answers } };
+    if (options.note !== undefined) fields.note = options.note;
+    if (options.at !== undefined) fields.recorded_at = options.at;
+    if (options.tz !== undefined) fields.tz = options.tz;
+    return this.#add("questionnaire", fields);
+  }
+
+  /**
+   * The questionnaires the care plan assigns that are due on the patient's local `day`
+   * (`YYYY-MM-DD`, default today in the patient's time zone): those whose current period
+   * has no live response yet, in the care plan's order (Rust `Replica::due_questionnaires`).
+   * Works offline from the care plan and the months on this device; empty when the care
+   * plan cannot be had (never synced and offline) or assigns nothing.
+   */
+  async dueQuestionnaires(day: string = localDate(this.#now(), this.timezone)): Promise<string[]> {
+    let plan: unknown;
+    try {
+      const handle = await this.repo.find<unknown>(carePlanUrl(this.patientId), { signal: AbortSignal.timeout(30_000) });
+      plan = handle.doc();
+    } catch {
+      return [];
+    }
+    const { assignments } = readAssignments(plan);
+    if (assignments.length === 0) return [];
+    const months = new Set([...(this.#session.localMonths ?? []), ...this.#months.keys()]);
+    const answered: { instrument: string; day: string }[] = [];
+    for (const month of [...months].sort()) {
+      let read: MonthEntries;
+      try {
+        read = await this.entries(month);
+      } catch {
+        continue;
+      }
+      for (const { entry } of read.entries) {
+        if (entry.kind !== "questionnaire" || entry.deleted_at !== undefined) continue;
+        try {
+          answered.push({ instrument: entry.instrument, day: localDate(entry.recorded_at, entry.tz) });
+        } catch {
+          // A response with an unknown time zone has no local day (Rust skips it too).
+        }
+      }
+    }
+    return dueOn(assignments, answered, day);
   }
 
   async #locate(ref: Pick<EntryRef, "kind" | "id"> & { month?: string }): Promise<{ handle: DocHandle<unknown>; month: string }> {

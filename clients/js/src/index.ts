@@ -5,6 +5,7 @@
 
 export {
   connect,
+  type AnswerOptions,
   PaindiaryClient,
   type ClientEvents,
   type ClientStorage,
@@ -19,7 +20,9 @@ export {
 export * from "./errors.js";
 export { carePlanUrl, documentIdOf, indexUrl, monthUrl, uuidBytes, uuidv7 } from "./ids.js";
 export type { ConnectionStatus, RetryOptions, WebSocketConstructor } from "./network.js";
+export * from "./questionnaire.js";
 export {
+  type AssignedQuestionnaire,
   FieldError,
   isUuid,
   kindMaps,
@@ -31,7 +34,9 @@ export {
   readIndex,
   readInstant,
   readMonth,
+  readAssignments,
   readNumber,
+  readNumberMap,
   readString,
   readStringList,
   toPlain,

@@ -9,6 +9,7 @@
 
 import * as A from "@automerge/automerge";
 
+import type { Assignment } from "./questionnaire.js";
 import type { Entry } from "./validate.js";
 import { ENTRY_KINDS, type EntryKind, FIELDS_OF, LIMITS, MAP_KEYS } from "./vocab.js";
 
@@ -84,6 +85,28 @@ export function readStringList(value: unknown, field: string): string[] {
     if (typeof item === "string") out.push(cap(item));
     else if (A.isImmutableString(item)) out.push(cap(item.toString()));
     else throw new FieldError(`field \`${field}\` should be a list of strings`);
+  }
+  return out;
+}
+
+/**
+ * A map of numbers (a questionnaire's `answers`): absent is empty; each value a number as
+ * [`readNumber`] reads it; keys cut to 64 characters; at most 256 pairs read.
+ */
+export function readNumberMap(value: unknown, field: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (value === undefined || value === null) return out;
+  const wrong = () => new FieldError(`field \`${field}\` should be a map of numbers`);
+  if (!isMap(value)) throw wrong();
+  for (const [key, v] of Object.entries(value).slice(0, LIMITS.maxListItems)) {
+    let n: number | undefined;
+    try {
+      n = readNumber(v, field);
+    } catch {
+      throw wrong();
+    }
+    if (n === undefined) throw wrong();
+    out[Array.from(key).slice(0, 64).join("")] = n;
   }
   return out;
 }
@@ -172,6 +195,14 @@ export function readEntry(map: unknown, kind: EntryKind): Entry {
         activity: required(readNumber(m.activity, "activity"), "activity"),
         note,
       });
+    case "questionnaire":
+      return drop({
+        kind, ...meta,
+        instrument: required(readString(m.instrument, "instrument"), "instrument"),
+        version: required(readString(m.version, "version"), "version"),
+        answers: readNumberMap(m.answers, "answers"),
+        note,
+      });
   }
 }
 
@@ -185,7 +216,7 @@ export function readFieldsLenient(map: unknown, kind: EntryKind): Record<string,
   if (!isMap(map)) return out;
   const readers: Record<string, (v: unknown, f: string) => unknown> = {
     recorded_at: readInstant, deleted_at: readInstant, updated_at: readInstant,
-    locations: readStringList, qualities: readStringList, prn: readBool,
+    locations: readStringList, qualities: readStringList, prn: readBool, answers: readNumberMap,
   };
   const numbers = new Set(["score", "worst", "least", "amount", "minutes", "sets", "reps", "exertion",
     "sleep_hours", "sleep_quality", "mood", "stress", "pain", "enjoyment"]);
@@ -273,6 +304,65 @@ export function readMonth(doc: A.Doc<unknown>): MonthEntries {
   const order = (k: EntryKind) => ENTRY_KINDS.indexOf(k);
   out.entries.sort((a, b) => order(a.entry.kind) - order(b.entry.kind) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return out;
+}
+
+/** A care-plan date (`YYYY-MM-DD`, surrounding whitespace trimmed), as `YYYY-MM-DD`. */
+function readDate(value: unknown, field: string): string | undefined {
+  const text = readString(value, field);
+  if (text === undefined) return undefined;
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(text.trim());
+  const at = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
+  if (!m || !at || at.getUTCFullYear() !== Number(m[1]) || at.getUTCMonth() !== Number(m[2]) - 1 || at.getUTCDate() !== Number(m[3])) {
+    throw new FieldError(`field \`${field}\` should be a date YYYY-MM-DD`);
+  }
+  return at.toISOString().slice(0, 10);
+}
+
+/** An assigned questionnaire of the care plan, with its item key. */
+export interface AssignedQuestionnaire extends Assignment {
+  /** The care-plan item's key. */
+  id: string;
+}
+
+/**
+ * The questionnaires a care-plan document assigns (section `questionnaires`, every
+ * conflicting map of it read), deleted items left out, as `read_care_plan` reads them:
+ * `every_days` a whole number 1-366, `instrument` and `start_date` required. Items that
+ * cannot be read are listed in `unreadable` with the reason.
+ */
+export function readAssignments(doc: unknown): { assignments: AssignedQuestionnaire[]; unreadable: { key: string; reason: string }[] } {
+  const assignments: AssignedQuestionnaire[] = [];
+  const unreadable: { key: string; reason: string }[] = [];
+  if (!isMap(doc)) return { assignments, unreadable };
+  for (const map of kindMaps(doc as A.Doc<unknown>, "questionnaires")) {
+    for (const [key, item] of Object.entries(map).slice(0, 1_000)) {
+      if (!isMap(item)) continue;
+      try {
+        if (readInstant(item.deleted_at, "deleted_at") !== undefined) continue;
+      } catch {
+        // An unreadable tombstone does not delete the item.
+      }
+      try {
+        const every = required(readNumber(item.every_days, "every_days"), "every_days");
+        if (!Number.isInteger(every) || every < 1 || every > LIMITS.maxEveryDays) {
+          throw new FieldError("field `every_days` should be a whole number of days from 1 to 366");
+        }
+        const assignment: AssignedQuestionnaire = {
+          id: key,
+          instrument: required(readString(item.instrument, "instrument"), "instrument"),
+          every_days: every,
+          start_date: required(readDate(item.start_date, "start_date"), "start_date"),
+        };
+        const end = readDate(item.end_date, "end_date");
+        if (end !== undefined) assignment.end_date = end;
+        assignments.push(assignment);
+      } catch (e) {
+        if (!(e instanceof FieldError)) throw e;
+        unreadable.push({ key: Array.from(key).slice(0, 64).join(""), reason: e.message });
+      }
+    }
+  }
+  return { assignments, unreadable };
 }
 
 /** A document header (`schema`, `patient`, `month`) as plain strings. */

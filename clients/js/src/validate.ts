@@ -4,6 +4,7 @@
  * to write an entry or edit that fails it; the server validates again when it projects.
  */
 
+import { builtInInstrument, checkAnswers } from "./questionnaire.js";
 import {
   BODY_REGIONS,
   DOSE_UNIT_MAX_SINGLE_DOSE,
@@ -30,7 +31,11 @@ export type ValidationError =
   | { code: "unknown_time_zone"; tz: string; message: string }
   | { code: "worst_below_least"; worst: number; least: number; message: string }
   | { code: "required"; field: string; expected: string; message: string }
-  | { code: "nothing_recorded"; message: string };
+  | { code: "nothing_recorded"; message: string }
+  | { code: "unknown_instrument"; instrument: string; version: string; message: string }
+  | { code: "unknown_item"; instrument: string; item: string; message: string }
+  | { code: "invalid_answer"; instrument: string; item: string; value: number; min: number; max: number; message: string }
+  | { code: "no_answers"; message: string };
 
 /** The fields every entry carries, as read (instants as `Date`). */
 export interface EntryMeta {
@@ -92,6 +97,24 @@ export interface CheckinFields {
   note?: string;
 }
 
+/**
+ * A response to a validated questionnaire (`questionnaires`): `recorded_at` is when it was
+ * answered. Only the built-in instruments (`phq9`, `gad7`, `peg`, version `"1"`) are
+ * accepted for writing; see `questionnaire.ts`.
+ */
+export interface QuestionnaireFields {
+  /** Instrument ID (`phq9`, `gad7`, `peg`), 1-64 characters. */
+  instrument: string;
+  /** Version of the instrument's definition (`"1"` for the built-ins), 1-16 characters. */
+  version: string;
+  /**
+   * Item link ID -> whole-number answer on the item's scale; unanswered items absent, at
+   * least one answer. Absent reads as no answers.
+   */
+  answers: Record<string, number>;
+  note?: string;
+}
+
 /** The kind-specific fields of each kind. */
 export interface FieldsByKind {
   pain: PainFields;
@@ -99,6 +122,7 @@ export interface FieldsByKind {
   exercise: ExerciseFields;
   wellbeing: WellbeingFields;
   checkin: CheckinFields;
+  questionnaire: QuestionnaireFields;
 }
 
 /** Any diary entry, as read or about to be written. */
@@ -202,7 +226,7 @@ function terms(e: Errors, field: string, vocabularyName: string, vocabulary: rea
  * The types each field must have; a wrong type is a `required` error (what the Rust SDK
  * reports for an edit that leaves a field of the wrong type), checked before the values.
  */
-const FIELD_TYPES: Record<string, "number" | "string" | "boolean" | "strings" | "instant"> = {
+const FIELD_TYPES: Record<string, "number" | "string" | "boolean" | "strings" | "instant" | "numbers"> = {
   recorded_at: "instant", deleted_at: "instant", updated_at: "instant", tz: "string",
   score: "number", worst: "number", least: "number", locations: "strings",
   location_note: "string", qualities: "strings", note: "string",
@@ -211,11 +235,12 @@ const FIELD_TYPES: Record<string, "number" | "string" | "boolean" | "strings" | 
   activity: "string", minutes: "number", sets: "number", reps: "number", exertion: "number",
   sleep_hours: "number", sleep_quality: "number", mood: "number", stress: "number",
   pain: "number", enjoyment: "number",
+  instrument: "string", version: "string", answers: "numbers",
 };
 
 const EXPECTED: Record<string, string> = {
   number: "a number", string: "a string", boolean: "true or false",
-  strings: "a list of strings", instant: "a timestamp",
+  strings: "a list of strings", instant: "a timestamp", numbers: "a map of numbers",
 };
 
 const REQUIRED: Record<EntryKind, readonly string[]> = {
@@ -224,7 +249,16 @@ const REQUIRED: Record<EntryKind, readonly string[]> = {
   exercise: ["activity", "minutes"],
   wellbeing: [],
   checkin: ["pain", "enjoyment", "activity"],
+  // `answers` absent reads as no answers (`no_answers`), as in Rust.
+  questionnaire: ["instrument", "version"],
 };
+
+function isNumberMap(value: unknown): boolean {
+  return (
+    value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date) &&
+    Object.values(value).every((v) => typeof v === "number" && Number.isFinite(v))
+  );
+}
 
 function shapeErrors(entry: Record<string, unknown>, kind: EntryKind): Errors {
   const e: Errors = [];
@@ -242,6 +276,7 @@ function shapeErrors(entry: Record<string, unknown>, kind: EntryKind): Errors {
       : type === "string" ? typeof value === "string"
       : type === "boolean" ? typeof value === "boolean"
       : type === "strings" ? Array.isArray(value) && value.every((v) => typeof v === "string")
+      : type === "numbers" ? isNumberMap(value)
       : value instanceof Date && !Number.isNaN(value.getTime());
     if (!ok) {
       e.push({ code: "required", field, expected: EXPECTED[type]!, message: `${field} is required and must be ${EXPECTED[type]}` });
@@ -334,6 +369,23 @@ export function validateEntry(entry: Entry, now: Date = new Date()): ValidationE
       scale(e, "pain", entry.pain);
       scale(e, "enjoyment", entry.enjoyment);
       scale(e, "activity", entry.activity);
+      text(e, "note", entry.note, LIMITS.maxNoteChars);
+      break;
+    }
+    case "questionnaire": {
+      requiredText(e, "instrument", entry.instrument, LIMITS.maxInstrumentChars);
+      requiredText(e, "version", entry.version, LIMITS.maxVersionChars);
+      const def = builtInInstrument(entry.instrument, entry.version);
+      if (def) {
+        e.push(...checkAnswers(def, entry.answers ?? {}));
+      } else {
+        const instrument = firstChars(entry.instrument, 40);
+        const version = firstChars(entry.version, 40);
+        e.push({
+          code: "unknown_instrument", instrument, version,
+          message: `unknown instrument ${quoted(instrument)} version ${quoted(version)}`,
+        });
+      }
       text(e, "note", entry.note, LIMITS.maxNoteChars);
       break;
     }

@@ -87,8 +87,8 @@ export const VOCABULARIES: Record<string, readonly string[]> = {
   "intervention kind": INTERVENTION_KINDS,
 };
 
-/** The five kinds of diary entry. */
-export const ENTRY_KINDS = ["pain", "medication", "exercise", "wellbeing", "checkin"] as const;
+/** The six kinds of diary entry, in schema order. */
+export const ENTRY_KINDS = ["pain", "medication", "exercise", "wellbeing", "checkin", "questionnaire"] as const;
 /** A kind of diary entry. */
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
@@ -99,7 +99,15 @@ export const MAP_KEYS: Record<EntryKind, string> = {
   exercise: "exercise",
   wellbeing: "wellbeing",
   checkin: "checkins",
+  questionnaire: "questionnaires",
 };
+
+/**
+ * Kinds added after schema v1's genesis: their root map is not in the canonical genesis
+ * change, so the first entry creates it (two devices doing so offline make two maps under
+ * one key, and readers read both). Mirrors `EntryKind::is_lazy`.
+ */
+export const LAZY_KINDS: readonly EntryKind[] = ["questionnaire"];
 
 /** The fields of each kind besides the common `recorded_at`, `tz`, `deleted_at`, `updated_at`. */
 export const FIELDS_OF: Record<EntryKind, readonly string[]> = {
@@ -108,6 +116,7 @@ export const FIELDS_OF: Record<EntryKind, readonly string[]> = {
   exercise: ["activity", "minutes", "sets", "reps", "exertion", "note"],
   wellbeing: ["sleep_hours", "sleep_quality", "mood", "stress", "note"],
   checkin: ["pain", "enjoyment", "activity", "note"],
+  questionnaire: ["instrument", "version", "answers", "note"],
 };
 
 /** Limits of schema v1. */
@@ -138,6 +147,12 @@ export const LIMITS = {
   maxListItems: 256,
   /** Most entries read per kind per month. */
   maxEntriesPerKind: 10_000,
+  /** Longest instrument ID of a questionnaire response. */
+  maxInstrumentChars: 64,
+  /** Longest instrument version of a questionnaire response. */
+  maxVersionChars: 16,
+  /** Longest schedule period of an assigned questionnaire, in days. */
+  maxEveryDays: 366,
 } as const;
 
 /** Schema tags of the three documents. */
