@@ -26,7 +26,7 @@ use paindiary_sync::schema::vocab::{
 };
 use paindiary_sync::schema::{
     DocKind, Entry, EntryKind, EntryMeta, ExerciseSession, MedicationIntake, PainEntry, PegCheckin,
-    WellbeingEntry,
+    QuestionnaireResponse, WellbeingEntry,
 };
 use paindiary_tests::{PASSWORD, TestApp, story};
 use reqwest::StatusCode;
@@ -549,6 +549,39 @@ fn validation_cases(now: DateTime<Utc>) -> Vec<Entry> {
     qualities.qualities = vec!["burning".into(), "itchy".into()];
     qualities.location_note = Some("l".repeat(201));
     cases.push(Entry::Pain(qualities));
+    // Questionnaire responses: valid, answers off the scale or unknown (in link-ID order),
+    // no answers with a long note, an unknown instrument, empty and too-long texts.
+    let questionnaire = |instrument: &str, version: &str, answers: &[(&str, f64)]| {
+        Entry::Questionnaire(QuestionnaireResponse {
+            meta: meta(now, "Europe/Berlin"),
+            instrument: instrument.to_owned(),
+            version: version.to_owned(),
+            answers: answers.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            note: None,
+        })
+    };
+    cases.push(questionnaire(
+        "phq9",
+        "1",
+        &[("44250-9", 2.0), ("44260-8", 1.0)],
+    ));
+    cases.push(questionnaire(
+        "phq9",
+        "1",
+        &[
+            ("nine", 1.0),
+            ("44259-0", -1.0),
+            ("44250-9", 4.0),
+            ("44255-8", 1.5),
+        ],
+    ));
+    let mut no_answers = questionnaire("gad7", "1", &[]);
+    if let Entry::Questionnaire(q) = &mut no_answers {
+        q.note = Some("n".repeat(MAX_NOTE_CHARS + 1));
+    }
+    cases.push(no_answers);
+    cases.push(questionnaire("bpi", "1", &[("1", 1.0)]));
+    cases.push(questionnaire(" ", "v2.0.0-prerelease.1", &[("pain", 3.0)]));
     cases
 }
 
