@@ -147,3 +147,58 @@ test("what is due: once per period from the start date, from the care plan's ass
   assert.deepEqual(dueOn(assignments, answered, "2026-12-29"), ["phq9", "peg"])
   assert.deepEqual(dueOn(assignments, answered, "2027-01-02"), ["phq9"])
 })
+
+test("answerQuestionnaire offline: the first response creates the map, refusals write nothing, dueQuestionnaires", async () => {
+  const { connect, memorySessionStore, monthUrl, carePlanUrl, ValidationFailedError } = await import("../dist/index.js")
+  const patient = "0190a4b2-0000-7000-8000-00000000abcd"
+  const now = new Date("2026-12-08T09:00:00Z")
+  // The month's genesis as the server serves it: the v1 root maps, no `questionnaires`.
+  const genesis = A.save(A.from({
+    schema: "paindiary/diary-month/v1", patient, month: "2026-12",
+    pain: {}, medications: {}, exercise: {}, wellbeing: {}, checkins: {},
+  }))
+  const session = memorySessionStore()
+  await session.save({
+    baseUrl: "http://127.0.0.1:9", token: "t", patientId: patient, timezone: "Europe/Berlin",
+    documents: {
+      patient_id: patient, index: { document_id: "", url: "" }, care_plan: { document_id: "", url: "" },
+      months: [], genesis: { "2026-12": Buffer.from(genesis).toString("base64") }, sync_url: "/sync",
+    },
+  })
+  const client = await connect({
+    baseUrl: "http://127.0.0.1:9", storage: { session }, now: () => now,
+    fetch: async () => { throw new Error("offline") }, retry: { initialMs: 60_000, maxMs: 60_000 },
+  })
+  try {
+    const plan = A.from({ schema: "paindiary/care-plan/v1", patient, questionnaires: {
+      q1: { instrument: "phq9", every_days: 28, start_date: "2026-12-01" },
+      q2: { instrument: "gad7", every_days: 14, start_date: "2026-12-01" },
+    } })
+    client.repo.import(A.save(plan), { docId: carePlanUrl(patient).slice("automerge:".length) })
+    assert.deepEqual(await client.dueQuestionnaires(), ["phq9", "gad7"])
+
+    await assert.rejects(client.answerQuestionnaire("bpi", "1", { x: 1 }), (e) =>
+      e instanceof ValidationFailedError && e.errors[0].code === "unknown_instrument")
+    await assert.rejects(client.answerQuestionnaire("phq9", "1", { "44250-9": 4 }), (e) =>
+      e instanceof ValidationFailedError && e.errors[0].code === "invalid_answer")
+    const handle = await client.month("2026-12")
+    assert.equal(handle.doc().questionnaires, undefined, "nothing written by a refused response")
+
+    const ref = await client.answerQuestionnaire("phq9", "1", { "44250-9": 1, "44260-8": 0 }, { note: "ok" })
+    assert.equal(ref.month, "2026-12")
+    const [stored] = (await client.liveEntries("2026-12")).filter((e) => e.entry.kind === "questionnaire")
+    assert.deepEqual([stored.id, stored.entry.instrument, stored.entry.version, stored.entry.answers, stored.entry.note],
+      [ref.id, "phq9", "1", { "44250-9": 1, "44260-8": 0 }, "ok"])
+    assert.deepEqual(await client.dueQuestionnaires(), ["gad7"])
+    assert.deepEqual(await client.dueQuestionnaires("2026-12-29"), ["phq9", "gad7"])
+
+    // Editing the answers validates the whole response again.
+    await assert.rejects(client.edit(ref, { answers: { "44260-8": 7 } }), ValidationFailedError)
+    await client.edit(ref, { answers: { "44260-8": 1 } })
+    const edited = (await client.liveEntries("2026-12")).find((e) => e.id === ref.id)
+    assert.deepEqual(edited.entry.answers, { "44260-8": 1 })
+    assert.equal(monthUrl(patient, "2026-12"), client.monthUrl("2026-12"))
+  } finally {
+    await client.close()
+  }
+})
