@@ -26,6 +26,8 @@ enum ReminderSettings {
 #[derive(DeriveIden)]
 enum Reminders {
     Table,
+    PatientId,
+    UpdatedAt,
     LastSentDueAt,
     ResendAt,
     ResendDueAt,
@@ -56,6 +58,28 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Patients who set reminders before clinic defaults existed made them themselves:
+        // a clinic's defaults must not replace them (docs/reminders.md, "Clinic defaults").
+        // `updated_at` is copied from their reminders, so it is stored in the format the
+        // driver writes timestamps in.
+        let own = Query::select()
+            .column(Reminders::PatientId)
+            .expr(Expr::val(false))
+            .expr(Func::max(Expr::col(Reminders::UpdatedAt)))
+            .from(Reminders::Table)
+            .group_by_col(Reminders::PatientId)
+            .to_owned();
+        let backfill = Query::insert()
+            .into_table(ReminderSettings::Table)
+            .columns([
+                ReminderSettings::PatientId,
+                ReminderSettings::UseClinicDefaults,
+                ReminderSettings::UpdatedAt,
+            ])
+            .select_from(own)
+            .map_err(|e| DbErr::Migration(e.to_string()))?
+            .to_owned();
+        manager.exec_stmt(backfill).await?;
         // One column per statement: SQLite adds a single column per ALTER TABLE.
         for col in [
             Reminders::LastSentDueAt,
