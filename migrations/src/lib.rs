@@ -27,6 +27,9 @@ mod m20251205_000021_care_plan_projection;
 mod m20261207_000022_alert_currency;
 mod m20261207_000023_reminders;
 mod m20261207_000024_push_subscriptions;
+mod m20261208_000025_reminder_settings;
+mod m20261208_000026_clinic_reminder_defaults;
+mod m20261208_000027_device_tokens;
 mod m20261208_000028_last_entry_index;
 mod m20261208_000030_questionnaire_responses;
 
@@ -58,6 +61,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_alert_currency::Migration),
             Box::new(m20261207_000023_reminders::Migration),
             Box::new(m20261207_000024_push_subscriptions::Migration),
+            Box::new(m20261208_000025_reminder_settings::Migration),
+            Box::new(m20261208_000026_clinic_reminder_defaults::Migration),
+            Box::new(m20261208_000027_device_tokens::Migration),
             Box::new(m20261208_000028_last_entry_index::Migration),
             Box::new(m20261208_000030_questionnaire_responses::Migration),
         ]

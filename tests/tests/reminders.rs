@@ -808,3 +808,654 @@ mod web_push_reminders_reach_the_push_service_encrypted {
         .await
     }
 }
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn id_of(v: &Value) -> uuid::Uuid {
+    v["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn reminder_row(app: &TestApp, id: uuid::Uuid) -> reminder_rows::Model {
+    reminder_rows::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Ticks at `at` (the clock moved there first).
+async fn tick_at(app: &TestApp, at: DateTime<Utc>) -> timer::TickReport {
+    set_clock(app, at);
+    timer::tick(&app.state, at).await.unwrap()
+}
+
+/// Outbox reminder rows addressed to `who` (email channel).
+async fn emails_to(app: &TestApp, who: &Actor) -> Vec<notification_outbox::Model> {
+    let mut rows: Vec<_> = reminder_rows_of(app, "email")
+        .await
+        .into_iter()
+        .filter(|r| r.recipient == who.email)
+        .collect();
+    rows.sort_by_key(|r| r.created_at);
+    rows
+}
+
+async fn put_settings(app: &TestApp, who: &Actor, body: Value) -> (StatusCode, Value) {
+    call(
+        app,
+        Method::PUT,
+        "/api/v1/me/reminder-settings",
+        who,
+        Some(body),
+    )
+    .await
+}
+
+/// Syncs a PEG check-in recorded at `at` from a fresh phone of `patient`.
+async fn log_peg(app: &TestApp, patient: &Actor, at: DateTime<Utc>) {
+    let dir = tempfile::tempdir().unwrap();
+    let doc_patient = DocPatientId::from_uuid(patient.patient_id.unwrap().uuid());
+    let mut replica = Replica::open(dir.path(), doc_patient, Durability::Buffered).unwrap();
+    let entry = Entry::Checkin(paindiary_sync::schema::PegCheckin {
+        meta: EntryMeta {
+            recorded_at: at,
+            tz: TZ.into(),
+            deleted_at: None,
+            updated_at: None,
+        },
+        pain: 6.0,
+        enjoyment: 5.0,
+        activity: 4.0,
+        note: None,
+    });
+    replica.record(&entry, app.clock.now()).unwrap();
+    replica
+        .sync(&app.sync_endpoint(&patient.token))
+        .await
+        .unwrap();
+}
+
+/// Quiet hours 22:00-07:00 in Berlin on the night clocks spring forward (2027-03-28,
+/// 02:00 CET -> 03:00 CEST): a 23:00 reminder is held back to 07:00 CEST (05:00 UTC, not
+/// 06:00 as in winter) and sent once; a 06:00 log-pain reminder held back the same way
+/// is dropped because the patient logged at 06:30.
+async fn quiet_hours_defer_across_midnight_and_dst(app: Arc<TestApp>) {
+    // The clock moves first: a device token issued months earlier would have expired.
+    set_clock(&app, utc("2027-03-27T11:00:00Z"));
+    let clinic = app.create_clinic("Quiet").await;
+    let patient = app.enrolled_patient(clinic, "PD-8401").await;
+
+    let (status, err) = put_settings(
+        &app,
+        &patient,
+        json!({"quiet_hours": {"start": "22:00", "end": "22:00"}, "paused_until": null}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "reminder_quiet_hours_invalid")
+    );
+    let (status, err) = put_settings(
+        &app,
+        &patient,
+        json!({"quiet_hours": null, "paused_until": "next week"}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "reminder_paused_until_invalid")
+    );
+    let (status, body) = put_settings(
+        &app,
+        &patient,
+        json!({"quiet_hours": {"start": "22:00", "end": "07:00"}, "paused_until": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, read) = call(
+        &app,
+        Method::GET,
+        "/api/v1/me/reminder-settings",
+        &patient,
+        None,
+    )
+    .await;
+    assert_eq!(
+        read["quiet_hours"],
+        json!({"start": "22:00", "end": "07:00"})
+    );
+    assert_eq!(read["timezone"], json!(TZ));
+
+    let pills = create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "take_medication", "times": ["23:00"], "channels": ["email"]}),
+    )
+    .await;
+    let early = create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "log_pain", "times": ["06:00"], "channels": ["email"]}),
+    )
+    .await;
+
+    // 23:00 CET on the 27th: held back, nothing enqueued.
+    let r = tick_at(&app, utc("2027-03-27T22:00:10Z")).await;
+    assert_eq!((r.sent, r.deferred, r.deliveries), (0, 1, 0), "{r:?}");
+    let (_, view) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/me/reminders/{}", id_of(&pills)),
+        &patient,
+        None,
+    )
+    .await;
+    assert_eq!(view["deferred_until"], json!("2027-03-28T05:00:00Z"));
+    // 06:00 CEST (04:00 UTC): the log-pain reminder is held back too.
+    let r = tick_at(&app, utc("2027-03-28T04:00:10Z")).await;
+    assert_eq!((r.sent, r.deferred), (0, 1), "{r:?}");
+    log_pain(&app, &patient, utc("2027-03-28T04:30:00Z")).await;
+    // 06:59 CEST: still quiet.
+    let r = tick_at(&app, utc("2027-03-28T04:59:00Z")).await;
+    assert_eq!(r, timer::TickReport::default());
+    // 07:00 CEST: the medication reminder goes, once; the pain one is dropped.
+    let r = tick_at(&app, utc("2027-03-28T05:00:10Z")).await;
+    assert_eq!((r.sent, r.skipped_logged, r.deliveries), (1, 1, 1), "{r:?}");
+    let again = tick_at(&app, utc("2027-03-28T05:01:00Z")).await;
+    assert_eq!(again, timer::TickReport::default());
+    let mail = emails_to(&app, &patient).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].payload.contains("take_medication"),
+        "{}",
+        mail[0].payload
+    );
+    assert!(mail[0].payload.contains("2027-03-27T22:00:00Z"));
+    // Both reminders moved on to their next (summer time) occurrences.
+    assert_eq!(
+        reminder_row(&app, id_of(&pills)).await.next_due_at,
+        Some(utc("2027-03-28T21:00:00Z"))
+    );
+    assert_eq!(
+        reminder_row(&app, id_of(&early)).await.next_due_at,
+        Some(utc("2027-03-29T04:00:00Z"))
+    );
+    // Outside quiet hours nothing is held back: quiet hours off, 23:00 CEST goes at once.
+    let (status, _) = put_settings(&app, &patient, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = tick_at(&app, utc("2027-03-28T21:00:05Z")).await;
+    assert_eq!((r.sent, r.deferred), (1, 0), "{r:?}");
+}
+
+story!(quiet_hours_defer_across_midnight_and_dst);
+
+/// A sent reminder snoozed for 10 minutes is sent once more, once; a second snooze of
+/// the same occurrence is refused; a snoozed log-pain reminder is dropped if the patient
+/// logs meanwhile.
+async fn snooze_sends_once(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Snooze").await;
+    let patient = app.enrolled_patient(clinic, "PD-8501").await;
+    let other = app.enrolled_patient(clinic, "PD-8502").await;
+    set_clock(&app, local_at(&app, 1, "06:00"));
+    let pills = create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "take_medication", "times": ["09:00"], "channels": ["email"]}),
+    )
+    .await;
+    let pain = create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "log_pain", "times": ["09:00"], "channels": ["email"]}),
+    )
+    .await;
+    let snooze = |id: uuid::Uuid, who: &Actor, minutes: Value| {
+        let who = who.clone();
+        let app = app.clone();
+        async move {
+            call(
+                &app,
+                Method::POST,
+                &format!("/api/v1/me/reminders/{id}/snooze"),
+                &who,
+                Some(json!({ "minutes": minutes })),
+            )
+            .await
+        }
+    };
+    let code = |r: (StatusCode, Value)| (r.0, r.1["code"].as_str().unwrap_or("").to_owned());
+
+    // Nothing sent yet: nothing to snooze.
+    assert_eq!(
+        code(snooze(id_of(&pills), &patient, json!(10)).await),
+        (StatusCode::CONFLICT, "reminder_nothing_to_snooze".into())
+    );
+    let nine = local_at(&app, 0, "09:00");
+    let r = tick_at(&app, nine + TimeDelta::seconds(10)).await;
+    assert_eq!(r.sent, 2, "{r:?}");
+    for bad in [json!(4), json!(241), json!(-5)] {
+        assert_eq!(
+            code(snooze(id_of(&pills), &patient, bad).await),
+            (
+                StatusCode::BAD_REQUEST,
+                "reminder_snooze_minutes_invalid".into()
+            )
+        );
+    }
+    // Another patient's reminder is not found.
+    assert_eq!(
+        code(snooze(id_of(&pills), &other, json!(10)).await).0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, view) = snooze(id_of(&pills), &patient, json!(10)).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let snoozed_until = nine + TimeDelta::seconds(10) + TimeDelta::minutes(10);
+    assert_eq!(
+        view["deferred_until"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        snoozed_until
+    );
+    assert_eq!(
+        code(snooze(id_of(&pills), &patient, json!(30)).await),
+        (StatusCode::CONFLICT, "reminder_already_snoozed".into())
+    );
+    let (status, _) = snooze(id_of(&pain), &patient, json!(20)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Not before the delay.
+    let r = tick_at(&app, snoozed_until - TimeDelta::seconds(1)).await;
+    assert_eq!(r, timer::TickReport::default());
+    // The patient logs pain at 09:15; at 09:30 the pain snooze is dropped.
+    log_pain(&app, &patient, nine + TimeDelta::minutes(15)).await;
+    let now = snoozed_until + TimeDelta::minutes(10);
+    set_clock(&app, now);
+    let (a, b) = tokio::join!(timer::tick(&app.state, now), timer::tick(&app.state, now));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.sent + b.sent, a.skipped_logged + b.skipped_logged),
+        (1, 1),
+        "{a:?} {b:?}"
+    );
+    let r = tick_at(&app, now + TimeDelta::hours(1)).await;
+    assert_eq!(r, timer::TickReport::default());
+    let mail = emails_to(&app, &patient).await;
+    assert_eq!(mail.len(), 3, "two at 09:00, one snoozed medication");
+    assert_eq!(
+        mail.iter()
+            .filter(|m| m.idempotency_key.contains(":snooze:"))
+            .count(),
+        1
+    );
+    assert_eq!(reminder_row(&app, id_of(&pills)).await.resend_at, None);
+}
+
+story!(snooze_sends_once);
+
+/// `paused_until` stops every reminder until that instant; they resume on their own.
+async fn paused_reminders_send_nothing_and_resume(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Pause").await;
+    let patient = app.enrolled_patient(clinic, "PD-8601").await;
+    set_clock(&app, local_at(&app, 1, "06:00"));
+    create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "take_medication", "times": ["09:00", "21:00"], "channels": ["email"]}),
+    )
+    .await;
+    let until = local_at(&app, 1, "12:00");
+    let (status, body) = put_settings(
+        &app,
+        &patient,
+        json!({"quiet_hours": null, "paused_until": until.to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["paused_until"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        until
+    );
+    let mut paused = 0;
+    for (day, time) in [(0, "09:00"), (0, "21:00"), (1, "09:00")] {
+        let r = tick_at(&app, local_at(&app, day, time) + TimeDelta::seconds(5)).await;
+        paused += r.skipped_paused;
+        assert_eq!(r.sent, 0, "{r:?}");
+    }
+    assert_eq!(paused, 3);
+    assert!(emails_to(&app, &patient).await.is_empty());
+    // After the pause: 21:00 tomorrow is sent.
+    let r = tick_at(&app, local_at(&app, 0, "21:00") + TimeDelta::seconds(5)).await;
+    assert_eq!((r.sent, r.skipped_paused), (1, 0), "{r:?}");
+    assert_eq!(emails_to(&app, &patient).await.len(), 1);
+}
+
+story!(paused_reminders_send_nothing_and_resume);
+
+/// A clinic's staff set default reminders; patients who have not made their own get
+/// them (existing ones and those created later), in their own zone; a patient who
+/// changes a reminder keeps theirs when the defaults change; one can follow the
+/// defaults again. Patients and other clinics' staff cannot set them. Audited.
+async fn clinic_defaults_apply_and_can_be_overridden(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Defaults").await;
+    let other_clinic = app.create_clinic("Elsewhere").await;
+    let admin = app.create_staff(clinic, Role::Admin).await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let stranger = app.create_staff(other_clinic, Role::Admin).await;
+    let early = app.enrolled_patient(clinic, "PD-8701").await;
+    set_clock(&app, local_at(&app, 1, "06:00"));
+    let path = format!("/api/v1/clinics/{}/reminder-defaults", clinic.uuid());
+    let evening = json!({"reminders": [
+        {"kind": "log_pain", "times": ["20:00"], "channels": ["email"]}
+    ]});
+
+    let (status, _) = call(&app, Method::PUT, &path, &early, Some(evening.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&app, Method::PUT, &path, &stranger, Some(evening.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, err) = call(
+        &app,
+        Method::PUT,
+        &path,
+        &admin,
+        Some(json!({"reminders": [{"kind": "nap", "times": ["20:00"], "channels": ["email"]}]})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "reminder_kind_invalid")
+    );
+    let (status, body) = call(&app, Method::PUT, &path, &admin, Some(evening.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patients_updated"], json!(1));
+    let (status, body) = call(&app, Method::GET, &path, &nurse, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["reminders"][0]["times"], json!(["20:00"]));
+
+    // The existing patient has them; a patient created later too.
+    let late = app.enrolled_patient(clinic, "PD-8702").await;
+    for who in [&early, &late] {
+        let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", who, None).await;
+        let list = list["reminders"].as_array().unwrap().clone();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0]["kind"], json!("log_pain"));
+        assert_eq!(list[0]["timezone"], json!(TZ));
+        assert_eq!(
+            list[0]["next_due_at"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .unwrap(),
+            local_at(&app, 0, "20:00")
+        );
+    }
+    // They fire like the patient's own.
+    let r = tick_at(&app, local_at(&app, 0, "20:00") + TimeDelta::seconds(5)).await;
+    assert_eq!(r.sent, 2, "{r:?}");
+
+    // `early` moves theirs to 21:00: from now on it is theirs.
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &early, None).await;
+    let own = list["reminders"][0].clone();
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/me/reminders/{}", id_of(&own)),
+        &early,
+        Some(json!({"kind": "log_pain", "times": ["21:00"], "channels": ["email"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, s) = call(
+        &app,
+        Method::GET,
+        "/api/v1/me/reminder-settings",
+        &early,
+        None,
+    )
+    .await;
+    assert_eq!(s["use_clinic_defaults"], json!(false));
+
+    // The nurse changes the defaults: only `late` follows.
+    let two = json!({"reminders": [
+        {"kind": "log_pain", "times": ["19:00"], "channels": ["email"]},
+        {"kind": "take_medication", "times": ["08:00"], "days": ["mon"], "channels": ["email"]}
+    ]});
+    let (status, body) = call(&app, Method::PUT, &path, &nurse, Some(two)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["patients_updated"], json!(1));
+    let times = |v: &Value| {
+        v["reminders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["times"][0].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &early, None).await;
+    assert_eq!(times(&list), vec!["21:00"]);
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &late, None).await;
+    let mut got = times(&list);
+    got.sort();
+    assert_eq!(got, vec!["08:00", "19:00"]);
+
+    // `early` turns back to the clinic's defaults.
+    let (status, _) = put_settings(&app, &early, json!({"use_clinic_defaults": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &early, None).await;
+    let mut got = times(&list);
+    got.sort();
+    assert_eq!(got, vec!["08:00", "19:00"]);
+    // `late` turns them off by deleting them; a later change of the defaults leaves
+    // `late` without reminders.
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &late, None).await;
+    for r in list["reminders"].as_array().unwrap() {
+        let (status, _) = call(
+            &app,
+            Method::DELETE,
+            &format!("/api/v1/me/reminders/{}", id_of(r)),
+            &late,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, body) = call(&app, Method::PUT, &path, &admin, Some(evening)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["patients_updated"], json!(1), "only early follows");
+    let (_, list) = call(&app, Method::GET, "/api/v1/me/reminders", &late, None).await;
+    assert_eq!(list["reminders"], json!([]));
+
+    let audited = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'reminder_defaults.update' AND outcome = 'success'")
+        .await;
+    assert_eq!(audited, 3);
+    let denied = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'reminder_defaults.update' AND outcome <> 'success'")
+        .await;
+    assert_eq!(denied, 2);
+    let applied = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'reminder.defaults_applied'")
+        .await;
+    assert_eq!(applied, 4, "1 + 1 + early's own request + 1");
+}
+
+story!(clinic_defaults_apply_and_can_be_overridden);
+
+/// `questionnaire_due` fires only on days the weekly PEG check-in is due: not in the
+/// seven local days after one, again on the seventh; the payload names the instrument.
+async fn questionnaire_due_fires_only_when_peg_is_due(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("PEG").await;
+    let patient = app.enrolled_patient(clinic, "PD-8801").await;
+    set_clock(&app, local_at(&app, 1, "06:00"));
+    create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "questionnaire_due", "times": ["18:00"], "channels": ["email"]}),
+    )
+    .await;
+    // No check-in ever: due today.
+    let r = tick_at(&app, local_at(&app, 0, "18:00") + TimeDelta::seconds(5)).await;
+    assert_eq!(r.sent, 1, "{r:?}");
+    let mail = emails_to(&app, &patient).await;
+    let payload: Value = serde_json::from_str(&mail[0].payload).unwrap();
+    assert_eq!(payload["instrument"], json!("peg"));
+    assert_eq!(payload["kind"], json!("questionnaire_due"));
+
+    // A check-in tonight covers this day and the six after it.
+    log_peg(&app, &patient, local_at(&app, 0, "20:00")).await;
+    for _ in 1..=6 {
+        let r = tick_at(&app, local_at(&app, 1, "18:00") + TimeDelta::seconds(5)).await;
+        assert_eq!((r.sent, r.skipped_not_due), (0, 1), "{r:?}");
+    }
+    let r = tick_at(&app, local_at(&app, 1, "18:00") + TimeDelta::seconds(5)).await;
+    assert_eq!((r.sent, r.skipped_not_due), (1, 0), "{r:?}");
+    assert_eq!(emails_to(&app, &patient).await.len(), 2);
+}
+
+story!(questionnaire_due_fires_only_when_peg_is_due);
+
+/// Erasing a patient deletes their reminders, push subscriptions and settings; the
+/// timer sends them nothing afterwards.
+async fn erasure_removes_reminders_subscriptions_and_settings(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Erase").await;
+    let admin = app.create_staff(clinic, Role::Admin).await;
+    let patient = app.enrolled_patient(clinic, "PD-8901").await;
+    let pid = patient.patient_id.unwrap().uuid();
+    set_clock(&app, local_at(&app, 1, "06:00"));
+    create_reminder(
+        &app,
+        &patient,
+        json!({"kind": "log_pain", "times": ["09:00"], "channels": ["email", "web_push"]}),
+    )
+    .await;
+    let keys = browser_keys();
+    let (status, _) = subscribe(&app, &patient, "https://push.example.com/p/1", &keys).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = put_settings(
+        &app,
+        &patient,
+        json!({"quiet_hours": {"start": "22:00", "end": "07:00"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/me/device-tokens",
+        &patient,
+        Some(json!({"platform": "apns", "token": "ab".repeat(32)})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let count = |table: &'static str| {
+        let app = app.clone();
+        async move {
+            app.count_with(
+                &format!("SELECT COUNT(*) FROM {table} WHERE patient_id = $1"),
+                vec![pid.into()],
+            )
+            .await
+        }
+    };
+    for table in [
+        "reminders",
+        "push_subscriptions",
+        "reminder_settings",
+        "device_tokens",
+    ] {
+        assert_eq!(count(table).await, 1, "{table}");
+    }
+    let (status, body) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/patients/{pid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    for table in [
+        "reminders",
+        "push_subscriptions",
+        "reminder_settings",
+        "device_tokens",
+    ] {
+        assert_eq!(count(table).await, 0, "{table}");
+    }
+    let r = tick_at(&app, local_at(&app, 0, "09:00") + TimeDelta::seconds(5)).await;
+    assert_eq!(r, timer::TickReport::default());
+}
+
+story!(erasure_removes_reminders_subscriptions_and_settings);
+
+/// A native app registers its APNs or FCM token: checked by shape, registered once per
+/// patient, listed without the token itself, deleted by its owner only. Audited.
+async fn device_tokens_are_validated_and_private(app: Arc<TestApp>) {
+    let clinic = app.create_clinic("Devices").await;
+    let patient = app.enrolled_patient(clinic, "PD-9001").await;
+    let other = app.enrolled_patient(clinic, "PD-9002").await;
+    let nurse = app.create_staff(clinic, Role::Nurse).await;
+    let path = "/api/v1/me/device-tokens";
+    let post = |who: &Actor, body: Value| {
+        let (app, who) = (app.clone(), who.clone());
+        async move { call(&app, Method::POST, path, &who, Some(body)).await }
+    };
+    let apns = "AB".repeat(32);
+    for (body, code) in [
+        (
+            json!({"platform": "sms", "token": apns}),
+            "device_platform_invalid",
+        ),
+        (
+            json!({"platform": "apns", "token": "xyz"}),
+            "device_token_invalid",
+        ),
+        (
+            json!({"platform": "fcm", "token": "has spaces in it and is long enough to pass"}),
+            "device_token_invalid",
+        ),
+    ] {
+        let (status, err) = post(&patient, body).await;
+        assert_eq!(
+            (status, err["code"].as_str().unwrap()),
+            (StatusCode::BAD_REQUEST, code)
+        );
+    }
+    let (status, _) = post(&nurse, json!({"platform": "apns", "token": apns})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, first) = post(&patient, json!({"platform": "apns", "token": apns})).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["token_suffix"], json!("ababab"));
+    let (status, again) = post(
+        &patient,
+        json!({"platform": "apns", "token": apns.to_lowercase()}),
+    )
+    .await;
+    assert_eq!((status, &again["id"]), (StatusCode::OK, &first["id"]));
+    let fcm = format!("cX1:APA91b{}", "x_-9".repeat(35));
+    let (status, _) = post(&patient, json!({"platform": "fcm", "token": fcm})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = call(&app, Method::GET, path, &patient, None).await;
+    assert_eq!(list["device_tokens"].as_array().unwrap().len(), 2);
+    assert!(!list.to_string().contains(&fcm), "tokens are not echoed");
+    let (_, list) = call(&app, Method::GET, path, &other, None).await;
+    assert_eq!(list["device_tokens"], json!([]));
+    let one = format!("{path}/{}", id_of(&first));
+    let (status, _) = call(&app, Method::DELETE, &one, &other, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&app, Method::DELETE, &one, &patient, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let audited = app
+        .count("SELECT COUNT(*) FROM audit_events WHERE action LIKE 'device_token.%'")
+        .await;
+    assert_eq!(audited, 7, "2 creates, 1 repeat, 2 lists, 2 deletes");
+}
+
+story!(device_tokens_are_validated_and_private);

@@ -77,7 +77,7 @@ fn text() -> impl Strategy<Value = String> {
 
 fn param() -> impl Strategy<Value = Param> {
     prop_oneof![
-        3 => (0usize..4).prop_map(Param::Id),
+        3 => (0usize..6).prop_map(Param::Id),
         2 => any::<u128>().prop_map(|n| Param::Text(uuid::Uuid::from_u128(n).to_string())),
         1 => date().prop_map(Param::Text),
         1 => number().prop_map(Param::Text),
@@ -87,7 +87,7 @@ fn param() -> impl Strategy<Value = Param> {
 
 /// A path slot: mostly the story's real ids, so requests get past "not found".
 fn path_param() -> impl Strategy<Value = Param> {
-    prop_oneof![3 => (0usize..4).prop_map(Param::Id), 2 => param()]
+    prop_oneof![3 => (0usize..6).prop_map(Param::Id), 2 => param()]
 }
 
 /// A query parameter: mostly dates for a date parameter, anything otherwise.
@@ -145,6 +145,9 @@ const fn route(
         destructive: false,
     }
 }
+
+/// The fields of a reminder body.
+const REMINDER_BODY: &[&str] = &["kind", "times", "days", "channels", "timezone", "enabled"];
 
 fn routes() -> Vec<Route> {
     let destructive = |mut r: Route| {
@@ -248,6 +251,64 @@ fn routes() -> Vec<Route> {
             &["from", "to"],
             &[],
         ),
+        route(Method::GET, "/api/v1/me/reminders", &[], &[]),
+        route(Method::POST, "/api/v1/me/reminders", &[], REMINDER_BODY),
+        route(Method::GET, "/api/v1/me/reminders/{}", &[], &[]),
+        route(Method::PUT, "/api/v1/me/reminders/{}", &[], REMINDER_BODY),
+        destructive(route(Method::DELETE, "/api/v1/me/reminders/{}", &[], &[])),
+        route(
+            Method::POST,
+            "/api/v1/me/reminders/{}/snooze",
+            &[],
+            &["minutes"],
+        ),
+        route(Method::GET, "/api/v1/me/reminder-settings", &[], &[]),
+        route(
+            Method::PUT,
+            "/api/v1/me/reminder-settings",
+            &[],
+            &["quiet_hours", "paused_until", "use_clinic_defaults"],
+        ),
+        route(Method::GET, "/api/v1/patients/{}/reminders", &[], &[]),
+        route(Method::GET, "/api/v1/push/vapid-public-key", &[], &[]),
+        route(Method::GET, "/api/v1/me/push-subscriptions", &[], &[]),
+        route(
+            Method::POST,
+            "/api/v1/me/push-subscriptions",
+            &[],
+            &["endpoint", "expirationTime", "keys"],
+        ),
+        destructive(route(
+            Method::DELETE,
+            "/api/v1/me/push-subscriptions/{}",
+            &[],
+            &[],
+        )),
+        route(Method::GET, "/api/v1/me/device-tokens", &[], &[]),
+        route(
+            Method::POST,
+            "/api/v1/me/device-tokens",
+            &[],
+            &["platform", "token"],
+        ),
+        destructive(route(
+            Method::DELETE,
+            "/api/v1/me/device-tokens/{}",
+            &[],
+            &[],
+        )),
+        route(
+            Method::GET,
+            "/api/v1/clinics/{}/reminder-defaults",
+            &[],
+            &[],
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/clinics/{}/reminder-defaults",
+            &[],
+            &["reminders"],
+        ),
     ]
 }
 
@@ -285,10 +346,10 @@ fn case(route: &Route) -> impl Strategy<Value = Case> + use<> {
         })
 }
 
-/// The story's real ids a `Param::Id` may name: patient, physician, admin, and a file
-/// name of the export route.
+/// The story's real ids a `Param::Id` may name: patient, physician, admin, a file
+/// name of the export route, the clinic and the patient's reminder.
 struct Known {
-    ids: [String; 4],
+    ids: [String; 6],
     tokens: [String; 3],
 }
 
@@ -403,12 +464,23 @@ async fn no_parameter_gives_a_5xx_or_a_dropped_connection(app: Arc<TestApp>) {
     let admin = app.create_staff(clinic, Role::Admin).await;
     let patient_id = patient.patient_id.unwrap();
     app.add_to_care_team(patient_id, physician.user_id).await;
+    let (status, reminder) = app
+        .call(
+            Method::POST,
+            "/api/v1/me/reminders",
+            Some(&patient.token),
+            Some(json!({"kind": "log_pain", "times": ["21:00"], "channels": ["email"]})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{reminder}");
     let known = Known {
         ids: [
             patient_id.to_string(),
             physician.user_id.to_string(),
             admin.user_id.to_string(),
             "pain.csv".to_owned(),
+            clinic.uuid().to_string(),
+            reminder["id"].as_str().unwrap().to_owned(),
         ],
         tokens: [admin.token, physician.token, patient.token],
     };

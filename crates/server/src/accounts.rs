@@ -329,6 +329,15 @@ pub async fn create_patient(
     .insert(&txn)
     .await
     .map_err(conflict_if_taken("a patient with this display code"))?;
+    // The clinic's default reminders, if it set any (docs/reminders.md).
+    crate::reminders::defaults::apply_to_new_patient(
+        &txn,
+        new.clinic.uuid(),
+        id.uuid(),
+        new.timezone.as_str(),
+        now,
+    )
+    .await?;
     invitations::ActiveModel {
         id: Set(Uuid::new_v4()),
         code_hash: Set(invitation_code_hash(&code)),

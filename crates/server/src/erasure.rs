@@ -15,10 +15,10 @@ use crate::audit::{self, AuditEvent, action};
 use crate::auth::AuthUser;
 use crate::domain::{PatientId, TokenId, UserId};
 use crate::entity::{
-    alerts, audit_events, auth_tokens, care_team_members, document_chunks, documents, entry_issues,
-    exercise_sessions, invitations, medication_intakes, missed_logging_checks, pain_entries,
-    patients, peer_sync_states, peg_checkins, push_subscriptions, questionnaire_responses,
-    reminders, users, wellbeing_entries,
+    alerts, audit_events, auth_tokens, care_team_members, device_tokens, document_chunks,
+    documents, entry_issues, exercise_sessions, invitations, medication_intakes,
+    missed_logging_checks, pain_entries, patients, peer_sync_states, peg_checkins,
+    push_subscriptions, questionnaire_responses, reminder_settings, reminders, users, wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -102,6 +102,15 @@ pub async fn erase_patient(
         .await?;
     push_subscriptions::Entity::delete_many()
         .filter(push_subscriptions::Column::PatientId.eq(pid))
+        .exec(&txn)
+        .await?;
+    device_tokens::Entity::delete_many()
+        .filter(device_tokens::Column::PatientId.eq(pid))
+        .exec(&txn)
+        .await?;
+    // Quiet hours say when the patient sleeps.
+    reminder_settings::Entity::delete_many()
+        .filter(reminder_settings::Column::PatientId.eq(pid))
         .exec(&txn)
         .await?;
 

@@ -51,6 +51,23 @@ pub fn routes() -> Router<AppState> {
             "/me/push-subscriptions/{id}",
             delete(reminders::delete_subscription),
         )
+        .route("/me/reminders/{id}/snooze", post(reminders::snooze))
+        .route(
+            "/me/device-tokens",
+            get(reminders::list_device_tokens).post(reminders::register_device_token),
+        )
+        .route(
+            "/me/device-tokens/{id}",
+            delete(reminders::delete_device_token),
+        )
+        .route(
+            "/me/reminder-settings",
+            get(reminders::get_settings).put(reminders::put_settings),
+        )
+        .route(
+            "/clinics/{id}/reminder-defaults",
+            get(reminders::get_defaults).put(reminders::put_defaults),
+        )
         .route("/push/vapid-public-key", get(reminders::vapid_public_key))
         .route("/patients/{id}/reminders", get(reminders::list_for_patient))
         .route("/admin/users", post(admin::create_user))

@@ -29,6 +29,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change by the patient.
     pub updated_at: DateTimeUtc,
+    /// The occurrence most recently sent (what a snooze re-sends).
+    pub last_sent_due_at: Option<DateTimeUtc>,
+    /// When the one deferred send (quiet hours or snooze) is due; `None` when none.
+    pub resend_at: Option<DateTimeUtc>,
+    /// The occurrence the deferred send belongs to.
+    pub resend_due_at: Option<DateTimeUtc>,
+    /// The occurrence the patient last snoozed (each occurrence is snoozed at most once).
+    pub snoozed_due_at: Option<DateTimeUtc>,
 }
 
 /// No navigable relations.

@@ -3,7 +3,10 @@
 //! changes behind `/api/v1/me/reminders` and `/api/v1/patients/{id}/reminders`.
 //!
 //! When a reminder is due is [`schedule`]; the timer that sends due reminders through
-//! the outbox is [`timer`]; Web Push (RFC 8030/8291/8292) is [`push`].
+//! the outbox is [`timer`]; Web Push (RFC 8030/8291/8292) is [`push`]; quiet hours, the
+//! pause and snoozing are [`settings`]; a clinic's default reminders are [`defaults`];
+//! which questionnaires are due for a patient on a day is [`due`]; native app device
+//! tokens (APNs, FCM; registration only) are [`devices`].
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -21,8 +24,12 @@ use crate::error::ApiError;
 use crate::outbox::Outcome;
 use paindiary_notifier::render::{self, RenderedEmail};
 
+pub mod defaults;
+pub mod devices;
+pub mod due;
 pub mod push;
 pub mod schedule;
+pub mod settings;
 pub mod timer;
 
 pub use schedule::Schedule;
@@ -86,6 +93,8 @@ pub enum ReminderKind {
     TakeMedication,
     /// Do the prescribed exercises.
     Exercise,
+    /// Fill in a questionnaire; sent only on local days one is due ([`due`]).
+    QuestionnaireDue,
 }
 
 impl ReminderKind {
@@ -95,6 +104,7 @@ impl ReminderKind {
             Self::LogPain => "log_pain",
             Self::TakeMedication => "take_medication",
             Self::Exercise => "exercise",
+            Self::QuestionnaireDue => "questionnaire_due",
         }
     }
 
@@ -104,6 +114,7 @@ impl ReminderKind {
             "log_pain" => Some(Self::LogPain),
             "take_medication" => Some(Self::TakeMedication),
             "exercise" => Some(Self::Exercise),
+            "questionnaire_due" => Some(Self::QuestionnaireDue),
             _ => None,
         }
     }
@@ -114,6 +125,15 @@ impl ReminderKind {
             Self::LogPain => "Time to log your pain",
             Self::TakeMedication => "Time to take your medication",
             Self::Exercise => "Time for your exercises",
+            Self::QuestionnaireDue => "A questionnaire is due",
+        }
+    }
+
+    /// The message body (no health data).
+    pub fn body(self) -> &'static str {
+        match self {
+            Self::QuestionnaireDue => "Open Paindiary to fill it in.",
+            _ => "Open Paindiary to add an entry.",
         }
     }
 }
@@ -149,7 +169,7 @@ impl ReminderChannel {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderInput {
-    /// `log_pain`, `take_medication` or `exercise`.
+    /// `log_pain`, `take_medication`, `exercise` or `questionnaire_due`.
     pub kind: String,
     /// Local times `"HH:MM"` (24 h), 1 to [`MAX_TIMES_PER_REMINDER`], distinct.
     pub times: Vec<String>,
@@ -183,7 +203,7 @@ pub struct ValidReminder {
     pub enabled: bool,
 }
 
-fn rejected(code: &'static str, message: &'static str) -> ApiError {
+pub(crate) fn rejected(code: &'static str, message: &'static str) -> ApiError {
     ApiError::Rejected { code, message }
 }
 
@@ -192,7 +212,7 @@ impl ReminderInput {
     pub fn validate(&self, default_tz: &str) -> Result<ValidReminder, ApiError> {
         let kind = ReminderKind::parse(&self.kind).ok_or(rejected(
             "reminder_kind_invalid",
-            "kind must be log_pain, take_medication or exercise",
+            "kind must be log_pain, take_medication, exercise or questionnaire_due",
         ))?;
         if self.times.is_empty() || self.times.len() > MAX_TIMES_PER_REMINDER {
             return Err(rejected(
@@ -310,6 +330,9 @@ pub struct ReminderView {
     pub enabled: bool,
     /// The next occurrence (UTC), `null` when disabled.
     pub next_due_at: Option<DateTime<Utc>>,
+    /// When a snoozed occurrence, or one held back by quiet hours, will be sent; `null`
+    /// when none is pending.
+    pub deferred_until: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -328,6 +351,7 @@ impl From<reminders::Model> for ReminderView {
             timezone: row.timezone,
             enabled: row.enabled,
             next_due_at: row.next_due_at,
+            deferred_until: row.resend_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -336,25 +360,28 @@ impl From<reminders::Model> for ReminderView {
 
 /// The stored schedule of a row, if it is valid (rows are validated when written).
 pub fn row_schedule(row: &reminders::Model) -> Option<Schedule> {
-    let times: Vec<String> = serde_json::from_str(&row.times).ok()?;
-    let days: Vec<String> = serde_json::from_str(&row.days).ok()?;
+    parse_schedule(&row.times, &row.days, &row.timezone)
+}
+
+/// A schedule from its stored columns: JSON arrays of `"HH:MM"` and weekday codes, and
+/// an IANA zone. `None` if any part does not parse (rows are validated when written).
+pub fn parse_schedule(times: &str, days: &str, timezone: &str) -> Option<Schedule> {
+    let times: Vec<&str> = serde_json::from_str(times).ok()?;
+    let days: Vec<&str> = serde_json::from_str(days).ok()?;
     let times = times
         .iter()
         .map(|t| NaiveTime::parse_from_str(t, "%H:%M").ok())
         .collect::<Option<Vec<_>>>()?;
     let mut mask = 0u8;
     for day in &days {
-        mask |= 1
-            << schedule::DAY_CODES
-                .iter()
-                .position(|d| *d == day.as_str())?;
+        mask |= 1 << schedule::DAY_CODES.iter().position(|d| d == day)?;
     }
-    Schedule::new(times, mask, row.timezone.parse().ok()?)
+    Schedule::new(times, mask, timezone.parse().ok()?)
 }
 
-/// The stored channel codes of a row.
-pub fn row_channels(row: &reminders::Model) -> Vec<ReminderChannel> {
-    serde_json::from_str::<Vec<String>>(&row.channels)
+/// Channel codes from their stored JSON array (unknown codes are left out).
+pub fn parse_channels(channels: &str) -> Vec<ReminderChannel> {
+    serde_json::from_str::<Vec<&str>>(channels)
         .unwrap_or_default()
         .iter()
         .filter_map(|c| ReminderChannel::parse(c))
@@ -393,7 +420,7 @@ pub async fn list(
         .collect())
 }
 
-fn stored_lists(valid: &ValidReminder) -> (String, String, String) {
+pub(crate) fn stored_lists(valid: &ValidReminder) -> (String, String, String) {
     let times: Vec<String> = valid
         .times
         .iter()
@@ -439,8 +466,18 @@ pub async fn create(
             message: "a patient may have at most 10 reminders; delete one first",
         });
     }
+    let row = new_row(patient, valid, now).insert(conn).await?;
+    Ok(row.into())
+}
+
+/// A new reminder row for `patient`, its next occurrence computed from `now`.
+pub(crate) fn new_row(
+    patient: Uuid,
+    valid: &ValidReminder,
+    now: DateTime<Utc>,
+) -> reminders::ActiveModel {
     let (times, days, channels) = stored_lists(valid);
-    let row = reminders::ActiveModel {
+    reminders::ActiveModel {
         id: Set(Uuid::now_v7()),
         patient_id: Set(patient),
         kind: Set(valid.kind.code().to_owned()),
@@ -452,10 +489,11 @@ pub async fn create(
         next_due_at: Set(next_due(valid, now)),
         created_at: Set(now),
         updated_at: Set(now),
+        last_sent_due_at: Set(None),
+        resend_at: Set(None),
+        resend_due_at: Set(None),
+        snoozed_due_at: Set(None),
     }
-    .insert(conn)
-    .await?;
-    Ok(row.into())
 }
 
 /// The reminder `id` if it belongs to `patient`; `NotFound` otherwise, as for a missing one.
@@ -487,6 +525,9 @@ pub async fn update(
     active.timezone = Set(valid.tz.name().to_owned());
     active.enabled = Set(valid.enabled);
     active.next_due_at = Set(next_due(valid, now));
+    // A pending snooze or quiet-hours send belonged to the old schedule.
+    active.resend_at = Set(None);
+    active.resend_due_at = Set(None);
     active.updated_at = Set(now);
     Ok(active.update(conn).await?.into())
 }
@@ -545,8 +586,9 @@ pub async fn deliver(
                 kind: payload.kind.clone(),
                 reminder_id: payload.reminder_id,
                 due_at: payload.due_at,
+                instrument: payload.instrument.clone(),
                 title: kind.title().to_owned(),
-                body: "Open Paindiary to add an entry.".to_owned(),
+                body: kind.body().to_owned(),
                 url: link,
             };
             push::deliver(state, &row.recipient, &message, now).await

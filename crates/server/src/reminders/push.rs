@@ -256,6 +256,9 @@ pub struct PushMessage {
     pub reminder_id: Uuid,
     /// The occurrence (UTC).
     pub due_at: DateTime<Utc>,
+    /// For `questionnaire_due`: the instrument id (e.g. `peg`), nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
     /// A notification title to show.
     pub title: String,
     /// A notification body to show.
