@@ -39,7 +39,12 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, index) in TABLES {
             manager
-                .drop_index(Index::drop().name(index).table(Alias::new(table)).to_owned())
+                .drop_index(
+                    Index::drop()
+                        .name(index)
+                        .table(Alias::new(table))
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -18,7 +18,8 @@ use crate::entity::{
     alerts, audit_events, auth_tokens, care_team_members, device_tokens, document_chunks,
     documents, entry_issues, exercise_sessions, invitations, medication_intakes,
     missed_logging_checks, pain_entries, patients, peer_sync_states, peg_checkins,
-    push_subscriptions, questionnaire_responses, reminder_settings, reminders, users, wellbeing_entries,
+    push_subscriptions, questionnaire_responses, reminder_settings, reminders, users,
+    wellbeing_entries,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
