@@ -19,6 +19,7 @@ use paindiary_server::entity::{
     alerts as alert_rows, notification_outbox, questionnaire_responses,
 };
 use paindiary_server::outbox::config::{MailTransportKind, SmtpTls};
+use paindiary_server::reminders::due::questionnaires_due;
 use paindiary_sync::questionnaire::PHQ9;
 use paindiary_sync::schema::{Entry, EntryMeta, QuestionnaireResponse};
 use paindiary_tests::dashboard::{endpoint, phone, validate_fhir_r4};
@@ -265,6 +266,14 @@ async fn care_team_assigns_phq9_and_a_phone_answers_it_offline(
     let ep = endpoint(&app, &patient.token);
     phone.sync(&ep).await.unwrap();
     assert_eq!(phone.due_questionnaires(today).unwrap(), ["phq9"]);
+    // The server's reminder decision agrees: PHQ-9 as assigned, and the weekly PEG
+    // check-in (not assigned, none logged this week).
+    let server_due = |app: &TestApp| {
+        let db = app.state.db.clone();
+        let patient = pid.uuid();
+        async move { questionnaires_due(&db, patient, today).await.unwrap() }
+    };
+    assert_eq!(server_due(&app).await, ["phq9", "peg"]);
     let answered_at = app.clock.now() - TimeDelta::minutes(5);
     // 1+1+2+2+1+1+1+2+1 = 12: moderate.
     phone
@@ -297,6 +306,8 @@ async fn care_team_assigns_phq9_and_a_phone_answers_it_offline(
     assert_eq!(row.band.as_deref(), Some("moderate"));
     assert!(row.safety_positive);
     assert_eq!(row.local_date, today);
+    // Answered in its period: no longer due for the reminder either.
+    assert_eq!(server_due(&app).await, ["peg"]);
 
     // Item 9 opened an urgent alert at once, with the clinic's escalation set.
     let found = alerts_of(&app, pid).await;
