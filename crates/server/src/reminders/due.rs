@@ -44,6 +44,7 @@ pub async fn questionnaires_due(
         }
     };
     let assignments = plan.assignments();
+    let peg_assigned = assignments.iter().any(|a| a.instrument == PEG);
     if !assignments.is_empty() {
         let longest = assignments.iter().map(|a| a.every_days).max().unwrap_or(1);
         let since = local_day - Duration::days(i64::from(longest));
@@ -58,17 +59,19 @@ pub async fn questionnaires_due(
             .into_tuple()
             .all(conn)
             .await?;
-        // A PEG check-in answers an assigned PEG: they are scored by the same definition.
-        let checkins: Vec<NaiveDate> = peg_checkins::Entity::find()
-            .select_only()
-            .column(peg_checkins::Column::LocalDate)
-            .filter(peg_checkins::Column::PatientId.eq(patient))
-            .filter(peg_checkins::Column::Deleted.eq(false))
-            .filter(peg_checkins::Column::LocalDate.between(since, local_day))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        answered.extend(checkins.into_iter().map(|day| (PEG.to_owned(), day)));
+        if peg_assigned {
+            // A PEG check-in answers an assigned PEG: they are scored by the same definition.
+            let checkins: Vec<NaiveDate> = peg_checkins::Entity::find()
+                .select_only()
+                .column(peg_checkins::Column::LocalDate)
+                .filter(peg_checkins::Column::PatientId.eq(patient))
+                .filter(peg_checkins::Column::Deleted.eq(false))
+                .filter(peg_checkins::Column::LocalDate.between(since, local_day))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            answered.extend(checkins.into_iter().map(|day| (PEG.to_owned(), day)));
+        }
         let answered: Vec<(&str, NaiveDate)> = answered
             .iter()
             .map(|(id, day)| (id.as_str(), *day))
@@ -78,10 +81,11 @@ pub async fn questionnaires_due(
                 .into_iter()
                 .map(str::to_owned),
         );
-        if assignments.iter().any(|a| a.instrument == PEG) {
-            return Ok(due);
-        }
     }
+    if peg_assigned {
+        return Ok(due);
+    }
+    // No PEG assignment (so `due_on` cannot have named PEG): the weekly default.
     let since = local_day - Duration::days(PEG_PERIOD_DAYS - 1);
     let recent = peg_checkins::Entity::find()
         .filter(peg_checkins::Column::PatientId.eq(patient))
@@ -89,7 +93,7 @@ pub async fn questionnaires_due(
         .filter(peg_checkins::Column::LocalDate.between(since, local_day))
         .count(conn)
         .await?;
-    if recent == 0 && !due.iter().any(|id| id == PEG) {
+    if recent == 0 {
         due.push(PEG.to_owned());
     }
     Ok(due)
